@@ -1,0 +1,53 @@
+# One command per job. Every target installs what it needs first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SCENARIO ?= scenarios/default.toml
+RUN ?= latest
+PYTEST_ARGS ?=
+
+.PHONY: install lock test lint bench report verify list claims system-deps clean
+
+install: $(STAMP)
+
+# The virtual environment is rebuilt whenever the lock file changes.
+$(STAMP): requirements.lock
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check "uv==0.13.8"
+	$(VENV)/bin/uv pip sync -q -p $(PY) requirements.lock
+	touch $(STAMP)
+
+lock: $(PY)
+	$(VENV)/bin/uv pip compile -q requirements.in -o requirements.lock --python-version 3.11
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check "uv==0.13.8"
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check apps harness tests benchmarks
+	$(VENV)/bin/mypy apps harness
+
+list: install
+	$(PY) -m harness list
+
+verify: install
+	$(PY) -m harness verify
+
+bench: install
+	$(PY) -m harness run $(SCENARIO)
+
+report: install
+	$(PY) -m harness report $(RUN)
+
+# Debian packages for the heavier scenarios and the browser test.
+system-deps:
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium wrk nginx pgbouncer postgresql
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
