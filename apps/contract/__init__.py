@@ -1,0 +1,1 @@
+"""The HTTP contract every app variant serves: OpenAPI document, schema validation, checks."""
