@@ -1,0 +1,1 @@
+"""Code shared by every app variant: settings, validation, errors, data store, clients."""
