@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 BAD_REQUEST = "bad_request"
@@ -41,11 +42,15 @@ def error_body(code: str, message: str) -> bytes:
 class ApiError(Exception):
     """An error answered to the client with the shared error shape."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, headers: tuple[tuple[str, str], ...] = ()
+    ) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.code = code
         self.message = message
+        # Extra response headers, e.g. Allow on a 405.
+        self.headers = headers
 
     def body(self) -> bytes:
         """The response body for this error."""
@@ -56,27 +61,34 @@ class ApiError(Exception):
         return {"error": self.code, "message": self.message}
 
 
-def _make(code: str, message: str) -> ApiError:
-    return ApiError(STATUS_FOR_CODE[code], code, message)
+def _make(code: str, message: str, headers: tuple[tuple[str, str], ...] = ()) -> ApiError:
+    return ApiError(STATUS_FOR_CODE[code], code, message, headers)
 
 
 def bad_request(message: str) -> ApiError:
+    """400 bad_request: malformed JSON or a body that is not UTF-8."""
     return _make(BAD_REQUEST, message)
 
 
 def not_found(message: str = "resource not found") -> ApiError:
+    """404 not_found: unknown id or route."""
     return _make(NOT_FOUND, message)
 
 
-def method_not_allowed(method: str, path: str) -> ApiError:
-    return _make(METHOD_NOT_ALLOWED, f"method {method} not allowed on {path}")
+def method_not_allowed(method: str, path: str, allowed: Iterable[str] = ()) -> ApiError:
+    """405; ``allowed`` (if given) becomes the Allow header."""
+    allow = ", ".join(allowed)
+    headers = (("Allow", allow),) if allow else ()
+    return _make(METHOD_NOT_ALLOWED, f"method {method} not allowed on {path}", headers)
 
 
 def payload_too_large(limit: int) -> ApiError:
+    """413 payload_too_large: body over ``limit`` bytes."""
     return _make(PAYLOAD_TOO_LARGE, f"request body exceeds {limit} bytes")
 
 
 def unsupported_media_type(content_type: str | None) -> ApiError:
+    """415 unsupported_media_type: POST/PUT body not declared as JSON."""
     return _make(
         UNSUPPORTED_MEDIA_TYPE,
         f"Content-Type must be application/json, got {content_type!r}",
@@ -84,12 +96,15 @@ def unsupported_media_type(content_type: str | None) -> ApiError:
 
 
 def validation_error(message: str) -> ApiError:
+    """422 validation_error: schema, type or range failure."""
     return _make(VALIDATION_ERROR, message)
 
 
 def internal_error(message: str = "internal server error") -> ApiError:
+    """500 internal_error: a server bug (never caused by client input)."""
     return _make(INTERNAL_ERROR, message)
 
 
 def bad_gateway(message: str) -> ApiError:
+    """502 bad_gateway: the upstream failed."""
     return _make(BAD_GATEWAY, message)

@@ -21,6 +21,12 @@ NAME_MAX_CHARS = 100
 DESCRIPTION_MAX_CHARS = 1000
 PRICE_MAX = 1e9
 ITEM_KEYS = frozenset({"name", "price", "description"})
+# Query parameter ranges of the contract.
+LIMIT_DEFAULT = 20
+LIMIT_MAX = 100
+MAX_OFFSET = MAX_ITEM_ID
+SLEEP_MS_MAX = 10_000
+CPU_N_MAX = 1_000_000
 
 # ASCII digits only: int() alone would also accept "+1", " 1", "1_0" and other scripts' digits.
 _QUERY_INT = re.compile(r"-?[0-9]+", re.ASCII)
@@ -177,3 +183,20 @@ def parse_item_id(segment: str) -> int | None:
         return None
     value = int(segment)
     return value if 1 <= value <= MAX_ITEM_ID else None
+
+
+def parse_limit_offset(params: Mapping[str, str]) -> tuple[int, int]:
+    """(limit, offset) of GET /items: limit 1..100 (default 20), offset >= 0 (default 0)."""
+    limit = parse_query_int(params, "limit", default=LIMIT_DEFAULT, lo=1, hi=LIMIT_MAX)
+    offset = parse_query_int(params, "offset", default=0, lo=0, hi=MAX_OFFSET)
+    return limit, offset
+
+
+def parse_ms(params: Mapping[str, str]) -> int:
+    """The required ``ms`` of /io/sleep and /io/upstream, 0..10000."""
+    return parse_query_int(params, "ms", default=None, lo=0, hi=SLEEP_MS_MAX)
+
+
+def parse_cpu_n(params: Mapping[str, str]) -> int:
+    """The required ``n`` of /cpu, 1..1000000."""
+    return parse_query_int(params, "n", default=None, lo=1, hi=CPU_N_MAX)

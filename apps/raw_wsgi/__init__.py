@@ -1,0 +1,1 @@
+"""The WSGI baseline: a plain WSGI callable, no framework."""
