@@ -1,0 +1,1 @@
+"""The ASGI baseline: a plain ASGI callable, no framework."""

@@ -1,0 +1,1 @@
+"""The upstream service that GET /io/upstream calls."""
