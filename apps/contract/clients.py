@@ -10,17 +10,18 @@ import asyncio
 import importlib
 import threading
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 VARIANTS_PATH = Path(__file__).resolve().parent.parent / "variants.toml"
 BASE_URL = "http://testserver"
 DEFAULT_TIMEOUT_S = 30.0
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,11 @@ class _SyncASGITransport(httpx.BaseTransport):
             stream=httpx.ByteStream(content),
             extensions=response.extensions,
         )
+
+
+def run_on_shared_loop(coro: Coroutine[Any, Any, T], timeout: float = DEFAULT_TIMEOUT_S) -> T:
+    """Run a coroutine on the loop the ASGI clients use (e.g. to close per-loop pools)."""
+    return asyncio.run_coroutine_threadsafe(coro, _LoopThread.get()).result(timeout=timeout)
 
 
 def asgi_client(app: Callable[..., Any]) -> httpx.Client:

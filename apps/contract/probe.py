@@ -195,7 +195,12 @@ class Session:
             self.error(f"{label}: {problem}")
         if (content_type or "").split(";")[0].strip().lower() == JSON:
             text = response.content.decode("utf-8", errors="replace")
-            self.expect(is_compact_json(text), f"{label}: JSON is not compact: {text[:120]}")
+            self.expect(
+                is_compact_json(text.strip()), f"{label}: JSON is not compact: {text[:120]!r}"
+            )
+            if text != text.strip():
+                # Not whitespace between tokens, but bytes the other variants do not send.
+                self.warn(f"{label}: whitespace around the JSON document: {text[-20:]!r}")
 
     def json(self, response: httpx.Response) -> Any:
         """The parsed JSON body (a response that is not JSON ends the check)."""

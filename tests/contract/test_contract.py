@@ -1,0 +1,75 @@
+"""Every variant of apps/variants.toml passes every contract check (one test per pair)."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from apps.contract.checks import CHECKS, Problem, Severity, check_by_name, errors, run_checks
+from apps.contract.clients import load_variants
+
+VARIANTS = list(load_variants())
+QUICK_BUDGET_S = 0.5
+
+
+def _describe(problems: list[Problem]) -> str:
+    return "\n".join(f"[{p.severity.value}] {p.check}: {p.reason} ({p.url})" for p in problems)
+
+
+@pytest.mark.parametrize("check_name", [c.name for c in CHECKS])
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_check(
+    variant: str,
+    check_name: str,
+    variant_client: Callable[[str], httpx.Client],
+    request: pytest.FixtureRequest,
+) -> None:
+    check = check_by_name(check_name)
+    if check.needs_upstream:
+        request.getfixturevalue("upstream_server")
+    problems = check.func(variant_client(variant))
+    found = errors(problems)
+    assert not found, f"{variant} fails {check_name}:\n{_describe(found)}"
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_quick_checks_are_quick(
+    variant: str, variant_client: Callable[[str], httpx.Client]
+) -> None:
+    client = variant_client(variant)
+    run_checks(client, quick=True)  # warm-up: imports, first connections
+    started = time.perf_counter()
+    problems = run_checks(client, quick=True)
+    elapsed = time.perf_counter() - started
+    assert not errors(problems), _describe(errors(problems))
+    assert elapsed < QUICK_BUDGET_S, f"quick checks took {elapsed:.3f} s on {variant}"
+
+
+def test_quick_set_is_the_documented_one() -> None:
+    quick = {c.name for c in CHECKS if c.quick}
+    assert quick == {
+        "health",
+        "json_hello",
+        "plaintext",
+        "item_round_trip",
+        "db_query",
+        "unknown_route",
+        "method_not_allowed",
+    }
+
+
+def test_unreachable_server_is_reported_not_raised() -> None:
+    # A port that was just free: every check turns the connection error into an ERROR
+    # problem instead of raising.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=2.0) as client:
+        problems = run_checks(client, quick=True)
+    assert {p.check for p in problems} == {c.name for c in CHECKS if c.quick}
+    assert all(p.severity is Severity.ERROR for p in problems)
+    assert any("ConnectError" in p.reason for p in problems)
