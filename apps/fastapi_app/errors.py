@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 from apps.common import errors
 from apps.common.upstream import UpstreamError
@@ -31,8 +32,21 @@ def _describe(error: dict[str, Any]) -> str:
     return f"{where}: {error['msg']}"
 
 
+def _allowed_methods(request: Request) -> str:
+    # Starlette answers 405 from the first route whose path matches, so its Allow header
+    # names only that route's methods (GET /items and POST /items are two routes).
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.matches(request.scope)[0] == Match.PARTIAL:
+            methods |= route.methods or set()
+    return ", ".join(sorted(methods))
+
+
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    return error_response(exc.status_code, str(exc.detail), exc.headers)
+    headers = exc.headers
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": _allowed_methods(request)}
+    return error_response(exc.status_code, str(exc.detail), headers)
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
