@@ -12,7 +12,7 @@ def _post(s: Session, body: bytes, expect: int | tuple[int, ...], ctype: str | N
     s.probe("POST", "/items", expect=expect, body=body, content_type=ctype)
 
 
-def _padded(size: int, name: str = "padded") -> bytes:
+def padded_body(size: int, name: str = "padded") -> bytes:
     """A valid item body of exactly size bytes (JSON whitespace as padding)."""
     core = encode({"name": name, "price": 1})
     if size < len(core) + 2:
@@ -117,13 +117,13 @@ def deeply_nested_json(s: Session) -> None:
 
 @check()
 def body_too_large(s: Session) -> None:
-    _post(s, _padded(MAX_BODY + 1), 413)
-    _post(s, _padded(MAX_BODY * 4), 413)
+    _post(s, padded_body(MAX_BODY + 1), 413)
+    _post(s, padded_body(MAX_BODY * 4), 413)
 
 
 @check()
 def body_at_limit_accepted(s: Session) -> None:
-    response = s.call("POST", "/items", expect=201, body=_padded(MAX_BODY), content_type=JSON)
+    response = s.call("POST", "/items", expect=201, body=padded_body(MAX_BODY), content_type=JSON)
     item = s.json(response)
     s.expect(item.get("name") == "padded", f"name {item.get('name')!r}")
 
