@@ -1,0 +1,1 @@
+"""The benchmark harness: plans cells from scenarios, runs servers and Locust, writes results."""

@@ -1,0 +1,217 @@
+"""One cell: start the server, check it, load it with Locust, stop everything, compute figures.
+
+run_cell never raises for a cell that failed (it returns a failed row and records the
+error in cell.json); only Interrupted goes up, after the cell's processes are stopped.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from harness import loadgen
+from harness.errors import ContractError, HarnessError, Interrupted, LoadError
+from harness.monitor import Monitor, MonitorMeans, Sample, means
+from harness.procs import cpu_list
+from harness.registry import REPO_ROOT
+from harness.results import iso, utc_now, write_json_atomic
+from harness.scenario import Cell, Scenario
+from harness.server import HOST, Running, free_port, log_tail, start, wait_healthy
+from harness.session import Services
+from harness.stats import CellStats, Window, cell_stats
+
+# Locust gets this long past its --run-time (plus --stop-timeout) before it is stopped.
+LOCUST_GRACE_S = 30.0
+
+
+@dataclass(frozen=True)
+class RunContext:
+    run_id: str
+    scenario: Scenario
+    run_dir: Path
+    services: Services
+
+
+@dataclass(frozen=True)
+class Measured:
+    stats: CellStats
+    monitor: MonitorMeans
+    window: Window
+    load: loadgen.LoadOutput
+
+
+def versions(cell: Cell) -> dict[str, str | None]:
+    """Versions of the server's packages and the app's framework."""
+    names = [*cell.stack.server.packages]
+    if cell.stack.app.framework != "none":
+        names.append(cell.stack.app.framework)
+    found: dict[str, str | None] = {}
+    for name in names:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def quick_checks(url: str) -> list[str]:
+    """Run the quick contract checks; raise ContractError on ERROR problems, return warnings."""
+    try:
+        from apps.contract.checks import Severity, run_checks
+    except ImportError as exc:
+        raise HarnessError(f"cannot import apps.contract.checks: {exc}") from exc
+    with httpx.Client(base_url=url, timeout=10.0) as client:
+        problems = run_checks(client, quick=True)
+    errors = [p for p in problems if p.severity is Severity.ERROR]
+    if errors:
+        listed = "; ".join(f"{p.check}: {p.reason} ({p.url})" for p in errors)
+        raise ContractError(f"{len(errors)} quick contract check(s) failed: {listed}")
+    return [f"{p.check}: {p.reason} ({p.url})" for p in problems]
+
+
+def _run_locust(cell: Cell, ctx: RunContext, running: Running, cell_dir: Path) -> list[Sample]:
+    """Run Locust to its end with the monitor sampling; returns the monitor's samples."""
+    load = ctx.scenario.load
+    procs = ctx.services.procs
+    argv = loadgen.locust_argv(load, cell.users, running.url)
+    env = {**os.environ, **loadgen.locust_env(load, cell.mix, cell_dir)}
+    locust = procs.spawn(
+        argv, cpus=ctx.scenario.cpus.load, env=env, log_path=cell_dir / "locust.log", cwd=REPO_ROOT
+    )
+    monitor = Monitor(running.proc.pid, locust.pid, cell_dir / "monitor.csv").start()
+    budget = loadgen.run_time_s(load) + load.stop_timeout_s + LOCUST_GRACE_S
+    try:
+        code = locust.wait(timeout=budget)
+    except subprocess.TimeoutExpired:
+        raise LoadError(f"Locust still running {budget:g} s after start; stopped it") from None
+    finally:
+        monitor.stop()
+        procs.stop(locust)
+    if code != 0:
+        tail = log_tail(cell_dir / "locust.log")
+        raise LoadError(f"Locust exited with code {code}; log tail:\n{tail}")
+    return monitor.samples
+
+
+def _measure(cell: Cell, ctx: RunContext, cell_dir: Path, info: dict[str, Any]) -> Measured:
+    port = free_port()
+    argv = cell.stack.argv(HOST, port)
+    info["command"] = argv
+    running = start(
+        ctx.services.procs,
+        argv,
+        port,
+        cpus=ctx.scenario.cpus.server,
+        env=ctx.services.env,
+        log_path=cell_dir / "server.log",
+        stop_signal=cell.stack.server.stop_signal,
+    )
+    # Seconds spent in each phase, to see where a cell's time goes.
+    phases: dict[str, float] = info.setdefault("phases_s", {})
+    clock = time.monotonic()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.monotonic()
+        phases[name] = round(now - clock, 3)
+        clock = now
+
+    try:
+        wait_healthy(running, "/health", ctx.scenario.load.startup_timeout_s)
+        lap("startup")
+        info["contract_warnings"] = quick_checks(running.url)
+        lap("checks")
+        samples = _run_locust(cell, ctx, running, cell_dir)
+        lap("locust")
+    finally:
+        info["server_exit_code"] = ctx.services.procs.stop(running.proc)
+        lap("stop")
+    return _figures(ctx, cell_dir, info, samples)
+
+
+def _figures(
+    ctx: RunContext, cell_dir: Path, info: dict[str, Any], samples: list[Sample]
+) -> Measured:
+    load = ctx.scenario.load
+    output = loadgen.collect(cell_dir)
+    loadgen.write_records_gz(output.records, cell_dir / "requests.csv.gz")
+    start_at = output.spawn_complete_at + load.warmup_s
+    window = Window(start_at, start_at + load.measure_s)
+    info.update(
+        spawn_complete_at=output.spawn_complete_at,
+        warmup_start=output.records[0].t_start if output.records else None,
+        warmup_end=window.start,
+        measure_start=window.start,
+        measure_end=window.end,
+        locust_requests=output.locust_requests,
+        locust_failures=output.locust_failures,
+        records=len(output.records),
+    )
+    last = output.records[-1].t_start if output.records else 0.0
+    # Locust's run time starts before spawning completes; a slow spawn shortens the tail.
+    if last < window.end - min(1.0, load.measure_s / 4):
+        raise LoadError(
+            f"load stopped at {last:.3f}, before the measure window ended at {window.end:.3f}: "
+            "raise load.spawn_margin_s"
+        )
+    monitor = means(samples, window.start, window.end)
+    return Measured(cell_stats(output.records, window), monitor, window, output)
+
+
+def _row(
+    cell: Cell, ctx: RunContext, status: str, started: str, m: Measured | None
+) -> dict[str, Any]:
+    stack, scenario = cell.stack, ctx.scenario
+    row: dict[str, Any] = {
+        "run": ctx.run_id, "scenario": scenario.name, "cell": cell.id, "stack": stack.id,
+        "app": stack.app.id, "framework": stack.app.framework, "interface": stack.app.interface,
+        "server": stack.server.id, "worker_class": stack.server.worker_class,
+        "workers": stack.workers, "threads": stack.threads, "mix": cell.mix.name,
+        "users": cell.users, "repeat": cell.repeat, "status": status,
+        "keepalive": stack.server.keepalive, "server_cpus": cpu_list(scenario.cpus.server),
+        "load_cpus": cpu_list(scenario.cpus.load), "warmup_s": scenario.load.warmup_s,
+        "measure_s": scenario.load.measure_s, "started_at": started,
+    }  # fmt: skip
+    figures: dict[str, Any] = asdict(m.stats) if m else dict.fromkeys(asdict(_EMPTY))
+    figures.update(asdict(m.monitor) if m else dict.fromkeys(asdict(_EMPTY_MONITOR)))
+    return {**row, **figures}
+
+
+_EMPTY = CellStats(0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+_EMPTY_MONITOR = MonitorMeans(0.0, 0.0, 0.0)
+
+
+def run_cell(cell: Cell, ctx: RunContext) -> dict[str, Any]:
+    """Measure one cell; returns its cells.csv row (status "ok" or "failed")."""
+    cell_dir = ctx.run_dir / "raw" / cell.id
+    cell_dir.mkdir(parents=True, exist_ok=True)
+    started = iso(utc_now())
+    info: dict[str, Any] = {
+        "cell": cell.id, "stack": cell.stack.describe(), "mix": json.loads(cell.mix.to_json()),
+        "users": cell.users, "repeat": cell.repeat, "versions": versions(cell),
+        "cpu_sets": {"server": list(ctx.scenario.cpus.server), "load": list(ctx.scenario.cpus.load),
+                     "upstream": list(ctx.scenario.cpus.upstream)},
+        "env": ctx.services.public_env(), "started_at": started,
+    }  # fmt: skip
+    measured = None
+    try:
+        measured = _measure(cell, ctx, cell_dir, info)
+        status, info["error"] = "ok", None
+    except Interrupted:
+        info.update(status="interrupted", error="run interrupted during this cell")
+        write_json_atomic(cell_dir / "cell.json", info)
+        raise
+    except HarnessError as exc:
+        status, info["error"] = "failed", str(exc)
+    info["status"] = status
+    info["ended_at"] = iso(utc_now())
+    write_json_atomic(cell_dir / "cell.json", info)
+    return _row(cell, ctx, status, started, measured)

@@ -1,0 +1,117 @@
+"""`python -m harness list | serve | verify | run | report`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness.errors import HarnessError, Interrupted, ScenarioError, StackError
+from harness.results import DEFAULT_RESULTS_DIR, find_run
+
+EXIT_PROBLEMS = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+def cmd_list(_args: argparse.Namespace) -> int:
+    from harness.stacks import all_combinations
+
+    rows = all_combinations()
+    width = max(len(f"{r.app}@{r.server}") for r in rows)
+    for r in rows:
+        label = r.stack_id or f"{r.app}@{r.server}"
+        verdict = "valid" if not r.reason else f"invalid: {r.reason}"
+        print(f"{label:<{width + 6}}  {verdict}")
+    valid = sum(1 for r in rows if not r.reason)
+    print(f"{valid} valid of {len(rows)} app x server combinations")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from harness.stacks import parse_stack_id
+    from harness.verify import serve
+
+    serve(parse_stack_id(args.stack))
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from harness.stacks import default_verify_stacks, parse_stack_id
+    from harness.verify import verify_stacks
+
+    # Parse every id first, so that an invalid one is refused before anything starts.
+    stacks = [parse_stack_id(s) for s in args.stacks] if args.stacks else default_verify_stacks()
+    verdicts = verify_stacks(stacks)
+    failed = [v.stack_id for v in verdicts if not v.ok]
+    print(f"verify: {len(verdicts) - len(failed)} of {len(verdicts)} stacks pass")
+    if failed:
+        print("failed: " + ", ".join(failed))
+        return EXIT_PROBLEMS
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness.runner import run_scenario
+    from harness.scenario import load_scenario
+
+    scenario = load_scenario(Path(args.scenario))
+    run_dir = run_scenario(scenario, Path(args.results_dir))
+    print(f"results: {run_dir}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    run_dir = find_run(args.run, Path(args.results_dir))
+    from harness.report import build_report  # written apart; imported only when asked for
+
+    print(f"report: {build_report(run_dir)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m harness", description="Benchmark Python web servers and frameworks."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="every app x server combination, valid or not and why")
+    p = sub.add_parser("serve", help="run one stack in the foreground until Ctrl-C")
+    p.add_argument("stack", help="stack id, e.g. flask@gunicorn-gthread-w2t4")
+    p = sub.add_parser("verify", help="full contract checks over HTTP against stacks")
+    p.add_argument("stacks", nargs="*", help="stack ids (default: every valid app x server, w1)")
+    p = sub.add_parser("run", help="run a scenario and write results/<run-id>/")
+    p.add_argument("scenario", help="scenario TOML file, e.g. scenarios/quick.toml")
+    p.add_argument("--results-dir", default=str(DEFAULT_RESULTS_DIR), help="where runs go")
+    p = sub.add_parser("report", help="build the report of a run")
+    p.add_argument("run", help="run directory, run id, or 'latest'")
+    p.add_argument("--results-dir", default=str(DEFAULT_RESULTS_DIR), help="where runs are")
+    return parser
+
+
+COMMANDS = {
+    "list": cmd_list,
+    "serve": cmd_serve,
+    "verify": cmd_verify,
+    "run": cmd_run,
+    "report": cmd_report,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except ScenarioError as exc:
+        print(f"error: invalid scenario:\n{exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except StackError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (Interrupted, KeyboardInterrupt) as exc:
+        print(f"interrupted: {exc or 'Ctrl-C'}; every process started was stopped", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except HarnessError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS

@@ -1,0 +1,154 @@
+"""The results directory: metadata.json, cells.csv (atomic rewrites) and raw/<cell>/cell.json.
+
+The format is described in README/results docs and read by harness.report; change it only
+together with schema_version.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import importlib.metadata
+import io
+import json
+import math
+import os
+import platform
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from harness.errors import ResultsError
+from harness.registry import REPO_ROOT
+
+SCHEMA_VERSION = 1
+DEFAULT_RESULTS_DIR = REPO_ROOT / "results"
+CELL_COLUMNS = (
+    "run", "scenario", "cell", "stack", "app", "framework", "interface", "server",
+    "worker_class", "workers", "threads", "mix", "users", "repeat", "status", "requests",
+    "errors", "error_rate", "rps", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms",
+    "mean_ms", "server_cpu_pct", "server_rss_mb", "locust_cpu_pct", "keepalive",
+    "server_cpus", "load_cpus", "warmup_s", "measure_s", "started_at",
+)  # fmt: skip
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def iso(t: dt.datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def new_run_dir(results_dir: Path, scenario_name: str) -> tuple[str, Path]:
+    """Create results/<UTC time>-<scenario>; a suffix keeps two runs in one second apart."""
+    stamp = utc_now().strftime("%Y%m%dT%H%M%SZ")
+    results_dir.mkdir(parents=True, exist_ok=True)
+    for n in range(100):
+        run_id = f"{stamp}-{scenario_name}" + (f"-{n}" if n else "")
+        try:
+            (results_dir / run_id).mkdir()
+        except FileExistsError:
+            continue
+        return run_id, results_dir / run_id
+    raise ResultsError(f"cannot create a run directory for {scenario_name!r} in {results_dir}")
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine_info() -> dict[str, Any]:
+    return {
+        "cpu_model": _cpu_model(),
+        "cores": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "kernel": platform.release(),
+        "hostname": socket.gethostname(),
+    }
+
+
+def installed_packages() -> dict[str, str]:
+    """Every installed distribution and its version, sorted by name."""
+    found = {d.metadata["Name"]: d.version for d in importlib.metadata.distributions()}
+    return dict(sorted(found.items(), key=lambda kv: kv[0].lower()))
+
+
+def git_info() -> dict[str, Any]:
+    def git(*args: str) -> str:
+        out = subprocess.run(
+            ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=False
+        )
+        return out.stdout.strip() if out.returncode == 0 else ""
+
+    commit = git("rev-parse", "HEAD")
+    return {
+        "commit": commit or None,
+        "dirty": bool(git("status", "--porcelain")) if commit else None,
+    }
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    _replace_with(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def _replace_with(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        # mkstemp creates 0600 files; results are meant to be read by anyone.
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _csv_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        # Six decimals keep microsecond latencies (in ms) and small error rates exact enough.
+        return "" if math.isnan(value) else repr(round(value, 6))
+    return str(value)
+
+
+def write_cells_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Rewrite cells.csv with all rows: a temp file in the same dir, then os.replace."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CELL_COLUMNS)
+    for row in rows:
+        missing = set(CELL_COLUMNS) - set(row)
+        if missing:
+            raise ResultsError(f"cells.csv row {row.get('cell')!r} lacks {sorted(missing)}")
+        writer.writerow([_csv_value(row[c]) for c in CELL_COLUMNS])
+    _replace_with(path, buf.getvalue())
+
+
+def find_run(spec: str, results_dir: Path = DEFAULT_RESULTS_DIR) -> Path:
+    """A run directory from a path, a run id under results_dir, or "latest"."""
+    if spec == "latest":
+        runs = sorted(p for p in results_dir.glob("*/metadata.json"))
+        if not runs:
+            raise ResultsError(f"no runs in {results_dir}")
+        return max(runs, key=lambda p: p.parent.name).parent
+    for candidate in (Path(spec), results_dir / spec):
+        if (candidate / "metadata.json").is_file():
+            return candidate
+    raise ResultsError(f"no run at {spec!r} (expected a directory with metadata.json)")

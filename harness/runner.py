@@ -1,0 +1,140 @@
+"""A run: every cell of a scenario, one after the other, results written as they come."""
+
+from __future__ import annotations
+
+import math
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from harness.cell import RunContext, run_cell
+from harness.loadgen import run_time_s
+from harness.results import (
+    SCHEMA_VERSION,
+    git_info,
+    installed_packages,
+    iso,
+    machine_info,
+    new_run_dir,
+    utc_now,
+    write_cells_csv,
+    write_json_atomic,
+)
+from harness.scenario import Cell, Scenario, plan_cells
+from harness.session import session
+
+Printer = Callable[[str], None]
+# Before the first cell has finished, the ETA assumes this much for start and stop.
+STARTUP_GUESS_S = 4.0
+
+
+def build_metadata(run_id: str, scenario: Scenario, cells: list[Cell]) -> dict[str, Any]:
+    """metadata.json as of the start of the run (ended_at filled in at the end)."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id,
+        "scenario": {
+            "name": scenario.name,
+            "path": str(scenario.path),
+            "content": scenario.content,
+        },
+        "machine": machine_info(),
+        "python": {
+            "version": platform.python_version(),
+            "implementation": platform.python_implementation(),
+        },
+        "packages": installed_packages(),
+        "git": git_info(),
+        "cpu_sets": {
+            "server": list(scenario.cpus.server),
+            "load": list(scenario.cpus.load),
+            "upstream": list(scenario.cpus.upstream),
+        },
+        "started_at": iso(utc_now()),
+        "ended_at": None,
+        "cells_planned": len(cells),
+        "cells_finished": 0,
+        "aborted": None,
+    }
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def _fmt(value: Any, pattern: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return format(value, pattern)
+
+
+def _progress(i: int, total: int, row: dict[str, Any], took: float, eta: float) -> str:
+    figures = (
+        f"rps {_fmt(row['rps'], '.1f')}  p50 {_fmt(row['p50_ms'], '.2f')} ms  "
+        f"p99 {_fmt(row['p99_ms'], '.2f')} ms  errors {_fmt(row['errors'], 'd')}"
+        if row["status"] == "ok"
+        else "see raw/<cell>/cell.json"
+    )
+    return (
+        f"[{i}/{total}] {row['cell']}  {row['status'].upper()}  {figures}  "
+        f"({took:.1f} s, ETA {_duration(eta)})"
+    )
+
+
+def summary_table(rows: list[dict[str, Any]]) -> str:
+    """A plain-text table of the finished cells."""
+    header = ("stack", "mix", "users", "rep", "status", "rps", "p50_ms", "p99_ms", "errors")
+    lines = [
+        (
+            r["stack"],
+            r["mix"],
+            str(r["users"]),
+            str(r["repeat"]),
+            r["status"],
+            _fmt(r["rps"], ".1f"),
+            _fmt(r["p50_ms"], ".2f"),
+            _fmt(r["p99_ms"], ".2f"),
+            _fmt(r["errors"], "d"),
+        )
+        for r in rows
+    ]
+    widths = [max(len(x) for x in col) for col in zip(header, *lines, strict=True)]
+    fmt_line = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join(fmt_line.format(*line) for line in [header, *lines])
+
+
+def run_scenario(scenario: Scenario, results_dir: Path, out: Printer = print) -> Path:
+    """Run every cell; returns the run directory. Interrupted propagates after cleanup,
+    with every finished cell already in cells.csv."""
+    cells = plan_cells(scenario)
+    run_id, run_dir = new_run_dir(results_dir, scenario.name)
+    metadata = build_metadata(run_id, scenario, cells)
+    write_json_atomic(run_dir / "metadata.json", metadata)
+    out(f"run {run_id}: {len(cells)} cells, results in {run_dir}")
+    rows: list[dict[str, Any]] = []
+    upstream = scenario.cpus.upstream if scenario.needs_upstream else None
+    try:
+        with session(run_id, run_dir, upstream_cpus=upstream) as services:
+            ctx = RunContext(run_id, scenario, run_dir, services)
+            per_cell = STARTUP_GUESS_S + run_time_s(scenario.load)
+            for i, cell in enumerate(cells, start=1):
+                t0 = time.monotonic()
+                rows.append(run_cell(cell, ctx))
+                write_cells_csv(run_dir / "cells.csv", rows)
+                took = time.monotonic() - t0
+                per_cell = (per_cell * (i - 1) + took) / i if i > 1 else took
+                out(_progress(i, len(cells), rows[-1], took, per_cell * (len(cells) - i)))
+    except BaseException as exc:
+        metadata["aborted"] = f"{type(exc).__name__}: {exc}"
+        out(f"run stopped after {len(rows)} of {len(cells)} cells; results so far: {run_dir}")
+        raise
+    finally:
+        metadata.update(ended_at=iso(utc_now()), cells_finished=len(rows))
+        write_json_atomic(run_dir / "metadata.json", metadata)
+        if not rows:
+            write_cells_csv(run_dir / "cells.csv", rows)
+    out(summary_table(rows))
+    return run_dir

@@ -1,0 +1,1 @@
+"""Small launchers for servers that have no command line of their own."""

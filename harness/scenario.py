@@ -1,0 +1,369 @@
+"""Scenario files (TOML): parsed and validated in full before anything starts.
+
+Every problem is collected and reported as "<file>: <key path>: <problem>".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness import registry
+from harness.errors import ScenarioError
+from harness.stacks import Stack, invalid_reason, make_stack
+
+LOCUSTFILE_DIR = registry.REPO_ROOT / "scenarios" / "locustfiles"
+
+# Task kinds the locustfile knows, and the parameter each one reads from [mixes.X.params].
+TASK_PARAMS: dict[str, str | None] = {
+    "json": None,
+    "plaintext": None,
+    "db": None,
+    "crud": None,
+    "list": None,
+    "sleep": "sleep_ms",
+    "upstream": "upstream_ms",
+    "cpu": "cpu_n",
+}
+PARAM_RANGES = {"sleep_ms": (0, 10000), "upstream_ms": (0, 10000), "cpu_n": (1, 1000000)}
+TOP_KEYS = {"name", "description", "load", "cpus", "stacks", "mixes"}
+LOAD_KEYS = {
+    "locustfile",
+    "warmup_s",
+    "measure_s",
+    "users",
+    "repeats",
+    "spawn_margin_s",
+    "stop_timeout_s",
+    "startup_timeout_s",
+}
+SELECTOR_KEYS = {"apps", "servers", "workers", "threads", "skip_invalid"}
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    locustfile: Path
+    warmup_s: float
+    measure_s: float
+    users: tuple[int, ...]
+    repeats: int
+    spawn_margin_s: float
+    stop_timeout_s: float
+    startup_timeout_s: float
+
+
+@dataclass(frozen=True)
+class CpuSets:
+    server: tuple[int, ...]
+    load: tuple[int, ...]
+    upstream: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Mix:
+    name: str
+    weights: tuple[tuple[str, int], ...]
+    params: tuple[tuple[str, int], ...]
+
+    @property
+    def needs_upstream(self) -> bool:
+        return any(kind == "upstream" for kind, _ in self.weights)
+
+    def to_json(self) -> str:
+        """The mix as the locustfile reads it from the environment."""
+        return json.dumps(
+            {"name": self.name, "weights": dict(self.weights), "params": dict(self.params)}
+        )
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    path: Path
+    load: LoadSpec
+    cpus: CpuSets
+    stacks: tuple[Stack, ...]
+    mixes: tuple[Mix, ...]
+    content: dict[str, Any] = field(compare=False, hash=False, repr=False)
+
+    @property
+    def needs_upstream(self) -> bool:
+        return any(m.needs_upstream for m in self.mixes)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One measurement: stack x mix x users x repeat."""
+
+    stack: Stack
+    mix: Mix
+    users: int
+    repeat: int
+
+    @property
+    def id(self) -> str:
+        return f"{self.stack.id}__{self.mix.name}__u{self.users}__r{self.repeat}"
+
+
+class _Checker:
+    """Collects problems with their key paths instead of stopping at the first."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.problems: list[str] = []
+
+    def bad(self, key: str, problem: str) -> None:
+        self.problems.append(f"{self.source}: {key}: {problem}")
+
+    def number(
+        self, table: dict[str, Any], key: str, path: str, lo: float, default: float | None = None
+    ) -> float:
+        value = table.get(key, default)
+        if value is None:
+            self.bad(f"{path}.{key}", "missing")
+            return lo
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < lo:
+            self.bad(f"{path}.{key}", f"expected a number >= {lo}, got {value!r}")
+            return lo
+        return float(value)
+
+    def int_list(self, table: dict[str, Any], key: str, path: str, lo: int) -> tuple[int, ...]:
+        value = table.get(key)
+        ok = (
+            isinstance(value, list)
+            and value
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= lo for v in value)
+        )
+        if not ok:
+            self.bad(f"{path}.{key}", f"expected a non-empty list of ints >= {lo}, got {value!r}")
+            return ()
+        return tuple(value)  # type: ignore[arg-type]
+
+    def str_list(self, table: dict[str, Any], key: str, path: str, known: list[str]) -> list[str]:
+        value = table.get(key)
+        if not (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
+            self.bad(f"{path}.{key}", f"expected a non-empty list of names, got {value!r}")
+            return []
+        noun = "server" if key == "servers" else "app variant"
+        for v in value:
+            if v not in known:
+                self.bad(f"{path}.{key}", f"unknown {noun} {v!r} (known: {', '.join(known)})")
+        return [v for v in value if v in known]
+
+    def unknown_keys(self, table: dict[str, Any], allowed: set[str], path: str) -> None:
+        for key in sorted(set(table) - allowed):
+            self.bad(
+                f"{path}.{key}" if path else key,
+                f"unknown key (allowed: {', '.join(sorted(allowed))})",
+            )
+
+
+def _table(chk: _Checker, data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key)
+    if not isinstance(value, dict):
+        chk.bad(key, f"expected a table, got {value!r}")
+        return {}
+    return value
+
+
+def _parse_load(chk: _Checker, data: dict[str, Any]) -> LoadSpec:
+    t = _table(chk, data, "load")
+    chk.unknown_keys(t, LOAD_KEYS, "load")
+    locustfile = t.get("locustfile", "mix.py")
+    path = LOCUSTFILE_DIR / str(locustfile)
+    if not isinstance(locustfile, str) or "/" in locustfile or not path.is_file():
+        chk.bad("load.locustfile", f"no such file in scenarios/locustfiles/: {locustfile!r}")
+    repeats = t.get("repeats", 1)
+    if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
+        chk.bad("load.repeats", f"expected an int >= 1, got {repeats!r}")
+        repeats = 1
+    return LoadSpec(
+        locustfile=path,
+        warmup_s=chk.number(t, "warmup_s", "load", 0),
+        measure_s=chk.number(t, "measure_s", "load", 1),
+        users=chk.int_list(t, "users", "load", 1),
+        repeats=repeats,
+        spawn_margin_s=chk.number(t, "spawn_margin_s", "load", 0, default=10),
+        stop_timeout_s=chk.number(t, "stop_timeout_s", "load", 0, default=2),
+        startup_timeout_s=chk.number(t, "startup_timeout_s", "load", 1, default=30),
+    )
+
+
+def _parse_cpus(chk: _Checker, data: dict[str, Any]) -> CpuSets:
+    t = data.get("cpus", {})
+    if not isinstance(t, dict):
+        chk.bad("cpus", f"expected a table, got {t!r}")
+        t = {}
+    chk.unknown_keys(t, {"server", "load", "upstream"}, "cpus")
+    available = sorted(os.sched_getaffinity(0))
+    sets = {}
+    for role, default in (("server", [1]), ("load", [0]), ("upstream", None)):
+        value = t.get(role, default if default is not None else t.get("load", [0]))
+        if not (isinstance(value, list) and value and all(isinstance(c, int) for c in value)):
+            chk.bad(f"cpus.{role}", f"expected a non-empty list of CPU numbers, got {value!r}")
+            value = available[:1]
+        for cpu in value:
+            if cpu not in available:
+                chk.bad(
+                    f"cpus.{role}", f"CPU {cpu} is not available (this machine has {available})"
+                )
+        sets[role] = tuple(value)
+    if set(sets["server"]) & set(sets["load"]):
+        chk.bad(
+            "cpus",
+            f"server {list(sets['server'])} and load {list(sets['load'])} must not share a CPU",
+        )
+    return CpuSets(server=sets["server"], load=sets["load"], upstream=sets["upstream"])
+
+
+def _parse_mix(chk: _Checker, name: str, t: Any) -> Mix | None:
+    path = f"mixes.{name}"
+    if not isinstance(t, dict):
+        chk.bad(path, f"expected a table, got {t!r}")
+        return None
+    raw_params = t.get("params", {})
+    weights = []
+    for kind, weight in t.items():
+        if kind == "params":
+            continue
+        if kind not in TASK_PARAMS:
+            chk.bad(f"{path}.{kind}", f"unknown task kind (known: {', '.join(TASK_PARAMS)})")
+        elif isinstance(weight, bool) or not isinstance(weight, int) or weight < 1:
+            chk.bad(f"{path}.{kind}", f"expected a weight int >= 1, got {weight!r}")
+        else:
+            weights.append((kind, weight))
+    if not weights:
+        chk.bad(path, "a mix needs at least one task kind with a weight")
+    if not isinstance(raw_params, dict):
+        chk.bad(f"{path}.params", f"expected a table, got {raw_params!r}")
+        raw_params = {}
+    needed = {p for k, _ in weights if (p := TASK_PARAMS[k]) is not None}
+    params: list[tuple[str, int]] = []
+    for key in sorted(needed | {str(k) for k in raw_params}):
+        value = raw_params.get(key)
+        lo, hi = PARAM_RANGES.get(key, (0, -1))
+        if key not in needed:
+            chk.bad(f"{path}.params.{key}", "not used by any task of this mix")
+        elif isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            chk.bad(f"{path}.params.{key}", f"expected an int in {lo}..{hi}, got {value!r}")
+        else:
+            params.append((key, value))
+    return Mix(name=name, weights=tuple(weights), params=tuple(params))
+
+
+def _parse_mixes(chk: _Checker, data: dict[str, Any]) -> tuple[Mix, ...]:
+    mixes = _table(chk, data, "mixes")
+    if not mixes:
+        chk.bad("mixes", "at least one mix is required")
+    parsed = [_parse_mix(chk, name, t) for name, t in mixes.items()]
+    return tuple(m for m in parsed if m is not None)
+
+
+def _selector_stacks(chk: _Checker, i: int, sel: Any) -> list[Stack]:
+    path = f"stacks[{i}]"
+    problems_before = len(chk.problems)
+    if not isinstance(sel, dict):
+        chk.bad(path, f"expected a table, got {sel!r}")
+        return []
+    chk.unknown_keys(sel, SELECTOR_KEYS, path)
+    apps = chk.str_list(sel, "apps", path, list(registry.variants()))
+    servers = chk.str_list(sel, "servers", path, list(registry.servers()))
+    workers = chk.int_list(sel, "workers", path, 1) if "workers" in sel else (1,)
+    threads = chk.int_list(sel, "threads", path, 1) if "threads" in sel else None
+    skip = sel.get("skip_invalid", False)
+    if not isinstance(skip, bool):
+        chk.bad(f"{path}.skip_invalid", f"expected true or false, got {skip!r}")
+    stacks = []
+    for app_id in apps:
+        for server_id in servers:
+            app, server = registry.variants()[app_id], registry.servers()[server_id]
+            # A thread list applies to the threaded servers of the selector only.
+            thread_axis: tuple[int | None, ...] = (
+                (threads or (None,)) if server.threads else (None,)
+            )
+            for w in workers:
+                for t in thread_axis:
+                    reason = invalid_reason(app, server, w, t)
+                    if not reason:
+                        stacks.append(make_stack(app_id, server_id, w, t))
+                    elif skip is not True:
+                        chk.bad(
+                            path, f"{reason} (set skip_invalid = true to skip such combinations)"
+                        )
+    if not stacks and len(chk.problems) == problems_before:
+        chk.bad(path, "selects no valid stack")
+    return stacks
+
+
+def _parse_stacks(chk: _Checker, data: dict[str, Any]) -> tuple[Stack, ...]:
+    selectors = data.get("stacks")
+    if not isinstance(selectors, list) or not selectors:
+        chk.bad("stacks", "expected at least one [[stacks]] selector")
+        return ()
+    seen: dict[str, Stack] = {}
+    for i, sel in enumerate(selectors):
+        for stack in _selector_stacks(chk, i, sel):
+            seen.setdefault(stack.id, stack)
+    return tuple(seen.values())
+
+
+def parse_scenario(data: dict[str, Any], source: str, path: Path) -> Scenario:
+    """Validate a parsed scenario in full; ScenarioError lists every problem found."""
+    chk = _Checker(source)
+    chk.unknown_keys(data, TOP_KEYS, "")
+    name = data.get("name")
+    if not isinstance(name, str) or not name.replace("-", "").replace("_", "").isalnum():
+        chk.bad("name", f"expected a name of letters, digits, '-' or '_', got {name!r}")
+        name = "invalid"
+    load = _parse_load(chk, data)
+    cpus = _parse_cpus(chk, data)
+    mixes = _parse_mixes(chk, data)
+    stacks = _parse_stacks(chk, data)
+    if chk.problems:
+        raise ScenarioError("\n".join(chk.problems))
+    return Scenario(
+        name=name,
+        description=str(data.get("description", "")),
+        path=path,
+        load=load,
+        cpus=cpus,
+        stacks=stacks,
+        mixes=mixes,
+        content=data,
+    )
+
+
+def load_scenario(path: Path) -> Scenario:
+    """Read and validate a scenario file."""
+    source = _display(path)
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except OSError as exc:
+        raise ScenarioError(f"{source}: cannot read: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{source}: invalid TOML: {exc}") from exc
+    return parse_scenario(data, source, path)
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(registry.REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def plan_cells(scenario: Scenario) -> list[Cell]:
+    """Every cell of a scenario; repeats outermost so that drift spreads over all stacks."""
+    return [
+        Cell(stack=stack, mix=mix, users=users, repeat=repeat)
+        for repeat in range(1, scenario.load.repeats + 1)
+        for stack in scenario.stacks
+        for mix in scenario.mixes
+        for users in scenario.load.users
+    ]

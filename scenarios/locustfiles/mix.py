@@ -1,0 +1,146 @@
+"""Closed-loop load from a weighted mix of named task kinds, with per-request records.
+
+Run by the harness as a subprocess. It reads from the environment:
+  PWB_MIX         JSON {"name": str, "weights": {kind: int}, "params": {key: int}}
+  PWB_OUTPUT_DIR  where to write requests.<pid>.csv and spawn.<pid>.json
+  PWB_STOP_AFTER_S  seconds after spawning completes at which Locust quits (warm-up +
+                  measure + a short tail); --run-time stays as an upper bound only, since
+                  its clock starts before the users are spawned
+Each request appends one line: t_start (unix s, 6 decimals), latency_us, name, status, ok, bytes.
+Lines are buffered in memory-backed file buffers and flushed when Locust quits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+import gevent
+from locust import FastHttpUser, constant, events
+
+MIX: dict[str, Any] = json.loads(
+    os.environ.get("PWB_MIX", '{"name": "json", "weights": {"json": 1}}')
+)
+PARAMS: dict[str, int] = MIX.get("params", {})
+OUTPUT_DIR = Path(os.environ.get("PWB_OUTPUT_DIR", "."))
+STOP_AFTER_S = float(os.environ.get("PWB_STOP_AFTER_S", "0"))
+ITEM = {"name": "widget", "price": 9.5, "description": "load test item"}
+
+_requests_file = (OUTPUT_DIR / f"requests.{os.getpid()}.csv").open(
+    "w", buffering=4 * 1024 * 1024, encoding="ascii", newline="\n"
+)
+_spawn: dict[str, Any] = {"pid": os.getpid(), "spawn_complete_at": None}
+_environment: list[Any] = []
+
+
+@events.init.add_listener
+def _keep_environment(environment: Any, **_: Any) -> None:
+    _environment.append(environment)
+
+
+@events.request.add_listener
+def _record(
+    request_type: str,
+    name: str,
+    response_time: float,
+    response_length: int,
+    response: Any = None,
+    exception: BaseException | None = None,
+    start_time: float | None = None,
+    **_: Any,
+) -> None:
+    status = getattr(response, "status_code", 0) or 0
+    ok = 1 if exception is None else 0
+    t_start = start_time if start_time is not None else time.time() - response_time / 1000
+    _requests_file.write(
+        f"{t_start:.6f},{round(response_time * 1000)},{name},{status},{ok},{response_length or 0}\n"
+    )
+
+
+@events.spawning_complete.add_listener
+def _spawned(user_count: int, **_: Any) -> None:
+    # Only the first completion marks the start of steady load.
+    if _spawn["spawn_complete_at"] is None:
+        _spawn["spawn_complete_at"] = time.time()
+        _spawn["user_count"] = user_count
+        if STOP_AFTER_S > 0 and _environment:
+            gevent.spawn_later(STOP_AFTER_S, _environment[0].runner.quit)
+
+
+@events.quitting.add_listener
+def _flush(environment: Any, **_: Any) -> None:
+    _requests_file.flush()
+    _requests_file.close()
+    total = environment.stats.total
+    _spawn["locust_requests"] = total.num_requests
+    _spawn["locust_failures"] = total.num_failures
+    (OUTPUT_DIR / f"spawn.{os.getpid()}.json").write_text(json.dumps(_spawn))
+
+
+def task_json(user: FastHttpUser) -> None:
+    user.client.get("/json", name="GET /json")
+
+
+def task_plaintext(user: FastHttpUser) -> None:
+    user.client.get("/plaintext", name="GET /plaintext")
+
+
+def task_db(user: FastHttpUser) -> None:
+    user.client.get("/db/query", name="GET /db/query")
+
+
+def task_list(user: FastHttpUser) -> None:
+    user.client.get("/items?limit=20", name="GET /items")
+
+
+def task_sleep(user: FastHttpUser) -> None:
+    user.client.get(f"/io/sleep?ms={PARAMS['sleep_ms']}", name="GET /io/sleep")
+
+
+def task_upstream(user: FastHttpUser) -> None:
+    user.client.get(f"/io/upstream?ms={PARAMS['upstream_ms']}", name="GET /io/upstream")
+
+
+def task_cpu(user: FastHttpUser) -> None:
+    user.client.get(f"/cpu?n={PARAMS['cpu_n']}", name="GET /cpu")
+
+
+def task_crud(user: MixUser) -> None:
+    """Create, read, update, delete one item; the user only touches ids it created."""
+    created = user.client.post("/items", json=ITEM, name="POST /items")
+    if created.status_code != 201:
+        return
+    item_id = json.loads(created.content)["id"]
+    user.own_ids.append(item_id)
+    user.client.get(f"/items/{item_id}", name="GET /items/{id}")
+    user.client.put(f"/items/{item_id}", json={**ITEM, "price": 10.5}, name="PUT /items/{id}")
+    deleted = user.client.delete(f"/items/{item_id}", name="DELETE /items/{id}")
+    if deleted.status_code == 204:
+        user.own_ids.remove(item_id)
+
+
+TASK_KINDS: dict[str, Callable[..., None]] = {
+    "json": task_json,
+    "plaintext": task_plaintext,
+    "db": task_db,
+    "crud": task_crud,
+    "list": task_list,
+    "sleep": task_sleep,
+    "upstream": task_upstream,
+    "cpu": task_cpu,
+}
+
+
+class MixUser(FastHttpUser):
+    # Closed loop: each user sends its next request as soon as the previous one returns.
+    wait_time = constant(0)
+    tasks: ClassVar[dict[Callable[..., None], int]] = {
+        TASK_KINDS[kind]: weight for kind, weight in MIX["weights"].items()
+    }
+
+    def on_start(self) -> None:
+        self.own_ids: list[int] = []
