@@ -1,0 +1,89 @@
+"""The report step: summary.csv, charts/ (PNG and SVG) and report.html of one run."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.report import charts
+from harness.report.html import write_html
+from harness.report.tables import write_summary
+from harness.report.view import MIX_CHARTS, RunView, open_run
+
+CAPTIONS: dict[str, str] = {
+    "throughput-users": "Median requests/s over the repeats of each concurrency level "
+    "(bars: min–max of the repeats), measure window only.",
+    "latency-users": "p50, p90 and p99 of ok requests in the measure window, computed from "
+    "the per-request records; median over repeats.",
+    "latency-percentiles": "Percentiles of every ok request in the measure windows, repeats "
+    "pooled. The tail axis stretches 90 → 99 → 99.9 → 99.99 evenly; a curve stops at "
+    "1 − 1/n, where its sample runs out.",
+    "throughput-workers": "Each point is one stack at its peak concurrency level (as in the "
+    "summary table); lines join stacks that differ only in worker count.",
+    "efficiency": "At each stack's peak level: requests/s divided by the server's CPU use "
+    "(CPU-seconds per second, all server processes), and the server's resident memory.",
+    "timeline": "Requests, errors and latency per one-second bin of the top-ranked stack's "
+    "peak cell. Shaded: warm-up (kept out of every other figure) and the tail after the "
+    "measure window.",
+}
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One chart written to charts/: what it shows and which cells it came from."""
+
+    name: str
+    mix: str
+    kind: str
+    title: str
+    caption: str
+    png: Path
+    svg: Path
+    sources: tuple[str, ...]
+
+
+def slug(text: str) -> str:
+    """A filesystem-safe name part."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("._") or "_"
+
+
+def _sources(view: RunView, kind: str, mix: str) -> tuple[str, ...]:
+    cells = view.mix_cells(mix)
+    if kind == "latency-percentiles":
+        pooled = view.percentiles(mix).cells
+        return tuple(c for stack in sorted(pooled) for c in pooled[stack])
+    if kind == "timeline":
+        cell = view.timeline_cell(mix)
+        return (cell,) if cell else ()
+    if kind in ("throughput-workers", "efficiency"):
+        rows = view.table[view.table["mix"] == mix]
+        return tuple(c for joined in rows["cells"] for c in str(joined).split(";") if c)
+    return tuple(cells["cell"])
+
+
+def render_charts(view: RunView, charts_dir: Path) -> list[Chart]:
+    """Draw every chart of every mix into charts_dir, replacing earlier PNG/SVG files."""
+    charts_dir.mkdir(parents=True, exist_ok=True)
+    for old in [*charts_dir.glob("*.png"), *charts_dir.glob("*.svg")]:
+        old.unlink()
+    written = []
+    for mix in view.mixes:
+        for kind in MIX_CHARTS:
+            fig = view.figure(kind, mix)
+            name = f"{slug(mix)}--{kind}"
+            png, svg = charts.save(fig, charts_dir, name)
+            title = fig.get_suptitle().replace("\n", " ")
+            caption = CAPTIONS[kind]
+            written.append(
+                Chart(name, mix, kind, title, caption, png, svg, _sources(view, kind, mix))
+            )
+    return written
+
+
+def build_report(run_dir: Path) -> Path:
+    """Write summary.csv, charts/ and report.html into run_dir; return the report's path."""
+    view = open_run(Path(run_dir))
+    write_summary(view.run)
+    written = render_charts(view, view.run.path / "charts")
+    return write_html(view, written)

@@ -1,0 +1,349 @@
+"""matplotlib charts of one run; every function returns a Figure and draws nothing else.
+
+Stacks keep the style given by palette.stack_styles for the whole run. Points are
+always drawn with markers, so a single concurrency level or worker count still shows.
+Flagged cells get a ring, failed cells a cross on the zero line.
+Figures carry their own Agg canvas instead of going through pyplot: no global backend
+state, nothing for a notebook or a headless machine to get wrong.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.artist import Artist
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator
+
+from harness.report.palette import FLAG_COLOUR, WARMUP_COLOUR, StackStyle
+from harness.report.raw import TAIL_QUANTILES, Timeline, tail_x
+from harness.report.tables import FLAG_LABELS, levels, split_flags
+
+WIDTH_IN = 9.0
+DPI = 110
+RING: dict[str, Any] = {
+    "marker": "o",
+    "s": 190,
+    "facecolors": "none",
+    "edgecolors": FLAG_COLOUR,
+    "zorder": 4,
+}
+FLAGGED_LABEL = "flagged: generator-bound, unstable, errors or failed at other levels"
+CROSS: dict[str, Any] = {"marker": "X", "s": 70, "zorder": 4, "clip_on": False}
+
+
+def _legend(fig: Figure, handles: Sequence[Artist]) -> None:
+    # Below the axes, outside them: it can never cover a point however many stacks.
+    if handles:
+        ncols = 1 if len(handles) <= 2 else 2 if len(handles) <= 8 else 3
+        fig.legend(handles=handles, loc="outside lower center", ncols=ncols, frameon=False)
+
+
+def _height(base: float, entries: int) -> float:
+    rows = math.ceil(entries / (1 if entries <= 2 else 2 if entries <= 8 else 3))
+    return base + 0.28 * rows
+
+
+def new_figure(height: float) -> Figure:
+    """A figure of the report's width on its own Agg canvas."""
+    fig = Figure(figsize=(WIDTH_IN, height), layout="constrained", dpi=DPI)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _figure(
+    base_height: float, entries: int, ncols: int = 1, sharey: bool = False
+) -> tuple[Figure, list[Axes]]:
+    fig = new_figure(_height(base_height, entries))
+    axes = fig.subplots(1, ncols, squeeze=False, sharey=sharey)
+    return fig, list(axes[0])
+
+
+def _mark_legend(has_flagged: bool, has_failed: bool) -> list[Line2D]:
+    handles = []
+    if has_flagged:
+        handles.append(Line2D([], [], marker="o", markersize=12, markerfacecolor="none",
+                              markeredgecolor=FLAG_COLOUR, linestyle="none",
+                              label=FLAGGED_LABEL))  # fmt: skip
+    if has_failed:
+        handles.append(Line2D([], [], marker="X", color="#666666", linestyle="none",
+                              label="failed cell (drawn at zero)"))  # fmt: skip
+    return handles
+
+
+def _x_levels(ax: Axes, values: Iterable[float], label: str) -> None:
+    ticks = sorted({float(v) for v in values if not pd.isna(v)})
+    if ticks and ticks[-1] / max(ticks[0], 1e-9) >= 8:
+        ax.set_xscale("log", base=2)
+    if ticks:
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xticklabels([f"{t:g}" for t in ticks])
+    ax.set_xlabel(label)
+
+
+def _series(ax: Axes, frame: pd.DataFrame, x: str, y: str, style: StackStyle, label: str,
+            spread: tuple[str, str] | None = None) -> Line2D:  # fmt: skip
+    """One stack's line: ok points joined, flagged ringed, failed crossed at zero."""
+    frame = frame.sort_values(x)
+    ok = frame[frame["status"] == "ok"]
+    (line,) = ax.plot(ok[x], ok[y], label=label, markersize=6, **style.line_kwargs())
+    if spread and len(ok) and (ok[spread[1]] > ok[spread[0]]).any():
+        err = np.vstack([ok[y] - ok[spread[0]], ok[spread[1]] - ok[y]])
+        ax.errorbar(ok[x], ok[y], yerr=err, fmt="none", ecolor=style.colour, capsize=3)
+    flagged = ok[_flagged(ok)]
+    ax.scatter(flagged[x], flagged[y], **RING)
+    failed = frame[frame["status"] != "ok"]
+    ax.scatter(failed[x], np.zeros(len(failed)), color=style.colour, **CROSS)
+    if ok.empty:
+        line.set_label(f"{label} (failed)")
+    return line
+
+
+def _flagged(frame: pd.DataFrame) -> pd.Series:
+    """Rows carrying any flag other than 'failed' (failed rows are crossed, not ringed)."""
+    marks = [bool(set(split_flags(f)) - {"failed"}) for f in frame["flags"]]
+    return pd.Series(marks, index=frame.index, dtype=bool)
+
+
+def _has_flags(frame: pd.DataFrame) -> tuple[bool, bool]:
+    ok = frame[frame["status"] == "ok"]
+    return bool(_flagged(ok).any()), bool((frame["status"] != "ok").any())
+
+
+def message_figure(title: str, message: str) -> Figure:
+    """A chart-sized figure that says why there is no chart."""
+    fig = new_figure(2.5)
+    ax = fig.subplots()
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True)
+    fig.suptitle(title)
+    return fig
+
+
+def _log_y(ax: Axes, label: str) -> None:
+    """Log scale with plain numbers (2, 5, 10, 20 ...) instead of powers of ten."""
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_minor_locator(NullLocator())
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+    ax.set_ylabel(label)
+
+
+def throughput_vs_users(cells: pd.DataFrame, mix: str, styles: Mapping[str, StackStyle]) -> Figure:
+    """Requests/s against concurrent users, one line per stack (median of repeats, min-max bars)."""
+    data = levels(cells[cells["mix"] == mix])
+    title = f"Throughput vs concurrency — mix {mix}"
+    if data.empty:
+        return message_figure(title, f"no cells for mix {mix}")
+    stacks = sorted(data["stack"].unique())
+    fig, (ax,) = _figure(4.2, len(stacks) + 2)
+    handles = [
+        _series(ax, data[data["stack"] == s], "users", "rps", styles[s], s, ("rps_min", "rps_max"))
+        for s in stacks
+    ]
+    _x_levels(ax, data["users"], "concurrent users (Locust users)")
+    ax.set_ylabel("throughput (requests/s)")
+    ax.set_ylim(bottom=0)
+    ax.grid(True, alpha=0.3)
+    fig.suptitle(title)
+    _legend(fig, handles + _mark_legend(*_has_flags(data)))
+    return fig
+
+
+def latency_vs_users(cells: pd.DataFrame, mix: str, styles: Mapping[str, StackStyle]) -> Figure:
+    """p50, p90 and p99 latency against concurrent users, one panel per percentile."""
+    data = levels(cells[cells["mix"] == mix])
+    title = f"Latency vs concurrency — mix {mix} (measure window, ok requests)"
+    ok = data[data["status"] == "ok"] if not data.empty else data
+    if ok.empty:
+        return message_figure(title, f"no finished cells for mix {mix}")
+    stacks = sorted(data["stack"].unique())
+    fig, axes = _figure(3.8, len(stacks) + 1, ncols=3, sharey=True)
+    handles: list[Line2D] = []
+    for ax, (col, name) in zip(
+        axes, [("p50_ms", "p50"), ("p90_ms", "p90"), ("p99_ms", "p99")], strict=True
+    ):
+        for s in stacks:
+            frame = data[(data["stack"] == s) & (data["status"] == "ok")]
+            line = _series(ax, frame, "users", col, styles[s], s)
+            if ax is axes[0]:
+                handles.append(line)
+        _x_levels(ax, data["users"], "concurrent users")
+        ax.set_title(name)
+        _log_y(ax, "latency (ms, log scale)" if ax is axes[0] else "")
+        ax.grid(True, alpha=0.3)
+    fig.suptitle(title)
+    _legend(fig, handles + _mark_legend(_has_flags(ok)[0], False))
+    return fig
+
+
+def throughput_vs_workers(
+    table: pd.DataFrame, mix: str, styles: Mapping[str, StackStyle]
+) -> Figure:
+    """Peak requests/s against worker count, sync and async worker models side by side.
+
+    One line per stack family (the stack id with its worker count as '*'), drawn in the
+    style of the family's first stack.
+    """
+    data = table[table["mix"] == mix]
+    title = f"Peak throughput vs worker count — mix {mix}"
+    if data.empty:
+        return message_figure(title, f"no cells for mix {mix}")
+    families = sorted(data["family"].unique())
+    fig, axes = _figure(4.0, len(families) + 2, ncols=2, sharey=True)
+    handles = []
+    for ax, kind in zip(axes, ("sync", "async"), strict=True):
+        part = data[data["worker_kind"] == kind]
+        for family in sorted(part["family"].unique()):
+            rows = part[part["family"] == family]
+            style = styles[sorted(rows["stack"])[0]]
+            handles.append(_series(ax, rows, "workers", "rps", style, family))
+        if part.empty:
+            ax.text(0.5, 0.5, f"no {kind} worker models\nin this mix", ha="center",
+                    va="center", transform=ax.transAxes)  # fmt: skip
+        _x_levels(ax, part["workers"], "workers (processes)")
+        ax.set_title(f"{kind} worker models")
+        ax.grid(True, alpha=0.3)
+    axes[0].set_ylabel("peak throughput (requests/s)")
+    axes[0].set_ylim(bottom=0)
+    fig.suptitle(title)
+    _legend(fig, handles + _mark_legend(*_has_flags(data)))
+    return fig
+
+
+def _bar_panel(ax: Axes, rows: pd.DataFrame, col: str, styles: Mapping[str, StackStyle]) -> None:
+    y = np.arange(len(rows))
+    values = rows[col].fillna(0).to_numpy()
+    colours = [styles[s].colour for s in rows["stack"]]
+    hatches = [styles[s].hatch for s in rows["stack"]]
+    bars = ax.barh(y, values, color=colours, edgecolor="#333333", linewidth=0.5)
+    for bar, hatch in zip(bars, hatches, strict=True):
+        bar.set_hatch(hatch)
+    top = float(np.nanmax(values)) if len(values) and np.nanmax(values) > 0 else 1.0
+    for yi, (value, flags) in enumerate(zip(rows[col], rows["flags"], strict=True)):
+        codes = split_flags(flags)
+        text = "failed" if "failed" in codes else f"{value:,.0f}"
+        marks = [FLAG_LABELS.get(c, c) for c in codes if c != "failed"]
+        if marks:
+            text += f"  [{', '.join(marks)}]"
+        ax.text(max(float(value) if not pd.isna(value) else 0.0, 0) + top * 0.01, yi, text,
+                va="center", fontsize=8)  # fmt: skip
+    ax.set_xlim(0, top * 1.45)
+    ax.grid(True, axis="x", alpha=0.3)
+
+
+def efficiency(table: pd.DataFrame, mix: str, styles: Mapping[str, StackStyle]) -> Figure:
+    """Requests per server CPU-second and server RSS per stack, each at its peak level."""
+    rows = table[table["mix"] == mix].sort_values(
+        "rps_per_cpu_s", ascending=True, na_position="first"
+    )
+    title = f"Efficiency at peak throughput — mix {mix}"
+    if rows.empty:
+        return message_figure(title, f"no cells for mix {mix}")
+    fig = new_figure(1.6 + 0.42 * len(rows))
+    axes = fig.subplots(1, 2, sharey=True)
+    _bar_panel(axes[0], rows, "rps_per_cpu_s", styles)
+    _bar_panel(axes[1], rows, "server_rss_mb", styles)
+    axes[0].set_yticks(np.arange(len(rows)), labels=list(rows["stack"]))
+    axes[0].set_xlabel("requests per server CPU-second")
+    axes[1].set_xlabel("server RSS (MB, all server processes)")
+    axes[0].set_title("CPU efficiency (higher is better)")
+    axes[1].set_title("memory (lower is better)")
+    fig.suptitle(title)
+    return fig
+
+
+def latency_percentiles(curves: Mapping[str, pd.DataFrame], title: str,
+                        styles: Mapping[str, StackStyle],
+                        labels: Mapping[str, str] | None = None) -> Figure:  # fmt: skip
+    """Latency against percentile on a stretched tail axis (x = -log10(1 - q)), one line per stack.
+
+    `curves` maps stack id to a raw.percentile_curve frame; a curve stops where the
+    sample runs out of requests (1 - 1/n).
+    """
+    shown = {s: c for s, c in curves.items() if not c.empty}
+    if not shown:
+        return message_figure(title, "no finished cells with requests in the measure window")
+    fig, (ax,) = _figure(4.4, len(shown))
+    handles = []
+    for stack in sorted(shown):
+        curve, style = shown[stack], styles[stack]
+        label = (labels or {}).get(stack, stack)
+        ax.plot(curve["x"], curve["latency_ms"], color=style.colour, linestyle=style.linestyle)
+        # Markers only at the named percentiles the sample reaches.
+        marks = tail_x(
+            np.array([q for q in TAIL_QUANTILES if tail_x(q) <= curve["x"].iloc[-1] + 1e-9])
+        )
+        ax.plot(marks, np.interp(marks, curve["x"], curve["latency_ms"]), linestyle="none",
+                marker=style.marker, color=style.colour)  # fmt: skip
+        handles.append(Line2D([], [], label=label, **style.line_kwargs()))
+    ticks = tail_x(np.array(TAIL_QUANTILES))
+    ax.xaxis.set_major_locator(FixedLocator(list(ticks)))
+    ax.set_xticklabels([f"{q * 100:g}" for q in TAIL_QUANTILES])
+    ax.set_xlim(ticks[0] - 0.1, ticks[-1] + 0.1)
+    ax.set_xlabel("percentile (%), tail axis x = -log10(1 - q)")
+    _log_y(ax, "latency (ms, log scale)")
+    ax.grid(True, alpha=0.3)
+    fig.suptitle(title)
+    _legend(fig, handles)
+    return fig
+
+
+def cell_timeline(tl: Timeline, style: StackStyle) -> Figure:
+    """Throughput, errors, p50 and p99 per second of one cell; warm-up shaded."""
+    ps = tl.per_second
+    x = ps["start_s"] + 0.5  # the middle of each one-second bin
+    fig = new_figure(6.0)
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    h_rps = top.plot(x, ps["rps"], color=style.colour, marker=style.marker, markersize=4,
+                     label="throughput (requests/s)")[0]  # fmt: skip
+    h_err = top.plot(x, ps["errors"], color=FLAG_COLOUR, linestyle=":", marker="x",
+                     markersize=4, label="errors/s")[0]  # fmt: skip
+    h_p99 = bottom.plot(x, ps["p99_ms"], color=style.colour, marker=style.marker,
+                        markersize=4, label="p99 latency")[0]  # fmt: skip
+    h_p50 = bottom.plot(x, ps["p50_ms"], color=style.colour, linestyle="--", alpha=0.7,
+                        label="p50 latency")[0]  # fmt: skip
+    after_end = max(float(ps["start_s"].max()) + 1 if len(ps) else 0.0, tl.measure[1])
+    shade: list[Artist] = [Patch(color=WARMUP_COLOUR, alpha=0.35, label="warm-up (not measured)")]
+    if after_end > tl.measure[1]:
+        shade.append(Patch(color=WARMUP_COLOUR, alpha=0.15, label="after the measure window"))
+    for ax in (top, bottom):
+        ax.axvspan(*tl.warmup, color=WARMUP_COLOUR, alpha=0.35, linewidth=0)
+        if after_end > tl.measure[1]:
+            ax.axvspan(tl.measure[1], after_end, color=WARMUP_COLOUR, alpha=0.15, linewidth=0)
+        ax.grid(True, alpha=0.3)
+    top.set_ylabel("requests/s")
+    top.set_ylim(bottom=0)
+    bottom.set_ylabel("latency (ms)")
+    bottom.set_ylim(bottom=0)
+    bottom.set_xlabel("time since warm-up start (s)")
+    fig.suptitle(f"Timeline of cell {tl.cell}")
+    _legend(fig, [h_rps, h_err, h_p99, h_p50, *shade])
+    return fig
+
+
+def to_png(fig: Figure) -> bytes:
+    """The figure as PNG bytes (for inlining in HTML or showing in a notebook)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI)
+    return buffer.getvalue()
+
+
+def save(fig: Figure, charts_dir: Path, name: str) -> tuple[Path, Path]:
+    """Write the figure as <name>.png and <name>.svg and return both paths."""
+    charts_dir.mkdir(parents=True, exist_ok=True)
+    png, svg = charts_dir / f"{name}.png", charts_dir / f"{name}.svg"
+    fig.savefig(png, dpi=DPI)
+    fig.savefig(svg, metadata={"Date": None})
+    return png, svg

@@ -1,0 +1,278 @@
+"""report.html: one self-contained page (inline CSS, PNGs as data URIs, no scripts).
+
+Everything that comes from the data is escaped; links to raw files are relative to the
+run directory, where the page is written.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable, Sequence
+from html import escape
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import pandas as pd
+
+from harness.errors import ResultsError
+from harness.report.raw import read_cell_json
+from harness.report.tables import FLAG_LABELS, FLAG_MEANINGS, split_flags
+from harness.report.view import RunView
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from harness.report.build import Chart
+
+KEY_PACKAGES: tuple[str, ...] = (
+    "flask", "fastapi", "starlette", "pydantic", "django", "djangorestframework", "gunicorn",
+    "uvicorn", "uvicorn-worker", "uvloop", "httptools", "granian", "hypercorn", "uwsgi",
+    "gevent", "locust", "aiosqlite", "psycopg",
+)  # fmt: skip
+CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:1.5rem auto;
+max-width:1100px;padding:0 1rem;color:#222;line-height:1.4}
+h1{font-size:1.6rem}h2{border-bottom:1px solid #ccc;padding-bottom:.2rem;margin-top:2rem}
+table{border-collapse:collapse;margin:.5rem 0 1rem;font-size:.88rem}
+th,td{border:1px solid #ccc;padding:.25rem .45rem;text-align:left;vertical-align:top}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+th{background:#f0f0f0}tbody tr:nth-child(even){background:#fafafa}
+tr.failed td{color:#666;background:#f6f0ee}
+.badge{display:inline-block;border-radius:.6rem;padding:0 .5rem;margin:0 .1rem;
+font-size:.78rem;font-weight:600;white-space:nowrap;border:1px solid}
+.badge-failed{background:#D55E00;color:#fff;border-color:#D55E00}
+.badge-generator_bound{background:#fff3d6;color:#7a4f00;border-color:#E69F00}
+.badge-unstable{background:#f6e6f0;color:#7a2d5a;border-color:#CC79A7}
+.badge-errors{background:#fff;color:#222;border-color:#222}
+.badge-some_failed{background:#fbe7dc;color:#8a3a00;border-color:#D55E00}
+figure{margin:1rem 0 2rem}figure img{max-width:100%;height:auto;border:1px solid #eee}
+figcaption{font-size:.88rem;color:#444}pre{background:#f6f6f6;padding:.6rem;overflow:auto;
+font-size:.8rem}.muted{color:#666}dl.meta{display:grid;grid-template-columns:max-content 1fr;
+gap:.2rem 1rem}dl.meta dt{font-weight:600}dl.meta dd{margin:0}
+"""
+
+
+def _e(value: Any) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
+        return ""
+    return escape(str(value), quote=True)
+
+
+def _href(*parts: str) -> str:
+    return escape("/".join(quote(p, safe="") for p in parts), quote=True)
+
+
+def _num(value: Any, kind: str = "int") -> str:
+    if value is None or value is pd.NA or pd.isna(value):
+        return "–"
+    v = float(value)
+    if kind == "ms":
+        return f"{v:,.0f}" if v >= 1000 else f"{v:.3g}"
+    if kind == "pct":
+        if v == 0:
+            return "0"
+        return "<0.01%" if v * 100 < 0.01 else f"{v * 100:.2f}%"
+    return f"{v:,.0f}"
+
+
+def badges(flags: str) -> str:
+    """Badge spans for a ';'-joined flags value."""
+    return "".join(
+        f'<span class="badge badge-{_e(code)}">{_e(FLAG_LABELS.get(code, code))}</span>'
+        for code in split_flags(flags)
+    )
+
+
+def _table(head: Sequence[str], rows: Iterable[tuple[str, Sequence[str]]], numeric: range) -> str:
+    """rows: (tr class, already escaped cells); `numeric` columns are right-aligned."""
+    out = ["<table><thead><tr>", *(f"<th>{_e(h)}</th>" for h in head), "</tr></thead><tbody>"]
+    for css, cells in rows:
+        out.append(f'<tr class="{css}">' if css else "<tr>")
+        for i, cell in enumerate(cells):
+            out.append(f'<td class="num">{cell}</td>' if i in numeric else f"<td>{cell}</td>")
+        out.append("</tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
+def _cell_links(joined: str) -> str:
+    return " ".join(
+        f'<a href="{_href("raw", c)}/">r{_e(c.rsplit("__r", 1)[-1])}</a>'
+        for c in str(joined).split(";")
+        if c
+    )
+
+
+def headline(table: pd.DataFrame) -> str:
+    """Ranked tables, one per scenario and mix."""
+    head = ["rank", "stack", "users", "requests/s", "range (repeats)", "p50 ms", "p99 ms",
+            "p99.9 ms", "errors", "server CPU %", "req / CPU-s", "RSS MB", "flags",
+            "raw"]  # fmt: skip
+    parts = []
+    for (scenario, mix), group in table.groupby(["scenario", "mix"], sort=False):
+        rows = []
+        for r in group.itertuples(index=False):
+            spread = "" if r.rps_min == r.rps_max else f"{_num(r.rps_min)}–{_num(r.rps_max)}"
+            rows.append(("failed" if r.status != "ok" else "", [
+                _e(r.rank) or "–", _e(r.stack), _num(r.users), _num(r.rps), spread,
+                _num(r.p50_ms, "ms"), _num(r.p99_ms, "ms"), _num(r.p999_ms, "ms"),
+                _num(r.error_rate, "pct"), _num(r.server_cpu_pct), _num(r.rps_per_cpu_s),
+                _num(r.server_rss_mb), badges(r.flags), _cell_links(r.cells),
+            ]))  # fmt: skip
+        parts.append(f'<h3 id="table-{_e(mix)}">scenario {_e(scenario)} — mix {_e(mix)}</h3>')
+        parts.append(_table(head, rows, range(2, 12)))
+    return "".join(parts) or "<p>No finished cells.</p>"
+
+
+def legend() -> str:
+    """What each badge means."""
+    items = "".join(
+        f"<dt>{badges(code)}</dt><dd>{_e(FLAG_MEANINGS[code])}</dd>" for code in FLAG_LABELS
+    )
+    return (
+        "<p>Each stack is shown at its peak: the concurrency level with the highest median "
+        "requests/s among levels where no repeat failed. Ranks order requests/s within a mix. "
+        "Badges:</p>"
+        f'<dl class="meta">{items}</dl>'
+    )
+
+
+def _img(chart: Chart) -> str:
+    data = base64.b64encode(chart.png.read_bytes()).decode("ascii")
+    return f'<img src="data:image/png;base64,{data}" alt="{_e(chart.title)}">'
+
+
+def figures(charts: Sequence[Chart]) -> str:
+    """Every chart, grouped by mix, each with caption, source cells and file links."""
+    parts = []
+    for mix in dict.fromkeys(c.mix for c in charts):
+        parts.append(f'<h3 id="charts-{_e(mix)}">mix {_e(mix)}</h3>')
+        for chart in (c for c in charts if c.mix == mix):
+            sources = " ".join(f'<a href="{_href("raw", s)}/">{_e(s)}</a>' for s in chart.sources)
+            parts.append(
+                f'<figure id="{_e(chart.name)}">{_img(chart)}<figcaption>'
+                f"<strong>{_e(chart.title)}.</strong> {_e(chart.caption)} "
+                f'Files: <a href="{_href("charts", chart.png.name)}">PNG</a>, '
+                f'<a href="{_href("charts", chart.svg.name)}">SVG</a>.'
+                f"<details><summary>source cells ({len(chart.sources)})</summary>{sources}"
+                "</details></figcaption></figure>"
+            )
+    return "".join(parts)
+
+
+def _error_text(view: RunView, cell: str) -> str:
+    try:
+        error = read_cell_json(view.run.raw_dir(cell)).get("error", "")
+    except ResultsError as exc:
+        return str(exc)
+    text = error if isinstance(error, str) else json.dumps(error)
+    return text if len(text) <= 400 else text[:400] + " …"
+
+
+def all_cells(view: RunView) -> str:
+    """Every cell of the run, with status, figures and the error of failed cells."""
+    head = ["cell", "stack", "mix", "users", "repeat", "requests/s", "p50 ms", "p99 ms",
+            "errors", "flags", "error"]  # fmt: skip
+    rows = []
+    for r in view.run.cells.itertuples(index=False):
+        error = _error_text(view, r.cell) if r.failed else ""
+        rows.append(("failed" if r.failed else "", [
+            f'<a href="{_href("raw", r.cell)}/">{_e(r.cell)}</a>', _e(r.stack), _e(r.mix),
+            _num(r.users), _num(r.repeat), _num(r.rps), _num(r.p50_ms, "ms"),
+            _num(r.p99_ms, "ms"), _num(r.error_rate, "pct"), badges(r.flags), _e(error),
+        ]))  # fmt: skip
+    return (
+        f"<details><summary>{len(rows)} cells</summary>{_table(head, rows, range(3, 9))}</details>"
+        if rows
+        else "<p>No cells.</p>"
+    )
+
+
+def _dl(pairs: Iterable[tuple[str, Any]]) -> str:
+    return (
+        '<dl class="meta">'
+        + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in pairs)
+        + "</dl>"
+    )
+
+
+def metadata_section(meta: dict[str, Any]) -> str:
+    """Machine, Python, packages, git, CPU sets and the scenario as run."""
+    machine, py, git = meta.get("machine") or {}, meta.get("python") or {}, meta.get("git") or {}
+    cpu_sets, scenario = meta.get("cpu_sets") or {}, meta.get("scenario") or {}
+    pairs = [(f"machine {k}", v) for k, v in machine.items()]
+    pairs += [("python", f"{py.get('implementation', '')} {py.get('version', '')}".strip())]
+    pairs += [("git commit", f"{git.get('commit', '')}{' (dirty)' if git.get('dirty') else ''}")]
+    pairs += [
+        (f"cpu set {k}", ",".join(map(str, v)) if isinstance(v, list) else v)
+        for k, v in cpu_sets.items()
+    ]
+    pairs += [
+        (k.replace("_", " "), meta.get(k))
+        for k in ("started_at", "ended_at", "cells_planned", "schema_version")
+    ]
+    pairs += [("scenario", f"{scenario.get('name', '')} ({scenario.get('path', '')})")]
+    packages = meta.get("packages") or {}
+    key = [(name, packages[name]) for name in KEY_PACKAGES if name in packages]
+    content = scenario.get("content")
+    content_text = (
+        content if isinstance(content, str) else json.dumps(content, indent=2, sort_keys=True)
+    )
+    return (
+        _dl(pairs)
+        + "<h3>key packages</h3>"
+        + (_dl(key) if key else "<p>none recorded</p>")
+        + f"<details><summary>all {len(packages)} packages</summary>"
+        + f"{_dl(sorted(packages.items()))}</details>"
+        + f"<details><summary>scenario as run</summary><pre>{_e(content_text)}</pre></details>"
+    )
+
+
+def files_section() -> str:
+    """Relative links to the run's raw files."""
+    files = [("cells.csv", "cells.csv"), ("summary.csv", "summary.csv")]
+    files += [("metadata.json", "metadata.json"), ("charts/", "charts/"), ("raw/", "raw/")]
+    links = "".join(f'<li><a href="{href}">{_e(name)}</a></li>' for name, href in files)
+    return (
+        f"<ul>{links}</ul><p class='muted'>Each cell's raw files are in raw/&lt;cell&gt;/: "
+        "cell.json, requests.csv.gz, monitor.csv, server.log, locust.log.</p>"
+    )
+
+
+def render(view: RunView, charts: Sequence[Chart]) -> str:
+    """The whole page as a string."""
+    meta, cells = view.run.metadata, view.run.cells
+    planned = meta.get("cells_planned", "?")
+    failed = int(cells["failed"].sum())
+    title = f"Benchmark report — run {view.run.run_id}"
+    intro = (
+        f"<p>Scenario <strong>{_e((meta.get('scenario') or {}).get('name', ''))}</strong>, "
+        f"{len(cells)} of {_e(planned)} planned cells finished, {failed} failed. "
+        f"Started {_e(meta.get('started_at', '?'))}, ended {_e(meta.get('ended_at', '?'))}.</p>"
+    )
+    nav = "".join(
+        f'<li><a href="#table-{_e(m)}">{_e(m)}</a> · <a href="#charts-{_e(m)}">charts</a></li>'
+        for m in view.mixes
+    )
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<style>{CSS}</style></head><body>"
+        f"<h1>{_e(title)}</h1>{intro}<ul>{nav}</ul>"
+        f'<h2 id="headline">Headline</h2>{legend()}{headline(view.table)}'
+        f'<h2 id="charts">Charts</h2>{figures(charts)}'
+        f'<h2 id="cells">All cells</h2>{all_cells(view)}'
+        f'<h2 id="metadata">Run metadata</h2>{metadata_section(meta)}'
+        f'<h2 id="files">Raw files</h2>{files_section()}'
+        "</body></html>\n"
+    )
+
+
+def write_html(view: RunView, charts: Sequence[Chart]) -> Path:
+    """Write report.html into the run directory and return its path."""
+    path = view.run.path / "report.html"
+    tmp = path.with_suffix(".html.tmp")
+    tmp.write_text(render(view, charts), encoding="utf-8")
+    tmp.replace(path)
+    return path

@@ -1,0 +1,303 @@
+"""pandas tables of one run: the cells, their aggregation per level, the ranked summary."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness.errors import ResultsError
+
+CELLS_COLUMNS: tuple[str, ...] = (
+    "run", "scenario", "cell", "stack", "app", "framework", "interface", "server",
+    "worker_class", "workers", "threads", "mix", "users", "repeat", "status", "requests",
+    "errors", "error_rate", "rps", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms",
+    "mean_ms", "server_cpu_pct", "server_rss_mb", "locust_cpu_pct", "keepalive",
+    "server_cpus", "load_cpus", "warmup_s", "measure_s", "started_at",
+)  # fmt: skip
+TEXT_COLUMNS: tuple[str, ...] = (
+    "run", "scenario", "cell", "stack", "app", "framework", "interface", "server",
+    "worker_class", "mix", "status", "keepalive", "server_cpus", "load_cpus", "started_at",
+)  # fmt: skip
+# Columns a later harness feature may add; when present they flag cells.
+OPTIONAL_FLAG_COLUMNS: tuple[str, ...] = ("generator_bound", "unstable")
+
+# Flag codes, in the order badges are shown, with the words a reader sees.
+FLAG_LABELS: dict[str, str] = {
+    "failed": "failed",
+    "generator_bound": "generator-bound",
+    "unstable": "unstable",
+    "errors": "errors",
+    "some_failed": "failed at some levels",
+}
+FLAG_MEANINGS: dict[str, str] = {
+    "failed": "the cell did not finish (server did not start, verification or load failed); "
+    "never ranked, listed last",
+    "generator_bound": "the load generator was the limit: throughput is a lower bound",
+    "unstable": "repeats or seconds vary too much to trust the figure",
+    "errors": "some requests in the measure window failed (see error rate)",
+    "some_failed": "the stack failed at other concurrency levels of this mix",
+}
+STACK_COLUMNS: tuple[str, ...] = (
+    "app", "framework", "interface", "server", "worker_class", "workers", "threads",
+    "family", "worker_kind",
+)  # fmt: skip
+METRIC_COLUMNS: tuple[str, ...] = (
+    "rps", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "mean_ms", "error_rate",
+    "server_cpu_pct", "server_rss_mb", "locust_cpu_pct", "rps_per_cpu_s",
+)  # fmt: skip
+# Worker classes whose workers interleave many requests on one thread.
+ASYNC_WORKER_HINTS: tuple[str, ...] = (
+    "async", "asgi", "uvloop", "uvicorn", "trio", "gevent", "eventlet", "tornado",
+)  # fmt: skip
+_TRUE_WORDS = frozenset({"1", "true", "yes", "y", "t"})
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run directory, read: metadata.json and the cells table."""
+
+    path: Path
+    run_id: str
+    metadata: dict[str, Any]
+    cells: pd.DataFrame
+
+    def raw_dir(self, cell: str) -> Path:
+        """The directory of one cell's raw files."""
+        return self.path / "raw" / cell
+
+
+def load_metadata(run_dir: Path) -> dict[str, Any]:
+    """metadata.json of a run; an empty dict when the run has not written it yet."""
+    path = run_dir / "metadata.json"
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ResultsError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ResultsError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def load_run(run_dir: Path) -> Run:
+    """Read a run directory: metadata.json and cells.csv with derived columns."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ResultsError(f"not a run directory: {run_dir}")
+    metadata = load_metadata(run_dir)
+    cells = load_cells(run_dir, metadata)
+    return Run(
+        path=run_dir,
+        run_id=str(metadata.get("run_id") or run_dir.name),
+        metadata=metadata,
+        cells=cells,
+    )
+
+
+def load_cells(run_dir: Path, metadata: dict[str, Any] | None = None) -> pd.DataFrame:
+    """cells.csv as typed columns, plus flags, stack family, worker kind and machine facts."""
+    path = Path(run_dir) / "cells.csv"
+    if not path.exists():
+        raise ResultsError(f"{path} is missing: no cell of this run has finished")
+    try:
+        frame = pd.read_csv(path, dtype={c: "string" for c in TEXT_COLUMNS}, keep_default_na=False)
+    except (OSError, pd.errors.ParserError, ValueError) as exc:
+        raise ResultsError(f"cannot read {path}: {exc}") from exc
+    missing = [c for c in CELLS_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ResultsError(f"{path}: missing columns {missing}")
+    return _derive(frame, metadata or {})
+
+
+def _to_bool(column: pd.Series) -> pd.Series:
+    return column.astype("string").str.strip().str.lower().isin(_TRUE_WORDS)
+
+
+def _derive(frame: pd.DataFrame, metadata: dict[str, Any]) -> pd.DataFrame:
+    frame = frame.copy()
+    for col in CELLS_COLUMNS:
+        if col not in TEXT_COLUMNS:
+            frame[col] = pd.to_numeric(frame[col], errors="coerce")
+    for col in TEXT_COLUMNS:
+        frame[col] = frame[col].astype(str)
+    for col in OPTIONAL_FLAG_COLUMNS:
+        frame[col] = _to_bool(frame[col]) if col in frame.columns else False
+    frame["failed"] = frame["status"] != "ok"
+    frame["has_errors"] = ~frame["failed"] & (frame["error_rate"].fillna(0) > 0)
+    frame["flags"] = [_cell_flags(row) for row in frame.itertuples(index=False)]
+    cpu = frame["server_cpu_pct"].where(frame["server_cpu_pct"] > 0)
+    # server_cpu_pct is a percentage of one core, so pct/100 is CPU-seconds per second.
+    frame["rps_per_cpu_s"] = frame["rps"] / (cpu / 100.0)
+    frame["family"] = [_family(r.stack, r.workers, r) for r in frame.itertuples(index=False)]
+    frame["worker_kind"] = [
+        worker_kind(r.interface, r.worker_class) for r in frame.itertuples(index=False)
+    ]
+    frame["raw_dir"] = "raw/" + frame["cell"]
+    machine = metadata.get("machine") or {}
+    frame["cpu_model"] = str(machine.get("cpu_model", ""))
+    frame["python"] = str((metadata.get("python") or {}).get("version", ""))
+    return frame
+
+
+def _cell_flags(row: Any) -> str:
+    codes = []
+    if row.failed:
+        codes.append("failed")
+    if row.generator_bound:
+        codes.append("generator_bound")
+    if row.unstable:
+        codes.append("unstable")
+    if row.has_errors:
+        codes.append("errors")
+    return ";".join(codes)
+
+
+def worker_kind(interface: str, worker_class: str) -> str:
+    """'async' for event-loop or green-thread workers (and every ASGI server), else 'sync'."""
+    name = worker_class.lower()
+    if interface.lower() == "asgi" or any(hint in name for hint in ASYNC_WORKER_HINTS):
+        return "async"
+    return "sync"
+
+
+def _family(stack: str, workers: float, row: Any) -> str:
+    """The stack id with its worker count replaced by '*': stacks that differ only there."""
+    if not pd.isna(workers):
+        token = re.compile(rf"(?<![A-Za-z0-9])w{int(workers)}(?![0-9])")
+        if len(token.findall(stack)) == 1:
+            return token.sub("w*", stack)
+    threads = "" if pd.isna(row.threads) or row.threads <= 1 else f"-t{int(row.threads)}"
+    return f"{row.app}@{row.server}-{row.worker_class}-w*{threads}"
+
+
+def split_flags(flags: str) -> list[str]:
+    """Flag codes of a ';'-joined flags cell."""
+    return [code for code in str(flags).split(";") if code]
+
+
+def levels(cells: pd.DataFrame) -> pd.DataFrame:
+    """One row per scenario, mix, stack and users: repeats pooled by their median.
+
+    A level with any failed repeat counts as failed; its metrics come from the
+    repeats that finished, if any, and are never ranked.
+    """
+    keys = ["scenario", "mix", "stack", "users"]
+    rows = []
+    for key, group in cells.groupby(keys, sort=True, dropna=False):
+        ok = group[~group["failed"]]
+        row: dict[str, Any] = dict(zip(keys, key, strict=True))
+        row.update({c: group[c].iloc[0] for c in STACK_COLUMNS})
+        row["repeats"] = len(group)
+        row["repeats_failed"] = int(group["failed"].sum())
+        row["status"] = "failed" if row["repeats_failed"] else "ok"
+        for col in METRIC_COLUMNS:
+            row[col] = ok[col].median() if len(ok) else np.nan
+        row["rps_min"] = ok["rps"].min() if len(ok) else np.nan
+        row["rps_max"] = ok["rps"].max() if len(ok) else np.nan
+        row["requests"] = ok["requests"].sum()
+        flags = {code for f in group["flags"] for code in split_flags(f)}
+        row["flags"] = ";".join(c for c in FLAG_LABELS if c in flags)
+        row["cells"] = ";".join(group.sort_values("repeat")["cell"])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+SUMMARY_COLUMNS: tuple[str, ...] = (
+    "scenario", "mix", "rank", "stack", "status", "flags", "users", "rps", "rps_min",
+    "rps_max", "repeats", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "error_rate",
+    "server_cpu_pct", "server_rss_mb", "rps_per_cpu_s", "locust_cpu_pct", "failed_users",
+    *STACK_COLUMNS, "cells",
+)  # fmt: skip
+
+
+def summary(cells: pd.DataFrame) -> pd.DataFrame:
+    """The ranked table: per scenario and mix, each stack at its peak throughput.
+
+    The peak is the concurrency level with the highest median rps among levels
+    without failed repeats. Stacks with no such level get status 'failed', no rank,
+    and come last. Flagged peaks keep their flags next to their rank.
+    """
+    per_level = levels(cells)
+    if per_level.empty:
+        return pd.DataFrame(columns=list(SUMMARY_COLUMNS))
+    rows = []
+    for _, group in per_level.groupby(["scenario", "mix", "stack"], sort=True):
+        ok = group[group["status"] == "ok"]
+        failed_users = group.loc[group["status"] != "ok", "users"]
+        if len(ok):
+            row = ok.loc[ok["rps"].idxmax()].to_dict()
+            if len(failed_users):
+                row["flags"] = ";".join([*split_flags(row["flags"]), "some_failed"])
+        else:
+            row = group.iloc[-1].to_dict()
+            row.update({c: np.nan for c in (*METRIC_COLUMNS, "rps_min", "rps_max", "users")})
+            row["flags"] = "failed"
+            row["status"] = "failed"
+        row["failed_users"] = ",".join(str(int(u)) for u in failed_users)
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    table["_failed"] = table["status"] != "ok"
+    table = table.sort_values(
+        ["scenario", "mix", "_failed", "rps", "stack"], ascending=[True, True, True, False, True]
+    )
+    ranks = table[~table["_failed"]].groupby(["scenario", "mix"]).cumcount() + 1
+    table["rank"] = ranks.reindex(table.index).astype("Int64")
+    return table[list(SUMMARY_COLUMNS)].reset_index(drop=True)
+
+
+def kind_comparison(table: pd.DataFrame) -> pd.DataFrame:
+    """Per scenario and mix, the best ranked stack of each worker kind (sync, async)."""
+    ranked = table[table["rank"].notna()]
+    if ranked.empty:
+        return pd.DataFrame(columns=["scenario", "mix", "worker_kind", "stack", "rps", "p99_ms"])
+    best = ranked.sort_values("rps", ascending=False).groupby(
+        ["scenario", "mix", "worker_kind"], sort=True
+    )
+    cols = ["scenario", "mix", "worker_kind", "stack", "users", "rps", "p99_ms", "flags"]
+    return best.head(1)[cols].sort_values(["scenario", "mix", "worker_kind"]).reset_index(drop=True)
+
+
+def write_summary(run: Run) -> Path:
+    """Write summary.csv into the run directory and return its path."""
+    path = run.path / "summary.csv"
+    tmp = path.with_suffix(".csv.tmp")
+    summary(run.cells).to_csv(tmp, index=False)
+    tmp.replace(path)
+    return path
+
+
+IO_TASKS = frozenset({"sleep", "upstream"})
+CPU_TASKS = frozenset({"cpu"})
+
+
+def mix_weights(metadata: dict[str, Any], mix: str) -> dict[str, float]:
+    """Task kind -> weight of a mix, from the scenario content recorded in metadata.json."""
+    content = (metadata.get("scenario") or {}).get("content") or {}
+    table = (content.get("mixes") or {}).get(mix) or {}
+    return {
+        kind: float(weight)
+        for kind, weight in table.items()
+        if kind != "params" and isinstance(weight, int | float) and not isinstance(weight, bool)
+    }
+
+
+def mix_profile(metadata: dict[str, Any], mix: str) -> str:
+    """'io-bound', 'cpu-bound' or 'other': which task kinds carry at least half the weight."""
+    weights = mix_weights(metadata, mix)
+    total = sum(weights.values())
+    if total <= 0:
+        return "other"
+    io_share = sum(w for k, w in weights.items() if k in IO_TASKS) / total
+    cpu_share = sum(w for k, w in weights.items() if k in CPU_TASKS) / total
+    if io_share >= 0.5:
+        return "io-bound"
+    if cpu_share >= 0.5:
+        return "cpu-bound"
+    return "other"

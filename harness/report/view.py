@@ -1,0 +1,129 @@
+"""A run opened for reporting: tables, stack styles, and every chart by name.
+
+The report and the notebooks both draw through RunView, so a chart exists once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from harness.errors import ResultsError
+from harness.report import charts
+from harness.report.palette import StackStyle, stack_styles
+from harness.report.raw import measured_latencies_ms, percentile_curve, timeline
+from harness.report.tables import Run, load_run, summary
+
+# Chart kinds drawn once per mix, in report order.
+MIX_CHARTS: tuple[str, ...] = (
+    "throughput-users",
+    "latency-users",
+    "latency-percentiles",
+    "throughput-workers",
+    "efficiency",
+    "timeline",
+)
+
+
+@dataclass(frozen=True)
+class Percentiles:
+    """Percentile curves of one mix at one concurrency level, per stack."""
+
+    mix: str
+    users: int
+    curves: dict[str, pd.DataFrame]
+    cells: dict[str, tuple[str, ...]]  # stack -> cells pooled into its curve
+    samples: dict[str, int]  # stack -> ok requests in the measure windows
+    missing: tuple[str, ...]  # stacks without a finished cell at this level
+
+
+@dataclass(frozen=True)
+class RunView:
+    """One run with its summary table and the run-wide stack -> style map."""
+
+    run: Run
+    table: pd.DataFrame
+    styles: dict[str, StackStyle]
+
+    @property
+    def mixes(self) -> list[str]:
+        """The run's mixes in first-seen order."""
+        return list(dict.fromkeys(self.run.cells["mix"]))
+
+    def mix_cells(self, mix: str) -> pd.DataFrame:
+        """Cells of one mix; ResultsError names the mixes the run has when it is absent."""
+        if mix not in self.mixes:
+            raise ResultsError(f"run {self.run.run_id} has no mix {mix!r} (it has {self.mixes})")
+        return self.run.cells[self.run.cells["mix"] == mix]
+
+    def percentiles(self, mix: str, users: int | None = None) -> Percentiles:
+        """Pooled measured latencies per stack at `users` (default: the highest level any
+        stack finished)."""
+        cells = self.mix_cells(mix)
+        ok = cells[~cells["failed"]]
+        if ok.empty:
+            missing = tuple(sorted(cells["stack"].unique()))
+            return Percentiles(mix, int(users or 0), {}, {}, {}, missing)
+        level = int(users if users is not None else ok["users"].max())
+        curves, sources, samples = {}, {}, {}
+        for stack, group in ok[ok["users"] == level].groupby("stack"):
+            ids = tuple(group.sort_values("repeat")["cell"])
+            lat = measured_latencies_ms(self.run.raw_dir(c) for c in ids)
+            curves[str(stack)] = percentile_curve(lat)
+            sources[str(stack)] = ids
+            samples[str(stack)] = len(lat)
+        missing = tuple(sorted(set(cells["stack"]) - set(curves)))
+        return Percentiles(mix, level, curves, sources, samples, missing)
+
+    def timeline_cell(self, mix: str) -> str | None:
+        """The cell a mix's timeline shows: the top-ranked stack's peak cell, first repeat."""
+        ranked = self.table[(self.table["mix"] == mix) & self.table["rank"].notna()]
+        if ranked.empty:
+            return None
+        return str(ranked.sort_values("rank").iloc[0]["cells"]).split(";")[0]
+
+    def timeline_figure(self, cell: str) -> Figure:
+        """Per-second timeline of any cell of the run."""
+        rows = self.run.cells[self.run.cells["cell"] == cell]
+        if rows.empty:
+            raise ResultsError(f"run {self.run.run_id} has no cell {cell!r}")
+        tl = timeline(self.run.raw_dir(cell))
+        return charts.cell_timeline(tl, self.styles[str(rows.iloc[0]["stack"])])
+
+    def percentile_figure(self, mix: str, users: int | None = None) -> Figure:
+        """Latency percentile chart (tail axis) of one mix at one level."""
+        pct = self.percentiles(mix, users)
+        title = f"Latency percentiles — mix {mix}, {pct.users} users"
+        if pct.missing:
+            title += f"\n(no finished cell at this level: {', '.join(pct.missing)})"
+        labels = {s: f"{s} ({n:,} requests)" for s, n in pct.samples.items()}
+        return charts.latency_percentiles(pct.curves, title, self.styles, labels)
+
+    def figure(self, kind: str, mix: str) -> Figure:
+        """One chart of a mix by kind (see MIX_CHARTS)."""
+        cells = self.mix_cells(mix)
+        if kind == "throughput-users":
+            return charts.throughput_vs_users(cells, mix, self.styles)
+        if kind == "latency-users":
+            return charts.latency_vs_users(cells, mix, self.styles)
+        if kind == "latency-percentiles":
+            return self.percentile_figure(mix)
+        if kind == "throughput-workers":
+            return charts.throughput_vs_workers(self.table, mix, self.styles)
+        if kind == "efficiency":
+            return charts.efficiency(self.table, mix, self.styles)
+        if kind == "timeline":
+            cell = self.timeline_cell(mix)
+            if cell is None:
+                return charts.message_figure(f"Timeline — mix {mix}", "no finished cell to show")
+            return self.timeline_figure(cell)
+        raise ResultsError(f"unknown chart kind {kind!r} (known: {', '.join(MIX_CHARTS)})")
+
+
+def open_run(run_dir: Path) -> RunView:
+    """Load a run and prepare its summary and stack styles."""
+    run = load_run(run_dir)
+    return RunView(run=run, table=summary(run.cells), styles=stack_styles(run.cells["stack"]))
