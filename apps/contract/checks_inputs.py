@@ -82,8 +82,15 @@ def description_length(s: Session) -> None:
 
 @check()
 def price_range(s: Session) -> None:
-    for price in (b"-1", b"-0.01", b"1000000000.5", b"1e10", b"1e400", b"-1e400", b"1" * 400):
+    for price in (b"-1", b"-0.01", b"1000000000.5", b"1e10", b"1e400", b"-1e400"):
         _post(s, b'{"name":"x","price":' + price + b"}", 422)
+
+
+@check()
+def price_huge_integer(s: Session) -> None:
+    # An integer too large for a float: out of range (422), not an OverflowError (500).
+    for digits in (20, 400):
+        _post(s, b'{"name":"x","price":' + b"9" * digits + b"}", 422)
 
 
 @check()
@@ -117,8 +124,9 @@ def deeply_nested_json(s: Session) -> None:
 
 @check()
 def body_too_large(s: Session) -> None:
+    # Not much larger: a server may close the connection after an early 413, and a body
+    # that no longer fits in the socket buffers would then fail to send.
     _post(s, padded_body(MAX_BODY + 1), 413)
-    _post(s, padded_body(MAX_BODY * 4), 413)
 
 
 @check()
@@ -160,6 +168,7 @@ INPUT_CHECKS: tuple[Check, ...] = (
     name_length,
     description_length,
     price_range,
+    price_huge_integer,
     price_not_finite,
     unknown_keys,
     lone_surrogate,

@@ -77,6 +77,7 @@ class Session:
         self.check = check
         self.problems: list[Problem] = []
         self.created: set[int] = set()
+        self.warned: set[str] = set()  # kinds of warning reported once per check
         self.last_url = str(client.base_url)
 
     def url(self, path: str) -> str:
@@ -198,8 +199,9 @@ class Session:
             self.expect(
                 is_compact_json(text.strip()), f"{label}: JSON is not compact: {text[:120]!r}"
             )
-            if text != text.strip():
+            if text != text.strip() and "json-padding" not in self.warned:
                 # Not whitespace between tokens, but bytes the other variants do not send.
+                self.warned.add("json-padding")
                 self.warn(f"{label}: whitespace around the JSON document: {text[-20:]!r}")
 
     def json(self, response: httpx.Response) -> Any:

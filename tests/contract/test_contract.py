@@ -42,11 +42,13 @@ def test_quick_checks_are_quick(
 ) -> None:
     client = variant_client(variant)
     run_checks(client, quick=True)  # warm-up: imports, first connections
-    started = time.perf_counter()
-    problems = run_checks(client, quick=True)
-    elapsed = time.perf_counter() - started
-    assert not errors(problems), _describe(errors(problems))
-    assert elapsed < QUICK_BUDGET_S, f"quick checks took {elapsed:.3f} s on {variant}"
+    timings = []
+    for _ in range(3):  # best of three: a busy machine must not fail the budget
+        started = time.perf_counter()
+        problems = run_checks(client, quick=True)
+        timings.append(time.perf_counter() - started)
+        assert not errors(problems), _describe(errors(problems))
+    assert min(timings) < QUICK_BUDGET_S, f"quick checks took {min(timings):.3f} s on {variant}"
 
 
 def test_quick_set_is_the_documented_one() -> None:
