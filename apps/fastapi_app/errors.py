@@ -44,8 +44,9 @@ def _allowed_methods(request: Request) -> str:
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     headers = exc.headers
-    if exc.status_code == 405:
-        headers = {**(headers or {}), "Allow": _allowed_methods(request)}
+    allowed = _allowed_methods(request) if exc.status_code == 405 else ""
+    if allowed:
+        headers = {**(headers or {}), "Allow": allowed}
     return error_response(exc.status_code, str(exc.detail), headers)
 
 
@@ -54,12 +55,13 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     # FastAPI reports undecodable JSON as a validation error; the contract says 400.
     invalid_json = [problem for problem in problems if problem["type"] == "json_invalid"]
     if invalid_json:
-        return error_response(400, f"malformed JSON: {invalid_json[0]['ctx']['error']}")
+        detail = invalid_json[0].get("ctx", {}).get("error", invalid_json[0]["msg"])
+        return error_response(400, f"malformed JSON: {detail}")
     return error_response(422, "; ".join(_describe(problem) for problem in problems))
 
 
 async def _upstream_error(request: Request, exc: UpstreamError) -> JSONResponse:
-    return error_response(502, f"upstream request failed: {exc}")
+    return error_response(502, str(exc))
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -104,8 +104,8 @@ class JsonBodyRoute(APIRoute):
     FastAPI's own max_body_size answers an oversized Content-Length with a plain-text
     413 (not the contract's error shape) and also replaces 404/405 answers with it, and
     FastAPI accepts any application/*+json; so the checks live here, in the order the
-    contract fixes: 413, then 415, then FastAPI's own 400 (bad JSON) and 422.
-    Routes without a body keep FastAPI's handler untouched.
+    contract fixes: 413, then 415, then 400 (bad JSON, from JsonBodyRequest.json) and
+    FastAPI's own 422. Routes without a body keep FastAPI's handler untouched.
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
