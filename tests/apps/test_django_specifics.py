@@ -247,7 +247,7 @@ def _raw_asgi_facts(entry: Any) -> dict[str, Any]:
         "query_string": b"ms=\xff",
         "headers": [],
     }
-    facts = {
+    facts: dict[str, Any] = {
         "chunked too big": asyncio.run(_call_asgi(entry.asgi_app, chunked, [b"x" * 7000] * 10)),
         "undecodable query": asyncio.run(_call_asgi(entry.asgi_app, bad_query, [b""])),
     }
