@@ -303,18 +303,18 @@ def latency_percentiles(curves: Mapping[str, pd.DataFrame], title: str,
 def cell_timeline(tl: Timeline, style: StackStyle) -> Figure:
     """Throughput, errors, p50 and p99 per second of one cell; warm-up shaded."""
     ps = tl.per_second
-    x = ps["start_s"] + 0.5  # the middle of each one-second bin
+    x = (ps["start_s"] + ps["end_s"]) / 2
     fig = new_figure(6.0)
     top, bottom = fig.subplots(2, 1, sharex=True)
     h_rps = top.plot(x, ps["rps"], color=style.colour, marker=style.marker, markersize=4,
                      label="throughput (requests/s)")[0]  # fmt: skip
-    h_err = top.plot(x, ps["errors"], color=FLAG_COLOUR, linestyle=":", marker="x",
+    h_err = top.plot(x, ps["errors_per_s"], color=FLAG_COLOUR, linestyle=":", marker="x",
                      markersize=4, label="errors/s")[0]  # fmt: skip
     h_p99 = bottom.plot(x, ps["p99_ms"], color=style.colour, marker=style.marker,
                         markersize=4, label="p99 latency")[0]  # fmt: skip
     h_p50 = bottom.plot(x, ps["p50_ms"], color=style.colour, linestyle="--", alpha=0.7,
                         label="p50 latency")[0]  # fmt: skip
-    after_end = max(float(ps["start_s"].max()) + 1 if len(ps) else 0.0, tl.measure[1])
+    after_end = max(float(ps["end_s"].max()) if len(ps) else 0.0, tl.measure[1])
     shade: list[Artist] = [Patch(color=WARMUP_COLOUR, alpha=0.35, label="warm-up (not measured)")]
     if after_end > tl.measure[1]:
         shade.append(Patch(color=WARMUP_COLOUR, alpha=0.15, label="after the measure window"))

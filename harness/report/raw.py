@@ -47,7 +47,7 @@ class Timeline:
     """Per-second counts and latencies of one cell, seconds counted from warm-up start."""
 
     cell: str
-    per_second: pd.DataFrame  # start_s, requests, rps, errors, p50_ms, p99_ms, phase
+    per_second: pd.DataFrame  # start_s, end_s, requests, rps, errors, errors_per_s, p50/p99, phase
     warmup: tuple[float, float]  # seconds since warm-up start
     measure: tuple[float, float]
 
@@ -109,21 +109,32 @@ def in_window(frame: pd.DataFrame, window: CellWindow) -> pd.Series:
     return (t >= window.measure_start) & (t < window.measure_end)
 
 
-def timeline(raw_dir: Path) -> Timeline:
-    """Per-second requests/s, errors/s, p50 and p99 of one cell, warm-up included.
+def _bin_edges(window: CellWindow, last: float) -> np.ndarray:
+    """One-second bin edges (seconds since warm-up start) aligned to the measure start.
 
-    Bins are aligned to the measure start, so the measure window is made of whole
-    bins, and only bins the records cover completely are kept: a half-filled last
-    second would otherwise look like a drop in throughput.
+    The measure window is made of whole bins. The warm-up's first bin is stretched
+    to absorb a fragment under half a second, and the tail keeps only bins the records
+    cover, so no sliver of a bin looks like a drop in throughput.
     """
+    t0 = window.warmup_start
+    offset = (window.measure_start - t0) % 1.0
+    end = max(window.measure_end - t0, last)
+    edges = offset + np.arange(0, math.floor(end - offset + 1e-9) + 1, dtype="float64")
+    if edges.size and edges[0] < 0.5:
+        edges = edges[1:]
+    return np.concatenate([[0.0], edges])
+
+
+def timeline(raw_dir: Path) -> Timeline:
+    """Per-second requests/s, errors/s, p50 and p99 of one cell, warm-up included."""
     raw_dir = Path(raw_dir)
     window = cell_window(read_cell_json(raw_dir), raw_dir.name)
     frame = read_requests(raw_dir)
     t0 = window.warmup_start
-    offset = (window.measure_start - t0) % 1.0
-    last = float(frame["t_start"].max()) - t0 if len(frame) else 0.0
-    n_bins = max(0, math.floor(max(window.measure_end - t0, last) - offset + 1e-9))
-    index = np.floor(frame["t_start"].to_numpy() - t0 - offset + 1e-9).astype("int64")
+    t = frame["t_start"].to_numpy() - t0
+    edges = _bin_edges(window, float(t.max()) if len(t) else 0.0)
+    n_bins = len(edges) - 1
+    index = np.searchsorted(edges, t, side="right") - 1
     frame = frame.assign(bin=index, latency_ms=frame["latency_us"] / 1000.0)
     frame = frame[(frame["bin"] >= 0) & (frame["bin"] < n_bins)]
     grouped = frame.groupby("bin")
@@ -137,16 +148,15 @@ def timeline(raw_dir: Path) -> Timeline:
         }
     ).reindex(np.arange(n_bins))
     per_second[["requests", "errors"]] = per_second[["requests", "errors"]].fillna(0)
-    per_second.insert(0, "start_s", offset + np.arange(n_bins, dtype="float64"))
+    per_second.insert(0, "start_s", edges[:-1])
+    per_second.insert(1, "end_s", edges[1:])
     per_second = per_second.reset_index(drop=True)
-    # One-second bins: the count in a bin is its rate per second.
-    per_second["rps"] = per_second["requests"].astype(float)
-    eps = 1e-6
+    width = per_second["end_s"] - per_second["start_s"]
+    per_second["rps"] = per_second["requests"] / width
+    per_second["errors_per_s"] = per_second["errors"] / width
+    middle = (per_second["start_s"] + per_second["end_s"]) / 2
     per_second["phase"] = np.select(
-        [
-            per_second["start_s"] + 1 <= window.measure_start - t0 + eps,
-            per_second["start_s"] < window.measure_end - t0 - eps,
-        ],
+        [middle < window.measure_start - t0, middle < window.measure_end - t0],
         ["warmup", "measure"],
         default="after",
     )

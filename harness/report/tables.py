@@ -301,3 +301,35 @@ def mix_profile(metadata: dict[str, Any], mix: str) -> str:
     if cpu_share >= 0.5:
         return "cpu-bound"
     return "other"
+
+
+def kind_pivot(table: pd.DataFrame, profiles: dict[str, str] | None = None) -> pd.DataFrame:
+    """Per mix: the best sync and the best async stack side by side, with async/sync ratio."""
+    best = kind_comparison(table)
+    rows = []
+    for (scenario, mix), group in best.groupby(["scenario", "mix"], sort=False):
+        row: dict[str, Any] = {"scenario": scenario, "mix": mix}
+        if profiles is not None:
+            row["profile"] = profiles.get(str(mix), "other")
+        for kind in ("sync", "async"):
+            hit = group[group["worker_kind"] == kind]
+            row[f"{kind}_stack"] = hit["stack"].iloc[0] if len(hit) else ""
+            row[f"{kind}_rps"] = hit["rps"].iloc[0] if len(hit) else np.nan
+            row[f"{kind}_p99_ms"] = hit["p99_ms"].iloc[0] if len(hit) else np.nan
+        row["async_over_sync"] = row["async_rps"] / row["sync_rps"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def scaling(table: pd.DataFrame) -> pd.DataFrame:
+    """Stack families run at more than one worker count: peak rps per count and the speed-up
+    over the family's smallest count."""
+    ranked = table[table["rank"].notna()]
+    cols = ["scenario", "mix", "family", "worker_kind", "workers", "rps", "speedup", "flags"]
+    parts = []
+    for _, group in ranked.groupby(["scenario", "mix", "family"], sort=True):
+        if group["workers"].nunique() < 2:
+            continue
+        group = group.sort_values("workers")
+        parts.append(group.assign(speedup=group["rps"] / group["rps"].iloc[0])[cols])
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
