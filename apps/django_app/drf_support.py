@@ -73,7 +73,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     Anything else returns None, which DRF re-raises: Django's handler500 answers it.
     """
     if isinstance(exc, ApiError):
-        return Response(exc.as_dict(), status=exc.status)
+        return Response(exc.as_dict(), status=exc.status, headers=dict(exc.headers))
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or None)
     elif isinstance(exc, RequestDataTooBig):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
@@ -30,15 +31,14 @@ def no_content() -> HttpResponse:
     return response
 
 
-def error_response(exc: ApiError, headers: dict[str, str] | None = None) -> Any:
-    """The shared error shape for an ApiError."""
-    return json_response(exc.as_dict(), status=exc.status, headers=headers)
+def error_response(exc: ApiError) -> Any:
+    """The shared error shape for an ApiError, with its extra headers."""
+    return json_response(exc.as_dict(), status=exc.status, headers=dict(exc.headers))
 
 
-def method_not_allowed(request: HttpRequest, allowed: str) -> Any:
+def method_not_allowed(request: HttpRequest, allowed: Iterable[str]) -> Any:
     """405 for a known path, with the methods it does define in ``Allow``."""
-    exc = errors.method_not_allowed(request.method or "", request.path)
-    return error_response(exc, headers={"Allow": allowed})
+    return error_response(errors.method_not_allowed(request.method or "", request.path, allowed))
 
 
 # Django's error handlers (handler400/403/404/500 in every URLconf). Django's defaults

@@ -24,7 +24,7 @@ AsyncView = Callable[..., Awaitable[Any]]
 
 def methods(**handlers: SyncView) -> SyncView:
     """A sync view that calls ``handlers[request.method]``, e.g. ``methods(GET=f)``."""
-    allowed = ", ".join(handlers)
+    allowed = tuple(handlers)
 
     def view(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         handler = handlers.get(request.method or "")
@@ -40,7 +40,7 @@ def methods(**handlers: SyncView) -> SyncView:
 
 def async_methods(**handlers: AsyncView) -> AsyncView:
     """The async twin of ``methods``: every handler is an ``async def`` view."""
-    allowed = ", ".join(handlers)
+    allowed = tuple(handlers)
 
     async def view(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         handler = handlers.get(request.method or "")
