@@ -11,9 +11,18 @@ import pytest
 
 from apps.contract.checks import CHECKS, Problem, Severity, check_by_name, errors, run_checks
 from apps.contract.clients import load_variants
+from apps.contract.items import count_items
+from apps.contract.probe import Session
 
 VARIANTS = list(load_variants())
 QUICK_BUDGET_S = 0.5
+
+
+def _item_count(client: httpx.Client) -> int:
+    session = Session(client, "count")
+    total = count_items(session)
+    assert not session.problems, _describe(session.problems)
+    return total
 
 
 def _describe(problems: list[Problem]) -> str:
@@ -31,9 +40,13 @@ def test_check(
     check = check_by_name(check_name)
     if check.needs_upstream:
         request.getfixturevalue("upstream_server")
-    problems = check.func(variant_client(variant))
+    client = variant_client(variant)
+    before = _item_count(client)
+    problems = check.func(client)
     found = errors(problems)
     assert not found, f"{variant} fails {check_name}:\n{_describe(found)}"
+    # Checks run against live servers again and again: they must leave no items behind.
+    assert _item_count(client) == before, f"{check_name} left items behind on {variant}"
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
