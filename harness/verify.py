@@ -22,6 +22,8 @@ from harness.stacks import Stack
 Printer = Callable[[str], None]
 DEFAULT_CPUS = CpuSets(server=(1,), load=(0,), upstream=(0,))
 STARTUP_TIMEOUT_S = 30.0
+# Past this many problem lines per stack the rest are counted, not printed.
+MAX_LINES_PER_STACK = 25
 
 
 @dataclass(frozen=True)
@@ -106,10 +108,13 @@ def verify_stacks(stacks: list[Stack], out: Printer = print) -> list[Verdict]:
             extra = f", {len(verdict.warnings)} warning(s)" if verdict.warnings else ""
             took = time.monotonic() - t0
             out(f"[{i}/{len(stacks)}] {stack.id}: {status}{extra} ({took:.1f} s)")
-            for line in verdict.errors:
-                out(f"    ERROR {line}")
-            for line in verdict.warnings:
-                out(f"    warning {line}")
+            listed = [f"ERROR {e}" for e in verdict.errors] + [
+                f"warning {w}" for w in verdict.warnings
+            ]
+            for line in listed[:MAX_LINES_PER_STACK]:
+                out(f"    {line}")
+            if len(listed) > MAX_LINES_PER_STACK:
+                out(f"    ... and {len(listed) - MAX_LINES_PER_STACK} more")
     return verdicts
 
 

@@ -1,0 +1,120 @@
+"""The command line: exit codes, one clear line per error, serve stops cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from harness.procs import marked_pids
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def harness(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_list_shows_valid_and_invalid_with_reasons() -> None:
+    done = harness("list")
+    assert done.returncode == 0
+    assert re.search(r"^flask@gunicorn-gthread-w1t4\s+valid$", done.stdout, re.M)
+    assert re.search(r"^flask@uvicorn\s+invalid: flask is a WSGI app", done.stdout, re.M)
+
+
+def test_bad_scenario_exits_2_naming_file_and_key(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        'name = "bad"\n[load]\nmeasure_s = 1\nusers = [1]\n'
+        '[[stacks]]\napps = ["flask"]\nservers = ["gunicron"]\n[mixes.m]\njson = 1\n'
+    )
+    done = harness("run", str(bad), "--results-dir", str(tmp_path / "results"))
+    assert done.returncode == 2
+    assert f"{bad}: stacks[0].servers: unknown server 'gunicron'" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "results").exists(), "nothing may start for a bad scenario"
+
+
+def test_invalid_stack_is_refused_before_anything_starts() -> None:
+    done = harness("verify", "raw-wsgi@wsgiref", "fastapi-async@gunicorn-sync")
+    assert done.returncode == 2
+    assert "fastapi-async is an ASGI app and gunicorn-sync serves only WSGI apps" in done.stderr
+    assert done.stdout == ""
+
+
+def test_report_of_a_missing_run_is_one_line(tmp_path: Path) -> None:
+    done = harness("report", "latest", "--results-dir", str(tmp_path))
+    assert done.returncode == 1
+    assert done.stderr.strip() == f"error: no runs in {tmp_path}"
+
+
+@pytest.mark.slow
+def test_serve_answers_and_sigterm_leaves_nothing() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", "serve", "raw-wsgi@wsgiref"],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        match = re.search(r"serving at (http://127\.0\.0\.1:\d+)", line)
+        assert match, line
+        assert httpx.get(match[1] + "/health").json() == {"status": "ok"}
+        children = _children(proc.pid)
+        assert children, "serve should run the server and the upstream service"
+        proc.send_signal(signal.SIGTERM)
+        output = proc.communicate(timeout=30)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, output
+    deadline = time.monotonic() + 5
+    while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in children)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        return "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
+    except OSError:
+        return False
+
+
+def test_marked_pids_ignores_other_runs() -> None:
+    assert marked_pids("no-such-run-id") == []

@@ -1,0 +1,52 @@
+"""harness.monitor: samples a real process tree; means over a window."""
+
+from __future__ import annotations
+
+import csv
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from harness.monitor import MONITOR_COLUMNS, Monitor, Sample, means
+
+# A parent that burns CPU and starts one sleeping child: the tree has two processes.
+TREE = """
+import subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+end = time.monotonic() + 30
+while time.monotonic() < end:
+    pass
+"""
+
+
+def test_monitor_samples_the_whole_tree(tmp_path: Path) -> None:
+    server = subprocess.Popen([sys.executable, "-c", TREE])
+    locust = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    path = tmp_path / "monitor.csv"
+    try:
+        monitor = Monitor(server.pid, locust.pid, path).start()
+        time.sleep(1.5)
+        monitor.stop()
+    finally:
+        for proc in (server, locust):
+            proc.kill()
+            proc.wait()
+    with path.open() as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == list(MONITOR_COLUMNS)
+    assert len(rows) >= 5
+    later = rows[3:]
+    assert max(int(r["server_procs"]) for r in later) == 2
+    # A busy loop: well above zero even on a machine shared with other work.
+    assert max(float(r["server_cpu_pct"]) for r in later) > 5
+    assert min(float(r["server_rss_mb"]) for r in later) > 5
+    assert len(monitor.samples) == len(rows)
+
+
+def test_means_use_only_the_window() -> None:
+    samples = [Sample(t, cpu, 100.0, 1, 10.0) for t, cpu in [(1, 500.0), (2, 50.0), (3, 70.0)]]
+    m = means(samples, 2, 4)
+    assert m.server_cpu_pct == 60.0 and m.server_rss_mb == 100.0
+    assert math.isnan(means(samples, 10, 11).server_cpu_pct)

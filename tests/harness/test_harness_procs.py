@@ -1,0 +1,75 @@
+"""harness.procs: pinned children in their own group, stopped whole, marker net."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+from harness.procs import ProcessRegistry, cpu_list, marked_pids
+
+# A parent that ignores SIGTERM and a child that does too: only SIGKILL ends them.
+STUBBORN = """
+import os, signal, subprocess, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+child = subprocess.Popen([sys.executable, "-c",
+    "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"])
+print(child.pid, flush=True)
+time.sleep(60)
+"""
+
+
+def test_cpu_list_format() -> None:
+    assert cpu_list([0]) == "0"
+    assert cpu_list([1, 0]) == "0-1"
+    assert cpu_list([0, 2, 3, 5]) == "0,2-3,5"
+
+
+def test_stubborn_group_is_killed_pinned_and_marked(tmp_path: Path) -> None:
+    run_id = f"test-procs-{os.getpid()}-{time.monotonic_ns()}"
+    procs = ProcessRegistry(run_id)
+    cpu = min(os.sched_getaffinity(0))
+    log = tmp_path / "out.log"
+    proc = procs.spawn(
+        [sys.executable, "-c", STUBBORN],
+        cpus=[cpu],
+        env=dict(os.environ),
+        log_path=log,
+        cwd=tmp_path,
+    )
+    deadline = time.monotonic() + 10
+    while not log.read_text().strip() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child_pid = int(log.read_text().split()[0])
+    assert os.sched_getaffinity(proc.pid) == {cpu}
+    assert os.sched_getaffinity(child_pid) == {cpu}
+    assert os.getpgid(child_pid) == proc.pid
+    assert set(marked_pids(run_id)) == {proc.pid, child_pid}
+    started = time.monotonic()
+    procs.stop(proc, timeout=0.5)
+    assert time.monotonic() - started < 8
+    assert proc.returncode is not None
+    assert marked_pids(run_id) == []
+    assert not psutil.pid_exists(child_pid) or psutil.Process(child_pid).status() == "zombie"
+
+
+def test_stop_all_stops_everything_registered(tmp_path: Path) -> None:
+    run_id = f"test-procs-all-{os.getpid()}-{time.monotonic_ns()}"
+    procs = ProcessRegistry(run_id)
+    for i in range(2):
+        procs.spawn(
+            [sys.executable, "-c", "import time; time.sleep(60)"],
+            cpus=sorted(os.sched_getaffinity(0)),
+            env=dict(os.environ),
+            log_path=tmp_path / f"{i}.log",
+            cwd=tmp_path,
+        )
+    deadline = time.monotonic() + 5
+    while len(marked_pids(run_id)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(marked_pids(run_id)) == 2
+    procs.stop_all(timeout=2)
+    assert marked_pids(run_id) == []

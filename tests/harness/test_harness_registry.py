@@ -1,0 +1,74 @@
+"""harness.registry: both registries parse, and malformed entries are refused by key."""
+
+from __future__ import annotations
+
+import signal
+from typing import Any
+
+import pytest
+
+from harness import registry
+from harness.errors import RegistryError
+
+
+def server_entry(**changes: Any) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "program": "x",
+        "worker_class": "sync",
+        "interfaces": ["wsgi"],
+        "threads": False,
+        "keepalive": True,
+        "stop_signal": "SIGTERM",
+        "packages": [],
+        "argv": ["{python}", "-m", "x", "{app}", "--port", "{port}"],
+    }
+    entry.update(changes)
+    return entry
+
+
+def test_shipped_registries_parse() -> None:
+    servers = registry.servers()
+    assert {"gunicorn-sync", "uvicorn", "uwsgi", "wsgiref"} <= set(servers)
+    assert servers["uwsgi"].stop_signal is signal.SIGTERM
+    assert servers["gunicorn-gthread"].threads and servers["gunicorn-gthread"].default_threads
+    assert servers["wsgiref"].max_workers == 1
+    variants = registry.variants()
+    assert variants["flask"].interface == "wsgi"
+    assert variants["fastapi-async"].interface == "asgi"
+
+
+def test_every_server_turns_access_logs_off_or_never_had_them() -> None:
+    for server in registry.servers().values():
+        assert not any("access-logfile" in a for a in server.argv), server.id
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"interfaces": ["cgi"]}, "[s].interfaces"),
+        ({"stop_signal": "SIGNOPE"}, "unknown signal 'SIGNOPE'"),
+        ({"argv": ["{python}", "{nope}"]}, "unknown placeholder {nope}"),
+        ({"threads": True, "default_threads": 2}, "{threads} must appear"),
+        ({"threads": True}, "default_threads"),
+        ({"max_workers": 0}, "max_workers"),
+        ({"keepalive": "yes"}, "[s].keepalive: expected bool"),
+    ],
+)
+def test_bad_server_entries_are_refused(changes: dict[str, Any], expected: str) -> None:
+    with pytest.raises(RegistryError) as excinfo:
+        registry.parse_servers({"s": server_entry(**changes)}, "servers.toml")
+    assert expected in str(excinfo.value)
+    assert str(excinfo.value).startswith("servers.toml: [s]")
+
+
+def test_missing_key_is_named() -> None:
+    entry = server_entry()
+    del entry["argv"]
+    with pytest.raises(RegistryError, match=r"\[s\]: missing key 'argv'"):
+        registry.parse_servers({"s": entry}, "servers.toml")
+
+
+def test_bad_variant_is_refused() -> None:
+    bad = {"v": {"framework": "f", "interface": "asgi", "app": "no_colon"}}
+    with pytest.raises(RegistryError, match="expected 'module:callable'"):
+        registry.parse_variants(bad, "variants.toml")

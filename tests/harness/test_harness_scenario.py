@@ -1,0 +1,133 @@
+"""harness.scenario: validation names file, key path and problem; planning; shipped files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.errors import ScenarioError
+from harness.registry import REPO_ROOT
+from harness.scenario import load_scenario, plan_cells
+
+VALID = """
+name = "t"
+[load]
+warmup_s = 1
+measure_s = 2
+users = [2, 4]
+repeats = 2
+[[stacks]]
+apps = ["flask"]
+servers = ["gunicorn-sync", "gunicorn-gthread"]
+workers = [1, 2]
+threads = [2]
+[[stacks]]
+apps = ["fastapi-async"]
+servers = ["uvicorn"]
+[mixes.json]
+json = 3
+plaintext = 1
+[mixes.io]
+sleep = 1
+upstream = 1
+[mixes.io.params]
+sleep_ms = 5
+upstream_ms = 5
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "s.toml"
+    path.write_text(text)
+    return path
+
+
+def problems_of(tmp_path: Path, text: str) -> str:
+    path = write(tmp_path, text)
+    with pytest.raises(ScenarioError) as excinfo:
+        load_scenario(path)
+    return str(excinfo.value)
+
+
+def test_valid_scenario_plans_every_cell(tmp_path: Path) -> None:
+    scenario = load_scenario(write(tmp_path, VALID))
+    ids = [s.id for s in scenario.stacks]
+    # gunicorn-sync has no threads: the thread list applies to gthread only.
+    assert ids == [
+        "flask@gunicorn-sync-w1", "flask@gunicorn-sync-w2",
+        "flask@gunicorn-gthread-w1t2", "flask@gunicorn-gthread-w2t2",
+        "fastapi-async@uvicorn-w1",
+    ]  # fmt: skip
+    cells = plan_cells(scenario)
+    assert len(cells) == 5 * 2 * 2 * 2
+    assert len({c.id for c in cells}) == len(cells)
+    assert cells[0].id == "flask@gunicorn-sync-w1__json__u2__r1"
+    assert scenario.needs_upstream
+    assert dict(scenario.mixes[1].params) == {"sleep_ms": 5, "upstream_ms": 5}
+    assert scenario.cpus.server == (1,) and scenario.cpus.load == (0,)
+
+
+def test_unknown_server_names_file_key_and_choices(tmp_path: Path) -> None:
+    text = VALID.replace('servers = ["uvicorn"]', 'servers = ["gunicron"]')
+    message = problems_of(tmp_path, text)
+    assert (
+        f"{tmp_path / 's.toml'}: stacks[1].servers: unknown server 'gunicron' (known: " in message
+    )
+    assert "gunicorn-sync" in message
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    text = (
+        VALID.replace("measure_s = 2", "measure_s = -1")
+        .replace("json = 3", "jsn = 3")
+        .replace("sleep_ms = 5", "sleep_ms = 99999")
+    )
+    lines = problems_of(tmp_path, text).splitlines()
+    assert any(": load.measure_s: expected a number >= 1, got -1" in line for line in lines)
+    assert any(": mixes.json.jsn: unknown task kind" in line for line in lines)
+    assert any(": mixes.io.params.sleep_ms: expected an int in 0..10000" in line for line in lines)
+
+
+def test_invalid_combination_is_an_error_unless_skipped(tmp_path: Path) -> None:
+    text = VALID.replace('apps = ["fastapi-async"]', 'apps = ["fastapi-async", "flask"]')
+    message = problems_of(tmp_path, text)
+    assert "stacks[1]: flask is a WSGI app and uvicorn serves only ASGI apps" in message
+    assert "skip_invalid" in message
+    skipped = text.replace('servers = ["uvicorn"]', 'servers = ["uvicorn"]\nskip_invalid = true')
+    scenario = load_scenario(write(tmp_path, skipped))
+    assert "flask@uvicorn-w1" not in [s.id for s in scenario.stacks]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("[load]", "[cpus]\nserver = [0]\nload = [0]\n[load]", "cpus: server [0] and load [0]"),
+        ("[load]", "[cpus]\nserver = [64]\n[load]", "cpus.server: CPU 64 is not available"),
+        ('name = "t"', 'name = "t/x"', "name: expected a name"),
+        ("users = [2, 4]", "users = []", "load.users: expected a non-empty list"),
+        ("repeats = 2", "repeats = 0", "load.repeats: expected an int >= 1"),
+        ("repeats = 2", 'locustfile = "nope.py"', "load.locustfile: no such file"),
+        ("warmup_s = 1", "warmup_s = 1\nwarmpu_s = 1", "load.warmpu_s: unknown key"),
+        ("sleep_ms = 5", "sleep_ms = 5\ncpu_n = 3", "mixes.io.params.cpu_n: not used"),
+        ("upstream_ms = 5", "", "mixes.io.params.upstream_ms: expected an int"),
+        ("json = 3", "json = 0", "mixes.json.json: expected a weight int >= 1"),
+        ("threads = [2]", "threads = [0]", "stacks[0].threads: expected a non-empty list"),
+    ],
+)
+def test_bad_values_are_named(tmp_path: Path, old: str, new: str, expected: str) -> None:
+    assert old in VALID
+    assert expected in problems_of(tmp_path, VALID.replace(old, new, 1))
+
+
+def test_invalid_toml_and_missing_file(tmp_path: Path) -> None:
+    assert "invalid TOML" in problems_of(tmp_path, "name = ")
+    with pytest.raises(ScenarioError, match="cannot read"):
+        load_scenario(tmp_path / "missing.toml")
+
+
+@pytest.mark.parametrize("name", ["quick", "default", "full"])
+def test_shipped_scenarios_are_valid(name: str) -> None:
+    scenario = load_scenario(REPO_ROOT / "scenarios" / f"{name}.toml")
+    assert scenario.name == name
+    assert plan_cells(scenario)

@@ -1,0 +1,75 @@
+"""harness.stacks: ids, command lines, and invalid combinations refused with a reason."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from harness.errors import StackError
+from harness.stacks import all_combinations, default_verify_stacks, make_stack, parse_stack_id
+
+
+@pytest.mark.parametrize(
+    ("stack_id", "reason"),
+    [
+        ("fastapi-async@gunicorn-sync", "is an ASGI app and gunicorn-sync serves only WSGI"),
+        ("flask@uvicorn", "is a WSGI app and uvicorn serves only ASGI"),
+        ("flask@gunicorn-sync-w1t4", "has no threads setting, got threads=4"),
+        ("flask@wsgiref-w2", "wsgiref runs at most 1 worker(s), got 2"),
+        ("flask@gunicorn-sync-w0", "workers must be >= 1"),
+    ],
+)
+def test_invalid_stacks_are_refused_with_reason(stack_id: str, reason: str) -> None:
+    with pytest.raises(StackError, match="invalid stack") as excinfo:
+        parse_stack_id(stack_id)
+    assert reason in str(excinfo.value)
+
+
+@pytest.mark.parametrize("text", ["flask", "flask@", "@uvicorn", "flask@gunicorn-sync-wx"])
+def test_malformed_ids_are_refused(text: str) -> None:
+    with pytest.raises(StackError):
+        parse_stack_id(text)
+
+
+def test_unknown_names_list_the_known_ones() -> None:
+    with pytest.raises(StackError, match=r"unknown server 'gunicron' \(known: gunicorn-sync"):
+        parse_stack_id("flask@gunicron")
+    with pytest.raises(StackError, match="unknown app variant 'flsk'"):
+        parse_stack_id("flsk@uvicorn")
+
+
+@pytest.mark.parametrize(
+    "stack_id",
+    ["flask@gunicorn-gthread-w2t4", "fastapi-async@uvicorn-w2", "flask@uwsgi-w2t1"],
+)
+def test_ids_round_trip(stack_id: str) -> None:
+    assert parse_stack_id(stack_id).id == stack_id
+
+
+def test_defaults_one_worker_and_default_threads() -> None:
+    stack = parse_stack_id("flask@gunicorn-gthread")
+    assert (stack.workers, stack.threads) == (1, stack.server.default_threads)
+    assert parse_stack_id("raw-asgi@uvicorn").id == "raw-asgi@uvicorn-w1"
+
+
+def test_argv_fills_every_placeholder() -> None:
+    argv = make_stack("flask", "gunicorn-gthread", 2, 8).argv("127.0.0.1", 8123)
+    assert argv[0] == sys.executable
+    assert "apps.flask_app.app:app" in argv
+    assert argv[argv.index("--threads") + 1] == "8"
+    assert argv[argv.index("--workers") + 1] == "2"
+    assert "127.0.0.1:8123" in argv
+    assert not any("{" in a for a in argv)
+    uwsgi = make_stack("flask", "uwsgi", 1, 2).argv("127.0.0.1", 9)
+    assert "apps.flask_app.app:app" in uwsgi and uwsgi[0].endswith("/uwsgi")
+
+
+def test_combinations_cover_every_pair_with_reasons() -> None:
+    rows = all_combinations()
+    by_pair = {(r.app, r.server): r for r in rows}
+    assert by_pair[("flask", "uvicorn")].reason
+    assert not by_pair[("flask", "gunicorn-sync")].reason
+    assert by_pair[("flask", "gunicorn-sync")].stack_id == "flask@gunicorn-sync-w1"
+    assert all(bool(r.stack_id) != bool(r.reason) for r in rows)
+    assert len(default_verify_stacks()) == sum(1 for r in rows if not r.reason)

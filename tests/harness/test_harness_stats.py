@@ -1,0 +1,55 @@
+"""harness.stats: figures from per-request records inside the measure window."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import numpy as np
+import pytest
+
+from harness.loadgen import Record
+from harness.stats import Window, cell_stats, in_window, percentile
+
+
+def rec(t: float, latency_us: int, ok: bool = True) -> Record:
+    return Record(t, latency_us, "GET /json", 200 if ok else 0, ok, 27 if ok else 0)
+
+
+@pytest.mark.parametrize("q", [0, 1, 50, 90, 99, 99.9, 100])
+def test_percentile_matches_numpy_linear(q: float) -> None:
+    values = sorted(random.Random(q).uniform(0, 100) for _ in range(1001))
+    assert percentile(values, q) == pytest.approx(float(np.percentile(values, q)), abs=1e-9)
+
+
+def test_percentile_edges() -> None:
+    assert math.isnan(percentile([], 50))
+    assert percentile([3.0], 99) == 3.0
+    with pytest.raises(ValueError, match="got 101"):
+        percentile([1.0], 101)
+
+
+def test_window_is_half_open() -> None:
+    records = [rec(9.999, 1), rec(10.0, 1), rec(11.5, 1), rec(12.0, 1)]
+    assert [r.t_start for r in in_window(records, Window(10.0, 12.0))] == [10.0, 11.5]
+
+
+def test_warmup_and_errors_are_kept_out_of_latencies() -> None:
+    records = [rec(5.0, 999_000)]  # warm-up: slow, outside the window
+    records += [rec(10 + i / 100, (i + 1) * 1000) for i in range(100)]  # 1..100 ms
+    records += [rec(10.5, 5_000_000, ok=False), rec(10.6, 7_000_000, ok=False)]
+    stats = cell_stats(records, Window(10.0, 12.0))
+    assert stats.requests == 102
+    assert stats.errors == 2
+    assert stats.error_rate == pytest.approx(2 / 102)
+    assert stats.rps == pytest.approx(102 / 2)
+    assert stats.max_ms == 100.0
+    assert stats.mean_ms == pytest.approx(50.5)
+    assert stats.p50_ms == pytest.approx(float(np.percentile(np.arange(1, 101), 50)))
+    assert stats.p99_ms == pytest.approx(float(np.percentile(np.arange(1, 101), 99)))
+
+
+def test_empty_window_gives_nan_figures() -> None:
+    stats = cell_stats([rec(1.0, 10)], Window(10.0, 11.0))
+    assert stats.requests == 0 and stats.rps == 0
+    assert math.isnan(stats.p50_ms) and math.isnan(stats.error_rate)
