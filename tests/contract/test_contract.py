@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import Callable
 
 import httpx
@@ -15,7 +14,6 @@ from apps.contract.items import count_items
 from apps.contract.probe import Session
 
 VARIANTS = list(load_variants())
-QUICK_BUDGET_S = 0.5
 
 
 def _item_count(client: httpx.Client) -> int:
@@ -50,18 +48,9 @@ def test_check(
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_quick_checks_are_quick(
-    variant: str, variant_client: Callable[[str], httpx.Client]
-) -> None:
-    client = variant_client(variant)
-    run_checks(client, quick=True)  # warm-up: imports, first connections
-    timings = []
-    for _ in range(3):  # best of three: a busy machine must not fail the budget
-        started = time.perf_counter()
-        problems = run_checks(client, quick=True)
-        timings.append(time.perf_counter() - started)
-        assert not errors(problems), _describe(errors(problems))
-    assert min(timings) < QUICK_BUDGET_S, f"quick checks took {min(timings):.3f} s on {variant}"
+def test_quick_checks_pass(variant: str, variant_client: Callable[[str], httpx.Client]) -> None:
+    problems = run_checks(variant_client(variant), quick=True)
+    assert not errors(problems), _describe(errors(problems))
 
 
 def test_quick_set_is_the_documented_one() -> None:
