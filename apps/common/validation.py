@@ -124,12 +124,12 @@ def _check_price(value: object) -> float:
     # bool is a subclass of int in Python but not a number in JSON terms.
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise errors.validation_error(f"price must be a number, got {_shorten(value)}")
-    price = float(value)
-    if not math.isfinite(price):
+    if isinstance(value, float) and not math.isfinite(value):
         raise errors.validation_error(f"price must be finite, got {_shorten(value)}")
-    if not 0 <= price <= PRICE_MAX:
+    # Compared before float(): a huge JSON integer would overflow the conversion.
+    if not 0 <= value <= PRICE_MAX:
         raise errors.validation_error(f"price must be in 0..1e9, got {_shorten(value)}")
-    return price
+    return float(value)
 
 
 def validate_item(data: object) -> ItemIn:

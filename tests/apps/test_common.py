@@ -132,7 +132,9 @@ def test_schema_failures_are_422(value: Any) -> None:
 @pytest.mark.parametrize(
     "raw",
     [b'{"name":"a","price":1e400}', b'{"name":"a","price":-1e400}',
-     b'{"name":"a","price":' + b"9" * 5000 + b"}", b'{"name":"\\ud800","price":1}',
+     b'{"name":"a","price":' + b"9" * 5000 + b"}", b'{"name":"a","price":' + b"9" * 309 + b"}",
+     b'{"name":"a","price":' + b"9" * 400 + b"}", b'{"name":"a","price":-' + b"9" * 401 + b"}",
+     b'{"name":"\\ud800","price":1}',
      b'{"name":"a","price":1,"description":"\\udfff"}'],
 )  # fmt: skip
 def test_well_formed_but_unrepresentable_values_are_422(raw: bytes) -> None:
