@@ -13,6 +13,7 @@ import subprocess
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from subprocess import Popen
 from typing import Any
 
 import httpx
@@ -77,24 +78,38 @@ def quick_checks(url: str) -> list[str]:
     return [f"{p.check}: {p.reason} ({p.url})" for p in problems]
 
 
-def _run_locust(cell: Cell, ctx: RunContext, running: Running, cell_dir: Path) -> list[Sample]:
-    """Run Locust to its end with the monitor sampling; returns the monitor's samples."""
+def _spawn_locust(cell: Cell, ctx: RunContext, url: str, cell_dir: Path) -> Popen[bytes]:
+    """Start Locust now: it imports (the slow part) and then waits for the go file, so its
+    start-up overlaps the server's on the other CPU set."""
     load = ctx.scenario.load
-    procs = ctx.services.procs
-    argv = loadgen.locust_argv(load, cell.users, running.url)
     env = {**os.environ, **loadgen.locust_env(load, cell.mix, cell_dir)}
-    locust = procs.spawn(
-        argv, cpus=ctx.scenario.cpus.load, env=env, log_path=cell_dir / "locust.log", cwd=REPO_ROOT
+    return ctx.services.procs.spawn(
+        loadgen.locust_argv(load, cell.users, url),
+        cpus=ctx.scenario.cpus.load,
+        env=env,
+        log_path=cell_dir / "locust.log",
+        cwd=REPO_ROOT,
     )
+
+
+def _drive_locust(
+    locust: Popen[bytes], ctx: RunContext, running: Running, cell_dir: Path
+) -> list[Sample]:
+    """Let Locust go and wait for its end with the monitor sampling; returns the samples."""
+    load = ctx.scenario.load
+    if locust.poll() is not None:
+        tail = log_tail(cell_dir / "locust.log")
+        raise LoadError(f"Locust exited with code {locust.returncode} before the start:\n{tail}")
+    loadgen.go_file(cell_dir).touch()
     monitor = Monitor(running.proc.pid, locust.pid, cell_dir / "monitor.csv").start()
     budget = loadgen.run_time_s(load) + load.stop_timeout_s + LOCUST_GRACE_S
     try:
         code = locust.wait(timeout=budget)
     except subprocess.TimeoutExpired:
-        raise LoadError(f"Locust still running {budget:g} s after start; stopped it") from None
+        raise LoadError(f"Locust still running {budget:g} s after the start; stopped") from None
     finally:
         monitor.stop()
-        procs.stop(locust)
+        ctx.services.procs.stop(locust)
     if code != 0:
         tail = log_tail(cell_dir / "locust.log")
         raise LoadError(f"Locust exited with code {code}; log tail:\n{tail}")
@@ -105,8 +120,9 @@ def _measure(cell: Cell, ctx: RunContext, cell_dir: Path, info: dict[str, Any]) 
     port = free_port()
     argv = cell.stack.argv(HOST, port)
     info["command"] = argv
+    procs = ctx.services.procs
     running = start(
-        ctx.services.procs,
+        procs,
         argv,
         port,
         cpus=ctx.scenario.cpus.server,
@@ -124,15 +140,19 @@ def _measure(cell: Cell, ctx: RunContext, cell_dir: Path, info: dict[str, Any]) 
         phases[name] = round(now - clock, 3)
         clock = now
 
+    locust = None
     try:
+        locust = _spawn_locust(cell, ctx, running.url, cell_dir)
         wait_healthy(running, "/health", ctx.scenario.load.startup_timeout_s)
         lap("startup")
         info["contract_warnings"] = quick_checks(running.url)
         lap("checks")
-        samples = _run_locust(cell, ctx, running, cell_dir)
+        samples = _drive_locust(locust, ctx, running, cell_dir)
         lap("locust")
     finally:
-        info["server_exit_code"] = ctx.services.procs.stop(running.proc)
+        if locust is not None:
+            procs.stop(locust)
+        info["server_exit_code"] = procs.stop(running.proc)
         lap("stop")
     return _figures(ctx, cell_dir, info, samples)
 

@@ -69,11 +69,18 @@ def locust_argv(load: LoadSpec, users: int, url: str) -> list[str]:
     ]  # fmt: skip
 
 
+def go_file(output_dir: Path) -> Path:
+    """The file whose creation lets a waiting Locust start its users."""
+    return output_dir / "go"
+
+
 def locust_env(load: LoadSpec, mix: Mix, output_dir: Path) -> dict[str, str]:
-    """Environment the locustfile reads: the mix as JSON, where to write, when to stop."""
+    """Environment the locustfile reads: the mix as JSON, where to write, when to start
+    (the go file) and when to stop."""
     return {
         "PWB_MIX": mix.to_json(),
         "PWB_OUTPUT_DIR": str(output_dir),
+        "PWB_GO_FILE": str(go_file(output_dir)),
         "PWB_STOP_AFTER_S": f"{load.warmup_s + load.measure_s + TAIL_S:g}",
     }
 
@@ -111,6 +118,7 @@ def collect(output_dir: Path) -> LoadOutput:
     records.sort(key=lambda r: r.t_start)
     for p in [*spawn_files, *request_files]:
         p.unlink()
+    go_file(output_dir).unlink(missing_ok=True)
     return LoadOutput(
         records=records,
         spawn_complete_at=max(spawned),

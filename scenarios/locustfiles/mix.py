@@ -3,6 +3,8 @@
 Run by the harness as a subprocess. It reads from the environment:
   PWB_MIX         JSON {"name": str, "weights": {kind: int}, "params": {key: int}}
   PWB_OUTPUT_DIR  where to write requests.<pid>.csv and spawn.<pid>.json
+  PWB_GO_FILE     optional: wait (after importing, before any user starts) until this file
+                  exists, so that Locust's start-up overlaps the server's
   PWB_STOP_AFTER_S  seconds after spawning completes at which Locust quits (warm-up +
                   measure + a short tail); --run-time stays as an upper bound only, since
                   its clock starts before the users are spawned
@@ -28,6 +30,8 @@ MIX: dict[str, Any] = json.loads(
 PARAMS: dict[str, int] = MIX.get("params", {})
 OUTPUT_DIR = Path(os.environ.get("PWB_OUTPUT_DIR", "."))
 STOP_AFTER_S = float(os.environ.get("PWB_STOP_AFTER_S", "0"))
+GO_FILE = os.environ.get("PWB_GO_FILE")
+GO_TIMEOUT_S = 300.0
 ITEM = {"name": "widget", "price": 9.5, "description": "load test item"}
 
 _requests_file = (OUTPUT_DIR / f"requests.{os.getpid()}.csv").open(
@@ -38,8 +42,15 @@ _environment: list[Any] = []
 
 
 @events.init.add_listener
-def _keep_environment(environment: Any, **_: Any) -> None:
+def _keep_environment_and_wait_for_go(environment: Any, **_: Any) -> None:
     _environment.append(environment)
+    if GO_FILE is None:
+        return
+    deadline = time.monotonic() + GO_TIMEOUT_S
+    while not os.path.exists(GO_FILE):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"no go file {GO_FILE} after {GO_TIMEOUT_S:g} s")
+        time.sleep(0.01)
 
 
 @events.request.add_listener
