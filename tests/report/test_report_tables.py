@@ -1,0 +1,170 @@
+"""harness.report.tables: the cells table, per-level aggregation and the ranked summary."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from harness.errors import ResultsError
+from harness.report.tables import (
+    kind_comparison,
+    kind_pivot,
+    levels,
+    load_run,
+    mix_profile,
+    scaling,
+    split_flags,
+    summary,
+    worker_kind,
+)
+
+from .synthetic import DEFAULT_STACKS, SynthSpec, build_run, cell_id
+
+
+def test_load_run_types_and_derived_columns(synthetic_run: Path) -> None:
+    run = load_run(synthetic_run)
+    cells = run.cells
+    assert run.run_id == "20261121T061500Z-synthetic"
+    assert len(cells) == len(DEFAULT_STACKS) * 2 * 2
+    assert cells["rps"].dtype == float and cells["users"].dtype.kind in "iuf"
+    failed = cells[cells["failed"]]
+    assert set(failed["stack"]) == {"flask@gunicorn-gthread-w2t4", "django-wsgi@gunicorn-sync-w1"}
+    assert all(split_flags(f)[0] == "failed" for f in failed["flags"])
+    io_ok = cells[(cells["mix"] == "io") & ~cells["failed"]]
+    assert all("errors" in split_flags(f) for f in io_ok["flags"])
+    row = cells[cells["stack"] == "flask@gunicorn-gthread-w2t4"].iloc[0]
+    assert row["family"] == "flask@gunicorn-gthread-w*t4"
+    assert row["worker_kind"] == "sync"
+    uv = cells[cells["stack"] == "fastapi-async@uvicorn-w1"].iloc[0]
+    assert uv["rps_per_cpu_s"] == pytest.approx(uv["rps"] / (uv["server_cpu_pct"] / 100))
+    assert (cells["cpu_model"] == "Synthetic CPU <test>").all()
+
+
+@pytest.mark.parametrize(
+    ("interface", "worker_class", "kind"),
+    [
+        ("wsgi", "sync", "sync"),
+        ("wsgi", "gthread", "sync"),
+        ("wsgi", "gevent", "async"),
+        ("asgi", "uvloop-httptools", "async"),
+        ("asgi", "uvicorn_worker.UvicornWorker", "async"),
+        ("wsgi", "granian-wsgi", "sync"),
+    ],
+)
+def test_worker_kind(interface: str, worker_class: str, kind: str) -> None:
+    assert worker_kind(interface, worker_class) == kind
+
+
+def test_summary_ranks_by_rps_and_puts_failed_last(synthetic_run: Path) -> None:
+    table = summary(load_run(synthetic_run).cells)
+    for _mix, group in table.groupby("mix"):
+        ranked = group[group["rank"].notna()]
+        assert list(ranked["rank"]) == list(range(1, len(ranked) + 1))
+        assert ranked["rps"].is_monotonic_decreasing
+        failed = group[group["rank"].isna()]
+        assert (failed["status"] == "failed").all()
+        assert (failed["flags"] == "failed").all()
+        unranked = group["rank"].isna().tolist()
+        assert unranked == sorted(unranked), "a failed row sits above a ranked one"
+    io = table[table["mix"] == "io"].set_index("stack")
+    assert pd.isna(io.loc["django-wsgi@gunicorn-sync-w1", "rank"])
+    assert io.loc["django-wsgi@gunicorn-sync-w1", "failed_users"] == "4,16"
+
+
+def test_summary_peak_skips_failed_levels_and_flags_them(synthetic_run: Path) -> None:
+    cells = load_run(synthetic_run).cells
+    table = summary(cells).set_index(["mix", "stack"])
+    gthread = table.loc[("json", "flask@gunicorn-gthread-w2t4")]
+    assert gthread["users"] == 4  # the 16-user level failed
+    assert "some_failed" in split_flags(gthread["flags"])
+    assert gthread["failed_users"] == "16"
+    fast = table.loc[("json", "fastapi-async@uvicorn-w2")]
+    per_stack = cells[(cells["mix"] == "json") & (cells["stack"] == "fastapi-async@uvicorn-w2")]
+    assert fast["rps"] == per_stack["rps"].max()
+    assert fast["cells"] == cell_id(DEFAULT_STACKS[4], "json", int(fast["users"]), 0)
+
+
+def test_repeats_pool_by_median_and_keep_the_range(tmp_path: Path) -> None:
+    run_dir = build_run(tmp_path, SynthSpec(stacks=DEFAULT_STACKS[:1], mixes=("json",),
+                                            users=(8,), repeats=3))  # fmt: skip
+    cells = load_run(run_dir).cells
+    lv = levels(cells)
+    assert len(lv) == 1
+    assert lv.iloc[0]["repeats"] == 3
+    assert lv.iloc[0]["rps"] == pytest.approx(float(np.median(cells["rps"])))
+    assert lv.iloc[0]["rps_min"] == cells["rps"].min()
+    assert lv.iloc[0]["rps_max"] == cells["rps"].max()
+    assert lv.iloc[0]["cells"].count(";") == 2
+
+
+def test_flag_columns_from_the_harness_mark_ranked_rows(tmp_path: Path) -> None:
+    fast = DEFAULT_STACKS[4]
+    flagged = {cell_id(fast, "json", 16, 0): "true"}
+    unstable = {cell_id(DEFAULT_STACKS[0], "json", 16, 0): "1"}
+    run_dir = build_run(tmp_path, SynthSpec(
+        extra_columns={"generator_bound": flagged, "unstable": unstable}))  # fmt: skip
+    table = summary(load_run(run_dir).cells).set_index(["mix", "stack"])
+    top = table.loc[("json", fast.id)]
+    assert top["rank"] == 1
+    assert split_flags(top["flags"]) == ["generator_bound"]
+    assert "unstable" in split_flags(table.loc[("json", DEFAULT_STACKS[0].id), "flags"])
+    assert table.loc[("io", fast.id), "flags"] == "errors"
+
+
+def test_flag_columns_absent_means_unflagged(synthetic_run: Path) -> None:
+    cells = load_run(synthetic_run).cells
+    assert not cells["generator_bound"].any()
+    assert not cells["unstable"].any()
+
+
+def test_kind_comparison_and_pivot(synthetic_run: Path) -> None:
+    table = summary(load_run(synthetic_run).cells)
+    best = kind_comparison(table)
+    assert set(best["worker_kind"]) == {"sync", "async"}
+    json_best = best[best["mix"] == "json"].set_index("worker_kind")
+    assert json_best.loc["async", "stack"] == "fastapi-async@uvicorn-w2"
+    assert json_best.loc["sync", "stack"] == "flask@gunicorn-sync-w2"
+    pivot = kind_pivot(table, {"json": "other", "io": "io-bound"}).set_index("mix")
+    ratio = pivot.loc["json", "async_rps"] / pivot.loc["json", "sync_rps"]
+    assert pivot.loc["json", "async_over_sync"] == pytest.approx(ratio)
+    assert pivot.loc["io", "profile"] == "io-bound"
+
+
+def test_scaling_lists_families_with_several_worker_counts(synthetic_run: Path) -> None:
+    scaled = scaling(summary(load_run(synthetic_run).cells))
+    assert set(scaled["family"]) == {"flask@gunicorn-sync-w*", "fastapi-async@uvicorn-w*"}
+    first = scaled.groupby(["mix", "family"]).head(1)
+    assert (first["speedup"] == 1.0).all()
+
+
+def test_mix_profile() -> None:
+    meta = {"scenario": {"content": {"mixes": {
+        "io": {"sleep": 3, "json": 1, "params": {"sleep_ms": 5}},
+        "cpu": {"cpu": 1},
+        "mixed": {"json": 1, "upstream": 1, "cpu": 2},
+        "light": {"json": 3, "plaintext": 1},
+    }}}}  # fmt: skip
+    assert mix_profile(meta, "io") == "io-bound"
+    assert mix_profile(meta, "cpu") == "cpu-bound"
+    assert mix_profile(meta, "mixed") == "cpu-bound"
+    assert mix_profile(meta, "light") == "other"
+    assert mix_profile({}, "io") == "other"
+
+
+def test_missing_cells_csv_or_columns_raise(tmp_path: Path, synthetic_run: Path) -> None:
+    with pytest.raises(ResultsError, match="not a run directory"):
+        load_run(tmp_path / "nope")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ResultsError, match=r"cells\.csv is missing"):
+        load_run(empty)
+    broken = tmp_path / "broken"
+    shutil.copytree(synthetic_run, broken)
+    frame = pd.read_csv(broken / "cells.csv").drop(columns=["p99_ms"])
+    frame.to_csv(broken / "cells.csv", index=False)
+    with pytest.raises(ResultsError, match="p99_ms"):
+        load_run(broken)
