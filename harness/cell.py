@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import time
+import traceback
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from subprocess import Popen
@@ -231,6 +232,10 @@ def run_cell(cell: Cell, ctx: RunContext) -> dict[str, Any]:
         raise
     except HarnessError as exc:
         status, info["error"] = "failed", str(exc)
+    except Exception as exc:
+        # A bug must cost one cell, not the cells still to come; the traceback says where.
+        status, info["error"] = "failed", f"unexpected {type(exc).__name__}: {exc}"
+        info["traceback"] = traceback.format_exc()
     info["status"] = status
     info["ended_at"] = iso(utc_now())
     write_json_atomic(cell_dir / "cell.json", info)
