@@ -154,8 +154,12 @@ class SqliteAsync:
         # its loop was closed without a shutdown would keep the interpreter alive.
         conn._thread.daemon = True
         await conn
-        for pragma in _SQLITE_PRAGMAS:
-            await conn.execute_fetchall(pragma)
+        try:
+            for pragma in _SQLITE_PRAGMAS:
+                await conn.execute_fetchall(pragma)
+        except BaseException:
+            conn.stop()
+            raise
         return conn
 
     @asynccontextmanager
