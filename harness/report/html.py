@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from html import escape
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -38,7 +38,7 @@ table{border-collapse:collapse;margin:.5rem 0 1rem;font-size:.88rem}
 th,td{border:1px solid #ccc;padding:.25rem .45rem;text-align:left;vertical-align:top}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 th{background:#f0f0f0}tbody tr:nth-child(even){background:#fafafa}
-tr.failed td{color:#666;background:#f6f0ee}
+tr.failed td{color:#666;background:#f6f0ee}.stack{white-space:nowrap}
 .badge{display:inline-block;border-radius:.6rem;padding:0 .5rem;margin:0 .1rem;
 font-size:.78rem;font-weight:600;white-space:nowrap;border:1px solid}
 .badge-failed{background:#D55E00;color:#fff;border-color:#D55E00}
@@ -76,15 +76,20 @@ def _num(value: Any, kind: str = "int") -> str:
     return f"{v:,.0f}"
 
 
-def badges(flags: str) -> str:
-    """Badge spans for a ';'-joined flags value."""
-    return "".join(
-        f'<span class="badge badge-{_e(code)}">{_e(FLAG_LABELS.get(code, code))}</span>'
-        for code in split_flags(flags)
-    )
+def badges(flags: str, failed_users: str = "") -> str:
+    """Badge spans for a ';'-joined flags value; failed_users names the failed levels."""
+    spans = []
+    for code in split_flags(flags):
+        label = FLAG_LABELS.get(code, code)
+        if code == "some_failed" and failed_users:
+            label = f"failed at {failed_users} users"
+        spans.append(f'<span class="badge badge-{_e(code)}">{_e(label)}</span>')
+    return "".join(spans)
 
 
-def _table(head: Sequence[str], rows: Iterable[tuple[str, Sequence[str]]], numeric: range) -> str:
+def _table(
+    head: Sequence[str], rows: Iterable[tuple[str, Sequence[str]]], numeric: Collection[int]
+) -> str:
     """rows: (tr class, already escaped cells); `numeric` columns are right-aligned."""
     out = ["<table><thead><tr>", *(f"<th>{_e(h)}</th>" for h in head), "</tr></thead><tbody>"]
     for css, cells in rows:
@@ -104,24 +109,44 @@ def _cell_links(joined: str) -> str:
     )
 
 
-def headline(table: pd.DataFrame) -> str:
-    """Ranked tables, one per scenario and mix."""
-    head = ["rank", "stack", "users", "requests/s", "range (repeats)", "p50 ms", "p99 ms",
-            "p99.9 ms", "errors", "server CPU %", "req / CPU-s", "RSS MB", "flags",
-            "raw"]  # fmt: skip
+def _spread(r: Any) -> str:
+    if pd.isna(r.rps_min) or pd.isna(r.rps_max) or r.rps_min == r.rps_max:
+        return ""
+    return f"{_num(r.rps_min)}–{_num(r.rps_max)}"
+
+
+# Headline columns: header, cell html from a summary row, right-aligned.
+HEADLINE: tuple[tuple[str, Callable[[Any], str], bool], ...] = (
+    ("rank", lambda r: _e(r.rank) or "–", False),
+    ("stack", lambda r: f'<span class="stack">{_e(r.stack)}</span>', False),
+    ("users", lambda r: _num(r.users), True),
+    ("requests/s", lambda r: _num(r.rps), True),
+    ("range of repeats", _spread, True),
+    ("p50 ms", lambda r: _num(r.p50_ms, "ms"), True),
+    ("p99 ms", lambda r: _num(r.p99_ms, "ms"), True),
+    ("p99.9 ms", lambda r: _num(r.p999_ms, "ms"), True),
+    ("errors", lambda r: _num(r.error_rate, "pct"), True),
+    ("server CPU %", lambda r: _num(r.server_cpu_pct), True),
+    ("req / CPU-s", lambda r: _num(r.rps_per_cpu_s), True),
+    ("RSS MB", lambda r: _num(r.server_rss_mb), True),
+    ("flags", lambda r: badges(r.flags, r.failed_users if r.status == "ok" else ""), False),
+    ("raw", lambda r: _cell_links(r.cells), False),
+)
+
+
+def headline(table: pd.DataFrame, mixes: Sequence[str]) -> str:
+    """Ranked tables, one per scenario and mix, mixes in run order."""
+    columns = [c for c in HEADLINE if c[0] != "range of repeats" or (table["repeats"] > 1).any()]
+    numeric = {i for i, c in enumerate(columns) if c[2]}
     parts = []
-    for (scenario, mix), group in table.groupby(["scenario", "mix"], sort=False):
-        rows = []
-        for r in group.itertuples(index=False):
-            spread = "" if r.rps_min == r.rps_max else f"{_num(r.rps_min)}–{_num(r.rps_max)}"
-            rows.append(("failed" if r.status != "ok" else "", [
-                _e(r.rank) or "–", _e(r.stack), _num(r.users), _num(r.rps), spread,
-                _num(r.p50_ms, "ms"), _num(r.p99_ms, "ms"), _num(r.p999_ms, "ms"),
-                _num(r.error_rate, "pct"), _num(r.server_cpu_pct), _num(r.rps_per_cpu_s),
-                _num(r.server_rss_mb), badges(r.flags), _cell_links(r.cells),
-            ]))  # fmt: skip
-        parts.append(f'<h3 id="table-{_e(mix)}">scenario {_e(scenario)} — mix {_e(mix)}</h3>')
-        parts.append(_table(head, rows, range(2, 12)))
+    for mix in mixes:
+        for scenario, group in table[table["mix"] == mix].groupby("scenario", sort=False):
+            rows = [
+                ("failed" if r.status != "ok" else "", [cell(r) for _, cell, _ in columns])
+                for r in group.itertuples(index=False)
+            ]
+            parts.append(f'<h3 id="table-{_e(mix)}">scenario {_e(scenario)} — mix {_e(mix)}</h3>')
+            parts.append(_table([c[0] for c in columns], rows, numeric))
     return "".join(parts) or "<p>No finished cells.</p>"
 
 
@@ -178,7 +203,8 @@ def all_cells(view: RunView) -> str:
     for r in view.run.cells.itertuples(index=False):
         error = _error_text(view, r.cell) if r.failed else ""
         rows.append(("failed" if r.failed else "", [
-            f'<a href="{_href("raw", r.cell)}/">{_e(r.cell)}</a>', _e(r.stack), _e(r.mix),
+            f'<a href="{_href("raw", r.cell)}/">{_e(r.cell)}</a>',
+            f'<span class="stack">{_e(r.stack)}</span>', _e(r.mix),
             _num(r.users), _num(r.repeat), _num(r.rps), _num(r.p50_ms, "ms"),
             _num(r.p99_ms, "ms"), _num(r.error_rate, "pct"), badges(r.flags), _e(error),
         ]))  # fmt: skip
@@ -260,7 +286,7 @@ def render(view: RunView, charts: Sequence[Chart]) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<style>{CSS}</style></head><body>"
         f"<h1>{_e(title)}</h1>{intro}<ul>{nav}</ul>"
-        f'<h2 id="headline">Headline</h2>{legend()}{headline(view.table)}'
+        f'<h2 id="headline">Headline</h2>{legend()}{headline(view.table, view.mixes)}'
         f'<h2 id="charts">Charts</h2>{figures(charts)}'
         f'<h2 id="cells">All cells</h2>{all_cells(view)}'
         f'<h2 id="metadata">Run metadata</h2>{metadata_section(meta)}'
