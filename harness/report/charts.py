@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import io
 import math
+import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -54,9 +55,9 @@ def _height(base: float, entries: int) -> float:
     return base + 0.28 * rows
 
 
-def new_figure(height: float) -> Figure:
+def new_figure(height: float, layout: Literal["constrained"] | None = "constrained") -> Figure:
     """A figure of the report's width on its own Agg canvas."""
-    fig = Figure(figsize=(WIDTH_IN, height), layout="constrained", dpi=DPI)
+    fig = Figure(figsize=(WIDTH_IN, height), layout=layout, dpi=DPI)
     FigureCanvasAgg(fig)
     return fig
 
@@ -123,10 +124,9 @@ def _has_flags(frame: pd.DataFrame) -> tuple[bool, bool]:
 
 def message_figure(title: str, message: str) -> Figure:
     """A chart-sized figure that says why there is no chart."""
-    fig = new_figure(2.5)
-    ax = fig.subplots()
-    ax.set_axis_off()
-    ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True)
+    fig = new_figure(2.5, layout=None)
+    text = "\n".join(textwrap.wrap(message, 100)[:6])
+    fig.text(0.5, 0.45, text, ha="center", va="center", fontsize=9)
     fig.suptitle(title)
     return fig
 

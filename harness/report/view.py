@@ -38,6 +38,7 @@ class Percentiles:
     cells: dict[str, tuple[str, ...]]  # stack -> cells pooled into its curve
     samples: dict[str, int]  # stack -> ok requests in the measure windows
     missing: tuple[str, ...]  # stacks without a finished cell at this level
+    unreadable: tuple[str, ...] = ()  # stacks whose raw files could not be read
 
 
 @dataclass(frozen=True)
@@ -69,14 +70,20 @@ class RunView:
             return Percentiles(mix, int(users or 0), {}, {}, {}, missing)
         level = int(users if users is not None else ok["users"].max())
         curves, sources, samples = {}, {}, {}
+        unreadable = []
         for stack, group in ok[ok["users"] == level].groupby("stack"):
             ids = tuple(group.sort_values("repeat")["cell"])
-            lat = measured_latencies_ms(self.run.raw_dir(c) for c in ids)
+            try:
+                lat = measured_latencies_ms(self.run.raw_dir(c) for c in ids)
+            except ResultsError:
+                # One damaged cell must not cost the whole chart; the title names it.
+                unreadable.append(str(stack))
+                continue
             curves[str(stack)] = percentile_curve(lat)
             sources[str(stack)] = ids
             samples[str(stack)] = len(lat)
-        missing = tuple(sorted(set(cells["stack"]) - set(curves)))
-        return Percentiles(mix, level, curves, sources, samples, missing)
+        missing = tuple(sorted(set(cells["stack"]) - set(curves) - set(unreadable)))
+        return Percentiles(mix, level, curves, sources, samples, missing, tuple(unreadable))
 
     def timeline_cell(self, mix: str) -> str | None:
         """The cell a mix's timeline shows: the top-ranked stack's peak cell, first repeat."""
@@ -99,6 +106,8 @@ class RunView:
         title = f"Latency percentiles — mix {mix}, {pct.users} users"
         if pct.missing:
             title += f"\n(no finished cell at this level: {', '.join(pct.missing)})"
+        if pct.unreadable:
+            title += f"\n(raw files unreadable: {', '.join(pct.unreadable)})"
         labels = {s: f"{s} ({n:,} requests)" for s, n in pct.samples.items()}
         return charts.latency_percentiles(pct.curves, title, self.styles, labels)
 
@@ -119,7 +128,10 @@ class RunView:
             cell = self.timeline_cell(mix)
             if cell is None:
                 return charts.message_figure(f"Timeline — mix {mix}", "no finished cell to show")
-            return self.timeline_figure(cell)
+            try:
+                return self.timeline_figure(cell)
+            except ResultsError as exc:
+                return charts.message_figure(f"Timeline of cell {cell}", str(exc))
         raise ResultsError(f"unknown chart kind {kind!r} (known: {', '.join(MIX_CHARTS)})")
 
 

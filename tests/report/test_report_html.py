@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from harness.report import build_report
+from harness.report.tables import CELLS_COLUMNS
 from harness.report.view import MIX_CHARTS
 
 
@@ -116,3 +117,24 @@ def test_metadata_section(built: tuple[Path, str]) -> None:
     for fact in ("0123456789abcdef", "3.11.2", "gunicorn", "23.0.0", "cpu set server",
                  "scenarios/synthetic.toml"):  # fmt: skip
         assert fact in text, fact
+
+
+def test_a_run_without_finished_cells_still_reports(tmp_path: Path) -> None:
+    run_dir = tmp_path / "20261121T000000Z-empty"
+    run_dir.mkdir()
+    (run_dir / "cells.csv").write_text(",".join(CELLS_COLUMNS) + "\n")
+    text = build_report(run_dir).read_text(encoding="utf-8")
+    assert "No finished cells." in text
+    assert "0 of ? planned cells finished" in text
+
+
+def test_a_damaged_raw_file_costs_one_curve_not_the_report(
+    synthetic_run: Path, tmp_path: Path
+) -> None:
+    run_dir = tmp_path / synthetic_run.name
+    shutil.copytree(synthetic_run, run_dir)
+    damaged = run_dir / "raw" / "fastapi-async@uvicorn-w2__json__u16__r0" / "requests.csv.gz"
+    damaged.write_bytes(b"not gzip")
+    text = build_report(run_dir).read_text(encoding="utf-8")
+    assert "raw files unreadable: fastapi-async@uvicorn-w2" in text
+    assert len(_page(text).imgs) == 2 * len(MIX_CHARTS)
