@@ -177,7 +177,8 @@ def _figures(
         records=len(output.records),
     )
     last = output.records[-1].t_start if output.records else 0.0
-    # Locust's run time starts before spawning completes; a slow spawn shortens the tail.
+    # The --run-time cap counts from before spawning: a spawn slower than spawn_margin_s
+    # ends the load before the window does.
     if last < window.end - min(1.0, load.measure_s / 4):
         raise LoadError(
             f"load stopped at {last:.3f}, before the measure window ended at {window.end:.3f}: "
