@@ -2,13 +2,17 @@
 
 FastHttpUser tops out near 10k requests/s on one core, below what fast servers answer, so
 Locust ends up measuring itself. This user does the least work a correct client can do:
-one persistent gevent socket per user, request bytes built once per distinct request,
-and a response parser that only looks for what it needs (status, Content-Length or
-chunked Transfer-Encoding, Connection). Headers are turned into a dict only when read.
+one persistent HTTP/1.1 connection per user (a non-blocking socket that waits on the gevent
+hub, so it cooperates with Locust's other users), request bytes built once per distinct
+request, and a response parser (_lean_http.py) that only looks for what it needs (status,
+Content-Length or chunked Transfer-Encoding, Connection). Headers become a dict only when
+read. Timeouts: ``connection_timeout`` bounds the TCP connect, ``network_timeout`` the whole
+request, connecting included, to the last byte received; both count as failures.
 
 Use it as a drop-in base class for task code written against FastHttpUser::
 
-    from lean import LeanHttpUser          # locust puts the locustfile's folder on sys.path
+    from lean import LeanHttpUser   # Locust puts the locustfile's folder on sys.path; this
+                                    # file and _lean_http.py must be found there
 
     class Api(LeanHttpUser):
         @task
@@ -32,9 +36,12 @@ keep keep-alive closes out of the failure counts. Fresh connections are never re
 
 from __future__ import annotations
 
+import errno
 import json as jsonlib
+import os
 import time
 from collections.abc import Callable, Mapping
+from socket import IPPROTO_TCP, SO_ERROR, SOCK_STREAM, SOL_SOCKET, TCP_NODELAY
 from typing import Any, Self
 from urllib.parse import urlencode, urlsplit
 
@@ -49,6 +56,7 @@ from _lean_http import (
     read_response,
 )
 from gevent import socket as gsocket
+from gevent.monkey import get_original
 from locust import User, events
 from locust.exception import CatchResponseError, LocustError, ResponseError
 
@@ -65,6 +73,8 @@ __all__ = [
 # Distinct requests (method, path, body, headers) whose bytes are kept per client; random
 # paths or bodies would otherwise grow the cache without bound.
 MAX_CACHED_REQUESTS = 2048
+# The standard library's socket class even when Locust has monkey-patched it.
+_RawSocket = get_original("socket", "socket")
 # Methods that carry a body by definition: they get "Content-Length: 0" when sent without one.
 _BODY_METHODS = ("POST", "PUT", "PATCH")
 
@@ -111,6 +121,65 @@ class CatchResponse(LeanResponse):
         self._manual = exc if isinstance(exc, Exception) else CatchResponseError(exc)
 
 
+class _Connection:
+    """A non-blocking TCP socket that waits on the gevent hub with its own two watchers.
+
+    gevent's socket does the same with more work per call: sendall asks the kernel for the
+    send buffer size, and each wait makes a new timer when a timeout is set. Requests here
+    are small and the timeout is per request (LeanClient._timer).
+    """
+
+    __slots__ = ("_hub", "_read", "_sock", "_write")
+
+    def __init__(self, hub: Any, family: int, sockaddr: Any, timeout: float | None) -> None:
+        self._hub = hub
+        self._sock = _RawSocket(family, SOCK_STREAM)
+        fd = self._sock.fileno()
+        self._read, self._write = hub.loop.io(fd, 1), hub.loop.io(fd, 2)
+        try:
+            self._sock.setblocking(False)
+            self._sock.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1)
+            error = self._sock.connect_ex(sockaddr)
+            if error == errno.EINPROGRESS:
+                with gevent.Timeout(timeout, TimeoutError(f"connect timed out after {timeout} s")):
+                    hub.wait(self._write)
+                error = self._sock.getsockopt(SOL_SOCKET, SO_ERROR)
+            if error:
+                raise OSError(error, f"connect to {sockaddr}: {os.strerror(error)}")
+        except BaseException:
+            self.close()
+            raise
+
+    def send(self, data: bytes) -> None:
+        try:
+            sent = self._sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        while sent < len(data):  # the send buffer was full: big bodies only
+            self._hub.wait(self._write)
+            try:
+                sent += self._sock.send(memoryview(data)[sent:])
+            except BlockingIOError:
+                continue
+
+    def recv_first(self) -> bytes:
+        # The answer cannot be there yet: wait first instead of a recv bound to fail.
+        self._hub.wait(self._read)
+        return self.recv(RECV_SIZE)
+
+    def recv(self, size: int) -> bytes:
+        while True:
+            try:
+                return self._sock.recv(size)
+            except BlockingIOError:
+                self._hub.wait(self._read)
+
+    def close(self) -> None:
+        self._read.close()
+        self._write.close()
+        self._sock.close()
+
+
 def _resolve(host: str, port: int) -> tuple[gsocket.AddressFamily, Any]:
     # IPv4 first: "localhost" often lists ::1 first while servers here bind 127.0.0.1.
     infos = gsocket.getaddrinfo(host, port, 0, gsocket.SOCK_STREAM)
@@ -145,7 +214,11 @@ class LeanClient:
         self._context = context
         self._connection_timeout = connection_timeout
         self._network_timeout = network_timeout
-        self._sock: gsocket.socket | None = None
+        self._hub = gevent.get_hub()
+        self._conn: _Connection | None = None
+        # One timer per client, started and cancelled around each request: cheaper than
+        # gevent's socket timeouts, which make a new timer for every wait.
+        self._timer = None if network_timeout is None else gevent.Timeout(network_timeout)
         self._cache: dict[tuple[Any, ...], tuple[bytes, str]] = {}
 
     def request(
@@ -180,9 +253,16 @@ class LeanClient:
         start_time = time.time()
         t0 = time.perf_counter()
         exception: BaseException | None
+        timer = self._timer
         try:
+            if timer is not None:
+                timer.start()
             response = self._exchange(entry[0], method == "HEAD")
-        except (OSError, HttpProtocolError) as exc:
+        except (OSError, HttpProtocolError, gevent.Timeout) as exc:
+            if isinstance(exc, gevent.Timeout):
+                if exc is not timer:
+                    raise  # somebody else's timeout
+                exc = TimeoutError(f"no complete response within {self._network_timeout} s")
             elapsed = (time.perf_counter() - t0) * 1000
             response = LeanResponse(0, b"", b"")
             response.error = exception = exc
@@ -192,6 +272,9 @@ class LeanClient:
             exception = None
             if status >= 400 and status not in expect:
                 response.error = exception = HttpStatusError(status)
+        finally:
+            if timer is not None:
+                timer.cancel()
         response.url = entry[1]
         ctx = self._context() if self._context is not None else {}
         if context:
@@ -230,60 +313,48 @@ class LeanClient:
         head = "\r\n".join(lines) + "\r\n\r\n"
         return head.encode("latin-1") + (body or b""), self.base_url + target
 
-    def _connect(self) -> gsocket.socket:
-        sock = gsocket.socket(self._family, gsocket.SOCK_STREAM)
-        try:
-            sock.setsockopt(gsocket.IPPROTO_TCP, gsocket.TCP_NODELAY, 1)
-            sock.settimeout(self._connection_timeout)
-            sock.connect(self._sockaddr)
-            sock.settimeout(self._network_timeout)
-        except BaseException:
-            sock.close()
-            raise
-        return sock
-
     def _exchange(self, request: bytes, no_body: bool) -> LeanResponse:
-        # The socket leaves self._sock while in use: an exception or a killed greenlet
+        # The connection leaves self._conn while in use: an exception or a killed greenlet
         # must never leave a half-read connection behind for the next request.
-        sock, self._sock = self._sock, None
-        if sock is not None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
             try:
-                sock.sendall(request)
-                first = sock.recv(RECV_SIZE)
+                conn.send(request)
+                first = conn.recv_first()
             except ConnectionError:
                 first = b""  # reset before any byte: same as a close, see the module docs
             except BaseException:
-                sock.close()
+                conn.close()
                 raise
             if first:
-                return self._finish(sock, first, no_body)
-            sock.close()
-        sock = self._connect()
+                return self._finish(conn, first, no_body)
+            conn.close()
+        conn = _Connection(self._hub, self._family, self._sockaddr, self._connection_timeout)
         try:
-            sock.sendall(request)
-            first = sock.recv(RECV_SIZE)
+            conn.send(request)
+            first = conn.recv_first()
         except BaseException:
-            sock.close()
+            conn.close()
             raise
-        return self._finish(sock, first, no_body)
+        return self._finish(conn, first, no_body)
 
-    def _finish(self, sock: gsocket.socket, first: bytes, no_body: bool) -> LeanResponse:
+    def _finish(self, conn: _Connection, first: bytes, no_body: bool) -> LeanResponse:
         try:
-            response, keep_alive, rest = read_response(sock.recv, first, no_body=no_body)
+            response, keep_alive, rest = read_response(conn.recv, first, no_body=no_body)
         except BaseException:
-            sock.close()
+            conn.close()
             raise
         if keep_alive and not rest:
-            self._sock = sock
+            self._conn = conn
         else:
-            sock.close()  # server said close, or sent bytes we did not ask for
+            conn.close()  # server said close, or sent bytes we did not ask for
         return response
 
     def close(self) -> None:
         """Close the idle connection, if any."""
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     def get(self, path: str, **kwargs: Any) -> LeanResponse:
         return self.request("GET", path, **kwargs)
@@ -311,7 +382,7 @@ class LeanHttpUser(User):
     connection_timeout: float | None = 60.0
     """Seconds to wait for a TCP connection; None waits forever."""
     network_timeout: float | None = 60.0
-    """Seconds to wait on each send or receive; None waits forever."""
+    """Seconds a whole request may take, connecting included; None waits forever."""
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
