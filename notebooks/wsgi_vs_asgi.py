@@ -93,6 +93,11 @@ for profile in ("io-bound", "cpu-bound"):
 # worker models on the left, async on the right.
 
 # %%
+server_cpus = meta.get("cpu_sets", {}).get("server", [])
+print(
+    f"The server was pinned to CPU(s) {server_cpus}: past {len(server_cpus) or '?'} worker "
+    "process(es), more workers can still hide waiting but cannot add CPU time."
+)
 scaled = scaling(view.table)
 if scaled.empty:
     print(

@@ -39,6 +39,10 @@ RING: dict[str, Any] = {
     "edgecolors": FLAG_COLOUR,
     "zorder": 4,
 }
+KIND_TITLES = {
+    "sync": "sync worker models (a thread per request)",
+    "async": "async worker models (event loop or greenlets)",
+}
 FLAGGED_LABEL = "flagged: generator-bound, unstable, errors or failed at other levels"
 CROSS: dict[str, Any] = {"marker": "X", "s": 70, "zorder": 4, "clip_on": False}
 
@@ -132,9 +136,9 @@ def message_figure(title: str, message: str) -> Figure:
 
 
 def _log_y(ax: Axes, label: str) -> None:
-    """Log scale with plain numbers (2, 5, 10, 20 ...) instead of powers of ten."""
+    """Log scale with plain numbers (2, 3, 5, 10, 20 ...) instead of powers of ten."""
     ax.set_yscale("log")
-    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 3.0, 5.0)))
     ax.yaxis.set_minor_locator(NullLocator())
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
     ax.set_ylabel(label)
@@ -213,7 +217,7 @@ def throughput_vs_workers(
             ax.text(0.5, 0.5, f"no {kind} worker models\nin this mix", ha="center",
                     va="center", transform=ax.transAxes)  # fmt: skip
         _x_levels(ax, part["workers"], "workers (processes)")
-        ax.set_title(f"{kind} worker models")
+        ax.set_title(KIND_TITLES[kind])
         ax.grid(True, alpha=0.3)
     axes[0].set_ylabel("peak throughput (requests/s)")
     axes[0].set_ylim(bottom=0)
