@@ -135,7 +135,7 @@ def _derive(frame: pd.DataFrame, metadata: dict[str, Any]) -> pd.DataFrame:
     cpu = frame["server_cpu_pct"].where(frame["server_cpu_pct"] > 0)
     # server_cpu_pct is a percentage of one core, so pct/100 is CPU-seconds per second.
     frame["rps_per_cpu_s"] = frame["rps"] / (cpu / 100.0)
-    frame["family"] = [_family(r.stack, r.workers, r) for r in frame.itertuples(index=False)]
+    frame["family"] = [_family(r) for r in frame.itertuples(index=False)]
     frame["worker_kind"] = [
         worker_kind(r.interface, r.worker_class) for r in frame.itertuples(index=False)
     ]
@@ -167,12 +167,12 @@ def worker_kind(interface: str, worker_class: str) -> str:
     return "sync"
 
 
-def _family(stack: str, workers: float, row: Any) -> str:
+def _family(row: Any) -> str:
     """The stack id with its worker count replaced by '*': stacks that differ only there."""
-    if not pd.isna(workers):
-        token = re.compile(rf"(?<![A-Za-z0-9])w{int(workers)}(?![0-9])")
-        if len(token.findall(stack)) == 1:
-            return token.sub("w*", stack)
+    if not pd.isna(row.workers):
+        token = re.compile(rf"(?<![A-Za-z0-9])w{int(row.workers)}(?![0-9])")
+        if len(token.findall(row.stack)) == 1:
+            return token.sub("w*", row.stack)
     threads = "" if pd.isna(row.threads) or row.threads <= 1 else f"-t{int(row.threads)}"
     return f"{row.app}@{row.server}-{row.worker_class}-w*{threads}"
 
