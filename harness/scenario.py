@@ -31,7 +31,9 @@ TASK_PARAMS: dict[str, str | None] = {
 }
 PARAM_RANGES = {"sleep_ms": (0, 10000), "upstream_ms": (0, 10000), "cpu_n": (1, 1000000)}
 TOP_KEYS = {"name", "description", "load", "cpus", "stacks", "mixes"}
+CLIENTS = ("fasthttp", "lean")
 LOAD_KEYS = {
+    "client",
     "locustfile",
     "warmup_s",
     "measure_s",
@@ -47,6 +49,7 @@ SELECTOR_KEYS = {"apps", "servers", "workers", "threads", "skip_invalid"}
 @dataclass(frozen=True)
 class LoadSpec:
     locustfile: Path
+    client: str
     warmup_s: float
     measure_s: float
     users: tuple[int, ...]
@@ -178,12 +181,16 @@ def _parse_load(chk: _Checker, data: dict[str, Any]) -> LoadSpec:
     path = LOCUSTFILE_DIR / str(locustfile)
     if not isinstance(locustfile, str) or "/" in locustfile or not path.is_file():
         chk.bad("load.locustfile", f"no such file in scenarios/locustfiles/: {locustfile!r}")
+    client = t.get("client", "fasthttp")
+    if client not in CLIENTS:
+        chk.bad("load.client", f"expected one of {', '.join(CLIENTS)}, got {client!r}")
     repeats = t.get("repeats", 1)
     if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
         chk.bad("load.repeats", f"expected an int >= 1, got {repeats!r}")
         repeats = 1
     return LoadSpec(
         locustfile=path,
+        client=str(client),
         warmup_s=chk.number(t, "warmup_s", "load", 0),
         measure_s=chk.number(t, "measure_s", "load", 1),
         users=chk.int_list(t, "users", "load", 1),

@@ -5,6 +5,8 @@ Run by the harness as a subprocess. It reads from the environment:
   PWB_OUTPUT_DIR  where to write requests.<pid>.csv and spawn.<pid>.json
   PWB_GO_FILE     optional: wait (after importing, before any user starts) until this file
                   exists, so that Locust's start-up overlaps the server's
+  PWB_CLIENT      "fasthttp" (Locust's FastHttpUser, the default) or "lean" (LeanHttpUser
+                  from lean.py beside this file: less client work per request)
   PWB_STOP_AFTER_S  seconds after spawning completes at which Locust quits (warm-up +
                   measure + a short tail); --run-time stays as an upper bound only, since
                   its clock starts before the users are spawned
@@ -32,6 +34,14 @@ OUTPUT_DIR = Path(os.environ.get("PWB_OUTPUT_DIR", "."))
 STOP_AFTER_S = float(os.environ.get("PWB_STOP_AFTER_S", "0"))
 GO_FILE = os.environ.get("PWB_GO_FILE")
 GO_TIMEOUT_S = 300.0
+CLIENT = os.environ.get("PWB_CLIENT", "fasthttp")
+if CLIENT == "lean":
+    # Locust puts this file's folder on sys.path, where lean.py lives.
+    from lean import LeanHttpUser as BaseUser
+elif CLIENT == "fasthttp":
+    BaseUser = FastHttpUser
+else:
+    raise SystemExit(f"PWB_CLIENT must be 'fasthttp' or 'lean', got {CLIENT!r}")
 ITEM = {"name": "widget", "price": 9.5, "description": "load test item"}
 
 _requests_file = (OUTPUT_DIR / f"requests.{os.getpid()}.csv").open(
@@ -92,31 +102,31 @@ def _flush(environment: Any, **_: Any) -> None:
     (OUTPUT_DIR / f"spawn.{os.getpid()}.json").write_text(json.dumps(_spawn))
 
 
-def task_json(user: FastHttpUser) -> None:
+def task_json(user: Any) -> None:
     user.client.get("/json", name="GET /json")
 
 
-def task_plaintext(user: FastHttpUser) -> None:
+def task_plaintext(user: Any) -> None:
     user.client.get("/plaintext", name="GET /plaintext")
 
 
-def task_db(user: FastHttpUser) -> None:
+def task_db(user: Any) -> None:
     user.client.get("/db/query", name="GET /db/query")
 
 
-def task_list(user: FastHttpUser) -> None:
+def task_list(user: Any) -> None:
     user.client.get("/items?limit=20", name="GET /items")
 
 
-def task_sleep(user: FastHttpUser) -> None:
+def task_sleep(user: Any) -> None:
     user.client.get(f"/io/sleep?ms={PARAMS['sleep_ms']}", name="GET /io/sleep")
 
 
-def task_upstream(user: FastHttpUser) -> None:
+def task_upstream(user: Any) -> None:
     user.client.get(f"/io/upstream?ms={PARAMS['upstream_ms']}", name="GET /io/upstream")
 
 
-def task_cpu(user: FastHttpUser) -> None:
+def task_cpu(user: Any) -> None:
     user.client.get(f"/cpu?n={PARAMS['cpu_n']}", name="GET /cpu")
 
 
@@ -146,7 +156,7 @@ TASK_KINDS: dict[str, Callable[..., None]] = {
 }
 
 
-class MixUser(FastHttpUser):
+class MixUser(BaseUser):  # type: ignore[misc,valid-type]
     # Closed loop: each user sends its next request as soon as the previous one returns.
     wait_time = constant(0)
     tasks: ClassVar[dict[Callable[..., None], int]] = {

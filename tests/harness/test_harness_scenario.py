@@ -108,6 +108,7 @@ def test_invalid_combination_is_an_error_unless_skipped(tmp_path: Path) -> None:
         ("users = [2, 4]", "users = []", "load.users: expected a non-empty list"),
         ("repeats = 2", "repeats = 0", "load.repeats: expected an int >= 1"),
         ("repeats = 2", 'locustfile = "nope.py"', "load.locustfile: no such file"),
+        ("repeats = 2", 'client = "requests"', "load.client: expected one of fasthttp, lean"),
         ("warmup_s = 1", "warmup_s = 1\nwarmpu_s = 1", "load.warmpu_s: unknown key"),
         ("sleep_ms = 5", "sleep_ms = 5\ncpu_n = 3", "mixes.io.params.cpu_n: not used"),
         ("upstream_ms = 5", "", "mixes.io.params.upstream_ms: expected an int"),
