@@ -209,8 +209,10 @@ def _parse_cpus(chk: _Checker, data: dict[str, Any]) -> CpuSets:
     chk.unknown_keys(t, {"server", "load", "upstream"}, "cpus")
     available = sorted(os.sched_getaffinity(0))
     sets = {}
-    for role, default in (("server", [1]), ("load", [0]), ("upstream", None)):
-        value = t.get(role, default if default is not None else t.get("load", [0]))
+    # The upstream service shares the load CPUs unless told otherwise.
+    defaults = {"server": [1], "load": [0], "upstream": t.get("load", [0])}
+    for role, default in defaults.items():
+        value = t.get(role, default)
         if not (isinstance(value, list) and value and all(isinstance(c, int) for c in value)):
             chk.bad(f"cpus.{role}", f"expected a non-empty list of CPU numbers, got {value!r}")
             value = available[:1]
