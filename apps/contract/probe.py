@@ -123,10 +123,16 @@ class Session:
         if item is not None:
             body, content_type = encode(item), content_type or JSON
         headers = {"content-type": content_type} if content_type is not None else {}
+        allowed = (expect,) if isinstance(expect, int) else expect
+        if body is not None and all(status >= 400 for status in allowed):
+            # An app may refuse a body without reading it; some servers (gunicorn's gthread,
+            # granian's WSGI) then close a connection they announced as keep-alive. That is
+            # the server's connection handling, not the app's contract: use the connection
+            # for this one request only.
+            headers["connection"] = "close"
         self.last_url = self.url(path)
         response = self.client.request(method, path, content=body, headers=headers)
         self._remember_created(method, path, response)
-        allowed = (expect,) if isinstance(expect, int) else expect
         label = f"{method} {path}"
         if response.status_code not in allowed:
             wanted = " or ".join(map(str, allowed))

@@ -44,6 +44,9 @@ USE_I18N = False
 # request.body refuses larger bodies with RequestDataTooBig; the views turn that into
 # the contract's 413 (Django's own answer would be a 400).
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
+# The contract ignores unknown query parameters, however many; Django would refuse more
+# than 1,000 fields (also in the query string) with a 400.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = None
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],

@@ -26,35 +26,8 @@ CASES = all_cases()
 MIN_ITEM_ID = 10
 MAX_CREATE_ATTEMPTS = 20
 
-# Known failures: (selector, case name) -> the reproducer. A selector is a variant id,
-# "framework=NAME" (every variant of that framework in the registry) or "*" (every variant).
-# Strict, so a fix turns the test red until its entry is removed.
-KNOWN_FAILURES: dict[tuple[str, str], str] = {
-    ("*", "offset_past_int64"): (
-        "GET /items?offset=9223372036854775808 (no headers, no body) -> 422 validation_error "
-        "on every variant, but openapi.yaml components/parameters/Offset has no maximum, so "
-        "the request conforms (fix the document: maximum 9223372036854775807, or the apps)"
-    ),
-    ("framework=django", "long_query_many_fields"): (
-        "GET /items?a=1&a=1&...&a=1 (1001 query fields, no headers, no body) -> 400 "
-        '{"error":"bad_request","message":"bad request: TooManyFieldsSent"}: Django\'s '
-        "DATA_UPLOAD_MAX_NUMBER_FIELDS (default 1000) also limits request.GET; the contract "
-        "ignores unknown query parameters and GET /items declares no 400"
-    ),
-}
-
-
-def _marks(variant: str, case: Hostile) -> list[pytest.MarkDecorator]:
-    framework = REGISTRY[variant].framework
-    for selector in (variant, f"framework={framework}", "*"):
-        reason = KNOWN_FAILURES.get((selector, case.name))
-        if reason is not None:
-            return [pytest.mark.xfail(reason=reason, strict=True)]
-    return []
-
-
 PAIRS = [
-    pytest.param(variant, case, id=f"{variant}-{case.name}", marks=_marks(variant, case))
+    pytest.param(variant, case, id=f"{variant}-{case.name}")
     for variant in VARIANTS
     for case in CASES
 ]
