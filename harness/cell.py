@@ -26,7 +26,8 @@ from harness.procs import cpu_list
 from harness.registry import REPO_ROOT
 from harness.results import iso, utc_now, write_json_atomic
 from harness.scenario import Cell, Scenario
-from harness.server import HOST, Running, free_port, log_tail, start, wait_healthy
+from harness.server import Running, free_port, log_tail, wait_healthy
+from harness.services.front import start_front
 from harness.session import Services
 from harness.stats import CellStats, Window, cell_stats
 
@@ -119,18 +120,19 @@ def _drive_locust(
 
 def _measure(cell: Cell, ctx: RunContext, cell_dir: Path, info: dict[str, Any]) -> Measured:
     port = free_port()
-    argv = cell.stack.argv(HOST, port)
-    info["command"] = argv
     procs = ctx.services.procs
-    running = start(
+    # The server on port, or nginx on port and the server on a Unix socket behind it.
+    front = start_front(
+        cell.stack,
         procs,
-        argv,
         port,
         cpus=ctx.scenario.cpus.server,
         env=ctx.services.env,
-        log_path=cell_dir / "server.log",
-        stop_signal=cell.stack.server.stop_signal,
+        cell_dir=cell_dir,
+        client_keepalive=ctx.scenario.services.proxy_client_keepalive,
     )
+    running = front.running
+    info["command"] = list(running.argv)
     # Seconds spent in each phase, to see where a cell's time goes.
     phases: dict[str, float] = info.setdefault("phases_s", {})
     clock = time.monotonic()
@@ -154,6 +156,7 @@ def _measure(cell: Cell, ctx: RunContext, cell_dir: Path, info: dict[str, Any]) 
         if locust is not None:
             procs.stop(locust)
         info["server_exit_code"] = procs.stop(running.proc)
+        front.stop_proxy(procs)
         lap("stop")
     return _figures(ctx, cell_dir, info, samples)
 

@@ -19,8 +19,10 @@ SERVERS_PATH = Path(__file__).resolve().parent / "servers.toml"
 
 INTERFACES = ("wsgi", "asgi")
 PLACEHOLDERS = frozenset(
-    {"python", "bin", "app", "app_module", "app_callable", "host", "port", "workers", "threads"}
-)
+    {"python", "bin", "app", "app_module", "app_callable", "host", "port", "workers", "threads",
+     "socket"}
+)  # fmt: skip
+UDS_PROTOCOLS = ("http", "uwsgi")
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,10 @@ class ServerSpec:
     stop_signal: signal.Signals
     packages: tuple[str, ...]
     argv: tuple[str, ...]
+    # The command line binding a Unix socket ({socket}) instead of {host}:{port}, used
+    # behind a proxy, and the protocol spoken there; () when the server has none.
+    uds_argv: tuple[str, ...] = ()
+    uds_protocol: str = "http"
 
 
 def _load_toml(path: Path) -> dict[str, Any]:
@@ -127,6 +133,12 @@ def _parse_server(sid: str, table: dict[str, Any], where: str) -> ServerSpec:
     argv = _check_argv(_require(table, "argv", list, where), where)
     if threads != any("{threads}" in a for a in argv):
         raise RegistryError(f"{where}.argv: {{threads}} must appear exactly when threads = true")
+    uds_argv = _check_argv(table["uds_argv"], f"{where}.uds") if "uds_argv" in table else ()
+    if uds_argv and not any("{socket}" in a for a in uds_argv):
+        raise RegistryError(f"{where}.uds_argv: must contain {{socket}}")
+    uds_protocol = table.get("uds_protocol", "http")
+    if uds_protocol not in UDS_PROTOCOLS:
+        raise RegistryError(f"{where}.uds_protocol: expected one of {UDS_PROTOCOLS}")
     return ServerSpec(
         id=sid,
         program=_require(table, "program", str, where),
@@ -139,6 +151,8 @@ def _parse_server(sid: str, table: dict[str, Any], where: str) -> ServerSpec:
         stop_signal=_parse_signal(_require(table, "stop_signal", str, where), where),
         packages=tuple(_require(table, "packages", list, where)),
         argv=argv,
+        uds_argv=uds_argv,
+        uds_protocol=uds_protocol,
     )
 
 

@@ -23,6 +23,7 @@ from harness.results import (
     write_json_atomic,
 )
 from harness.scenario import Cell, Scenario, plan_cells
+from harness.services.preflight import preflight
 from harness.session import session
 
 Printer = Callable[[str], None]
@@ -109,6 +110,7 @@ def summary_table(rows: list[dict[str, Any]]) -> str:
 def run_scenario(scenario: Scenario, results_dir: Path, out: Printer = print) -> Path:
     """Run every cell; returns the run directory. Interrupted propagates after cleanup,
     with every finished cell already in cells.csv."""
+    preflight(scenario)  # a missing postgres / pgbouncer / nginx, before anything starts
     cells = plan_cells(scenario)
     run_id, run_dir = new_run_dir(results_dir, scenario.name)
     metadata = build_metadata(run_id, scenario, cells)
@@ -117,7 +119,11 @@ def run_scenario(scenario: Scenario, results_dir: Path, out: Printer = print) ->
     rows: list[dict[str, Any]] = []
     upstream = scenario.cpus.upstream if scenario.needs_upstream else None
     try:
-        with session(run_id, run_dir, upstream_cpus=upstream) as services:
+        with session(
+            run_id, run_dir, upstream_cpus=upstream,
+            spec=scenario.services, service_cpus=scenario.cpus.server,
+        ) as services:  # fmt: skip
+            metadata["services"] = {**scenario.services.describe(), "database": services.database}
             ctx = RunContext(run_id, scenario, run_dir, services)
             per_cell = STARTUP_GUESS_S + run_time_s(scenario.load)
             for i, cell in enumerate(cells, start=1):

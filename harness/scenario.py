@@ -14,6 +14,7 @@ from typing import Any
 
 from harness import registry
 from harness.errors import ScenarioError
+from harness.services.spec import SERVICE_KEYS, ServicesSpec, parse_services, proxy_axis
 from harness.stacks import Stack, invalid_reason, make_stack
 
 LOCUSTFILE_DIR = registry.REPO_ROOT / "scenarios" / "locustfiles"
@@ -30,7 +31,7 @@ TASK_PARAMS: dict[str, str | None] = {
     "cpu": "cpu_n",
 }
 PARAM_RANGES = {"sleep_ms": (0, 10000), "upstream_ms": (0, 10000), "cpu_n": (1, 1000000)}
-TOP_KEYS = {"name", "description", "load", "cpus", "stacks", "mixes"}
+TOP_KEYS = {"name", "description", "load", "cpus", "stacks", "mixes", *SERVICE_KEYS}
 CLIENTS = ("fasthttp", "lean")
 LOAD_KEYS = {
     "client",
@@ -43,7 +44,7 @@ LOAD_KEYS = {
     "stop_timeout_s",
     "startup_timeout_s",
 }
-SELECTOR_KEYS = {"apps", "servers", "workers", "threads", "skip_invalid"}
+SELECTOR_KEYS = {"apps", "servers", "workers", "threads", "skip_invalid", "proxy"}
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,8 @@ class Scenario:
     stacks: tuple[Stack, ...]
     mixes: tuple[Mix, ...]
     content: dict[str, Any] = field(compare=False, hash=False, repr=False)
+    # Database, pgbouncer, proxy options (harness/services/spec.py).
+    services: ServicesSpec = field(default_factory=ServicesSpec)
 
     @property
     def needs_upstream(self) -> bool:
@@ -285,6 +288,7 @@ def _selector_stacks(chk: _Checker, i: int, sel: Any) -> list[Stack]:
     workers = chk.int_list(sel, "workers", path, 1) if "workers" in sel else (1,)
     threads = chk.int_list(sel, "threads", path, 1) if "threads" in sel else None
     skip = sel.get("skip_invalid", False)
+    proxies = proxy_axis(sel.get("proxy", "none"), lambda p: chk.bad(f"{path}.proxy", p))
     if not isinstance(skip, bool):
         chk.bad(f"{path}.skip_invalid", f"expected true or false, got {skip!r}")
     stacks = []
@@ -295,15 +299,12 @@ def _selector_stacks(chk: _Checker, i: int, sel: Any) -> list[Stack]:
             thread_axis: tuple[int | None, ...] = (
                 (threads or (None,)) if server.threads else (None,)
             )
-            for w in workers:
-                for t in thread_axis:
-                    reason = invalid_reason(app, server, w, t)
-                    if not reason:
-                        stacks.append(make_stack(app_id, server_id, w, t))
-                    elif skip is not True:
-                        chk.bad(
-                            path, f"{reason} (set skip_invalid = true to skip such combinations)"
-                        )
+            for w, t, proxy in [(w, t, p) for w in workers for t in thread_axis for p in proxies]:
+                reason = invalid_reason(app, server, w, t, proxy)
+                if not reason:
+                    stacks.append(make_stack(app_id, server_id, w, t, proxy))
+                elif skip is not True:
+                    chk.bad(path, f"{reason} (set skip_invalid = true to skip such combinations)")
     if not stacks and len(chk.problems) == problems_before:
         chk.bad(path, "selects no valid stack")
     return stacks
@@ -333,6 +334,7 @@ def parse_scenario(data: dict[str, Any], source: str, path: Path) -> Scenario:
     cpus = _parse_cpus(chk, data)
     mixes = _parse_mixes(chk, data)
     stacks = _parse_stacks(chk, data)
+    services = parse_services(data, chk.bad)
     if chk.problems:
         raise ScenarioError("\n".join(chk.problems))
     return Scenario(
@@ -344,6 +346,7 @@ def parse_scenario(data: dict[str, Any], source: str, path: Path) -> Scenario:
         stacks=stacks,
         mixes=mixes,
         content=data,
+        services=services,
     )
 
 

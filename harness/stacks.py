@@ -15,7 +15,11 @@ from harness import registry
 from harness.errors import StackError
 from harness.registry import AppVariant, ServerSpec
 
-_STACK_ID = re.compile(r"^(?P<app>[\w.-]+)@(?P<server>[\w.-]+?)(?:-w(?P<w>\d+)(?:t(?P<t>\d+))?)?$")
+_STACK_ID = re.compile(
+    r"^(?P<app>[\w.-]+)@(?P<server>[\w.-]+?)(?:-w(?P<w>\d+)(?:t(?P<t>\d+))?)?"
+    r"(?:\+(?P<proxy>[a-z]+))?$"
+)
+PROXIES = ("nginx",)
 
 
 @dataclass(frozen=True)
@@ -26,14 +30,18 @@ class Stack:
     server: ServerSpec
     workers: int
     threads: int | None
+    # A proxy in front ("nginx"): the server then binds a Unix socket (uds_argv).
+    proxy: str | None = None
 
     @property
     def id(self) -> str:
         suffix = f"-w{self.workers}" + (f"t{self.threads}" if self.threads is not None else "")
-        return f"{self.app.id}@{self.server.id}{suffix}"
+        proxy = f"+{self.proxy}" if self.proxy else ""
+        return f"{self.app.id}@{self.server.id}{suffix}{proxy}"
 
-    def argv(self, host: str, port: int) -> list[str]:
-        """The server's command line for this stack, placeholders filled in."""
+    def argv(self, host: str, port: int, socket: str | None = None) -> list[str]:
+        """The server's command line for this stack, placeholders filled in; with socket,
+        the server's uds_argv (bound to that Unix socket)."""
         module, callable_name = self.app.app.split(":")
         values = {
             "python": sys.executable,
@@ -45,8 +53,10 @@ class Stack:
             "port": str(port),
             "workers": str(self.workers),
             "threads": str(self.threads) if self.threads is not None else "",
+            "socket": socket or "",
         }
-        return [arg.format(**values) for arg in self.server.argv]
+        template = self.server.uds_argv if socket is not None else self.server.argv
+        return [arg.format(**values) for arg in template]
 
     def describe(self) -> dict[str, Any]:
         """Every field of the stack, for cell.json."""
@@ -63,11 +73,18 @@ class Stack:
             "threads": self.threads,
             "keepalive": self.server.keepalive,
             "stop_signal": self.server.stop_signal.name,
+            "proxy": self.proxy,
         }
 
 
-def invalid_reason(app: AppVariant, server: ServerSpec, workers: int, threads: int | None) -> str:
+def invalid_reason(
+    app: AppVariant, server: ServerSpec, workers: int, threads: int | None, proxy: str | None = None
+) -> str:
     """Why this combination cannot run, or "" when it can."""
+    if proxy is not None and proxy not in PROXIES:
+        return f"unknown proxy {proxy!r} (known: {', '.join(PROXIES)})"
+    if proxy is not None and not server.uds_argv:
+        return f"{server.id} has no uds_argv in servers.toml, so it cannot run behind {proxy}"
     if app.interface not in server.interfaces:
         accepted = " or ".join(i.upper() for i in server.interfaces)
         article = "an" if app.interface == "asgi" else "a"
@@ -95,18 +112,24 @@ def _lookup(app_id: str, server_id: str) -> tuple[AppVariant, ServerSpec]:
     return apps[app_id], servers[server_id]
 
 
-def make_stack(app_id: str, server_id: str, workers: int = 1, threads: int | None = None) -> Stack:
+def make_stack(
+    app_id: str,
+    server_id: str,
+    workers: int = 1,
+    threads: int | None = None,
+    proxy: str | None = None,
+) -> Stack:
     """A valid stack, or StackError saying why the combination cannot run.
 
     A threaded server given no thread count uses its default_threads.
     """
     app, server = _lookup(app_id, server_id)
-    reason = invalid_reason(app, server, workers, threads)
+    reason = invalid_reason(app, server, workers, threads, proxy)
     if reason:
         raise StackError(f"invalid stack {app_id}@{server_id}: {reason}")
     if server.threads and threads is None:
         threads = server.default_threads
-    return Stack(app=app, server=server, workers=workers, threads=threads)
+    return Stack(app=app, server=server, workers=workers, threads=threads, proxy=proxy)
 
 
 def parse_stack_id(text: str) -> Stack:
@@ -114,12 +137,12 @@ def parse_stack_id(text: str) -> Stack:
     match = _STACK_ID.match(text.strip())
     if match is None:
         raise StackError(
-            f"bad stack id {text!r}: expected <app>@<server>[-w<workers>[t<threads>]], "
-            "e.g. flask@gunicorn-gthread-w2t4"
+            f"bad stack id {text!r}: expected <app>@<server>[-w<workers>[t<threads>]][+<proxy>], "
+            "e.g. flask@gunicorn-gthread-w2t4 or flask@gunicorn-sync-w2+nginx"
         )
     workers = int(match["w"]) if match["w"] else 1
     threads = int(match["t"]) if match["t"] else None
-    return make_stack(match["app"], match["server"], workers, threads)
+    return make_stack(match["app"], match["server"], workers, threads, match["proxy"])
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ RECV_SIZE = 65536
 MAX_HEAD_BYTES = 65536
 _HEX_DIGITS = b"0123456789abcdefABCDEF"
 _CRLF = b"\r\n"
-_AFTER_STATUS = (b" ", b"\r")
+_SP, _CR, _ZERO = 32, 13, 48  # b" ", b"\r", b"0" as items of a bytes object
+_AFTER_STATUS = (_SP, _CR)
 _NO_BODY_STATUSES = frozenset({204, 304})
 Recv = Callable[[int], bytes]
 
@@ -208,34 +209,40 @@ def read_response(
             data = _more(recv, data, "response head")
             end = data.find(b"\r\n\r\n", searched)
         head = data[: end + 2]
-        if (
-            head[:7] != b"HTTP/1."
-            or head[8:9] != b" "
-            or not head[9:12].isdigit()
-            or (head[12:13] not in _AFTER_STATUS)
+        code = head[9:12]
+        # Indexing is safe in this order: the head ends with CRLF after the three digits.
+        if not (
+            head.startswith(b"HTTP/1.")
+            and head[8] == _SP
+            and code.isdigit()
+            and head[12] in _AFTER_STATUS
         ):
             raise HttpProtocolError(f"bad status line {head.partition(_CRLF)[0]!r}")
-        status = int(head[9:12])
+        status = int(code)
         if status >= 200:
             break
         data = data[end + 4 :]  # 1xx interim answer: the real one follows
     lower = head.lower()
     connection = _header_value(lower, b"\r\nconnection:")
-    if head[7:8] == b"0":
+    if head[7] == _ZERO:  # HTTP/1.0
         keep_alive = connection is not None and b"keep-alive" in connection
     else:
         keep_alive = connection is None or b"close" not in connection
     start = end + 4
     if no_body or status in _NO_BODY_STATUSES:
         body, rest = b"", data[start:]
-    elif (encoding := _header_value(lower, b"\r\ntransfer-encoding:")) is not None and (
-        b"chunked" in encoding
+    elif lower.find(b"\r\ntransfer-encoding:") >= 0 and b"chunked" in (
+        _header_value(lower, b"\r\ntransfer-encoding:") or b""
     ):
         body, rest = _read_chunked(recv, data, start)
     elif (length := _header_value(lower, b"\r\ncontent-length:")) is not None:
         if not length.isdigit():
             raise HttpProtocolError(f"bad Content-Length {length!r}")
-        body, rest = _read_length(recv, data, start, int(length))
+        stop = start + int(length)
+        if len(data) >= stop:  # the usual case: all of it came with the head
+            body, rest = data[start:stop], data[stop:]
+        else:
+            body, rest = _read_length(recv, data, start, stop - start)
     else:
         body, rest, keep_alive = _read_to_eof(recv, data[start:]), b"", False
     return LeanResponse(status, head, body), keep_alive, rest

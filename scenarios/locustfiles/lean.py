@@ -55,6 +55,7 @@ from _lean_http import (
     LeanResponse,
     read_response,
 )
+from gevent import getcurrent
 from gevent import socket as gsocket
 from gevent.monkey import get_original
 from locust import User, events
@@ -180,6 +181,12 @@ class _Connection:
         self._sock.close()
 
 
+def _expire(greenlet: Any, seconds: float) -> None:
+    # Runs in the hub when a request's timer fires; the request's greenlet is then waiting
+    # inside LeanClient._exchange (the timer runs only around it), which closes the socket.
+    greenlet.throw(TimeoutError(f"no complete response within {seconds} s"))
+
+
 def _resolve(host: str, port: int) -> tuple[gsocket.AddressFamily, Any]:
     # IPv4 first: "localhost" often lists ::1 first while servers here bind 127.0.0.1.
     infos = gsocket.getaddrinfo(host, port, 0, gsocket.SOCK_STREAM)
@@ -190,7 +197,11 @@ def _resolve(host: str, port: int) -> tuple[gsocket.AddressFamily, Any]:
 
 
 class LeanClient:
-    """One keep-alive HTTP/1.1 connection, reporting every request to Locust."""
+    """One keep-alive HTTP/1.1 connection, reporting every request to Locust.
+
+    A client serves one greenlet at a time, as a Locust user does; for concurrent requests
+    inside one user, give each greenlet its own client.
+    """
 
     def __init__(
         self,
@@ -216,9 +227,10 @@ class LeanClient:
         self._network_timeout = network_timeout
         self._hub = gevent.get_hub()
         self._conn: _Connection | None = None
-        # One timer per client, started and cancelled around each request: cheaper than
-        # gevent's socket timeouts, which make a new timer for every wait.
-        self._timer = None if network_timeout is None else gevent.Timeout(network_timeout)
+        # One bare libev timer per client, started and stopped around each request: a third
+        # of the cost of a gevent.Timeout, and far less than gevent's socket timeouts, which
+        # make a new timer for every wait.
+        self._timer = None if network_timeout is None else self._hub.loop.timer(network_timeout)
         self._cache: dict[tuple[Any, ...], tuple[bytes, str]] = {}
 
     def request(
@@ -256,13 +268,9 @@ class LeanClient:
         timer = self._timer
         try:
             if timer is not None:
-                timer.start()
+                timer.start(_expire, getcurrent(), self._network_timeout)
             response = self._exchange(entry[0], method == "HEAD")
-        except (OSError, HttpProtocolError, gevent.Timeout) as exc:
-            if isinstance(exc, gevent.Timeout):
-                if exc is not timer:
-                    raise  # somebody else's timeout
-                exc = TimeoutError(f"no complete response within {self._network_timeout} s")
+        except (OSError, HttpProtocolError) as exc:
             elapsed = (time.perf_counter() - t0) * 1000
             response = LeanResponse(0, b"", b"")
             response.error = exception = exc
@@ -274,25 +282,36 @@ class LeanClient:
                 response.error = exception = HttpStatusError(status)
         finally:
             if timer is not None:
-                timer.cancel()
-        response.url = entry[1]
+                timer.stop()
+        response.url = url = entry[1]
         ctx = self._context() if self._context is not None else {}
         if context:
             ctx = {**ctx, **context}
-        meta = {
-            "request_type": method,
-            "name": name or path,
-            "response_time": elapsed,
-            "response_length": len(response.body),
-            "response": response,
-            "context": ctx,
-            "exception": exception,
-            "start_time": start_time,
-            "url": entry[1],
-        }
         if catch_response:
+            meta = {
+                "request_type": method,
+                "name": name or path,
+                "response_time": elapsed,
+                "response_length": len(response.body),
+                "response": response,
+                "context": ctx,
+                "exception": exception,
+                "start_time": start_time,
+                "url": url,
+            }
             return CatchResponse(response, self._fire, meta)
-        self._fire(**meta)
+        # Keywords spelled out (not **meta): one dict fewer per request.
+        self._fire(
+            request_type=method,
+            name=name or path,
+            response_time=elapsed,
+            response_length=len(response.body),
+            response=response,
+            context=ctx,
+            exception=exception,
+            start_time=start_time,
+            url=url,
+        )
         return response
 
     def _build(

@@ -1,0 +1,1 @@
+"""Services a run starts around the servers: PostgreSQL, pgbouncer and nginx."""

@@ -1,0 +1,71 @@
+"""What clients talk to in a cell: the app server itself, or nginx in front of it.
+
+With a proxy the server binds a Unix socket (its servers.toml uds_argv) in a short private
+directory, and nginx listens on the cell's loopback port.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.procs import ProcessRegistry
+from harness.server import HOST, Running, start
+from harness.services import nginx
+from harness.stacks import Stack
+
+
+@dataclass(frozen=True)
+class Front:
+    """running.proc is the app server (what the monitor samples); running.url is where the
+    clients go (nginx when proxied)."""
+
+    running: Running
+    proxy: subprocess.Popen[bytes] | None
+    socket_dir: Path | None
+
+    def stop_proxy(self, procs: ProcessRegistry) -> int | None:
+        """Stop nginx and remove the socket directory (after the server has stopped)."""
+        code = procs.stop(self.proxy) if self.proxy is not None else None
+        if self.socket_dir is not None:
+            shutil.rmtree(self.socket_dir, ignore_errors=True)
+        return code
+
+
+def start_front(
+    stack: Stack,
+    procs: ProcessRegistry,
+    port: int,
+    *,
+    cpus: Sequence[int],
+    env: dict[str, str],
+    cell_dir: Path,
+    client_keepalive: bool = True,
+) -> Front:
+    """Start the stack's server on port, or nginx on port in front of the server on a
+    Unix socket when the stack has a proxy."""
+    if stack.proxy is None:
+        argv = stack.argv(HOST, port)
+        running = start(procs, argv, port, cpus=cpus, env=env, log_path=cell_dir / "server.log",
+                        stop_signal=stack.server.stop_signal)  # fmt: skip
+        return Front(running, None, None)
+    # Unix socket paths are limited to ~107 bytes: a short directory under /tmp.
+    socket_dir = Path(tempfile.mkdtemp(prefix="pwb-sock-"))
+    socket = socket_dir / "app.sock"
+    proxy = None
+    try:
+        proxy = nginx.start(procs, socket, port, stack.server.uds_protocol, cell_dir, cpus,
+                            client_keepalive=client_keepalive)  # fmt: skip
+        argv = stack.argv(HOST, port, socket=str(socket))
+        server = start(procs, argv, port, cpus=cpus, env=env, log_path=cell_dir / "server.log",
+                       stop_signal=stack.server.stop_signal)  # fmt: skip
+    except BaseException:
+        if proxy is not None:
+            procs.stop(proxy)
+        shutil.rmtree(socket_dir, ignore_errors=True)
+        raise
+    return Front(server, proxy, socket_dir)
