@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
-import subprocess
 import time
 import traceback
 from dataclasses import asdict, dataclass
@@ -19,20 +18,17 @@ from typing import Any
 
 import httpx
 
-from harness import loadgen
-from harness.errors import ContractError, HarnessError, Interrupted, LoadError
+from harness import faults, integrity, loadgen
+from harness.errors import ContractError, HarnessError, Interrupted, LoadError, ServerStartError
 from harness.monitor import Monitor, MonitorMeans, Sample, means
 from harness.procs import cpu_list
 from harness.registry import REPO_ROOT
 from harness.results import iso, utc_now, write_json_atomic
 from harness.scenario import Cell, Scenario
-from harness.server import Running, free_port, log_tail, wait_healthy
+from harness.server import HOST, Running, free_port, log_tail, wait_healthy
 from harness.services.front import start_front
 from harness.session import Services
 from harness.stats import CellStats, Window, cell_stats
-
-# Locust gets this long past its --run-time (plus --stop-timeout) before it is stopped.
-LOCUST_GRACE_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -41,6 +37,8 @@ class RunContext:
     scenario: Scenario
     run_dir: Path
     services: Services
+    # --allow-remote: let a cell target a host that is not loopback.
+    allow_remote: bool = False
 
 
 @dataclass(frozen=True)
@@ -104,11 +102,12 @@ def _drive_locust(
         raise LoadError(f"Locust exited with code {locust.returncode} before the start:\n{tail}")
     loadgen.go_file(cell_dir).touch()
     monitor = Monitor(running.proc.pid, locust.pid, cell_dir / "monitor.csv").start()
-    budget = loadgen.run_time_s(load) + load.stop_timeout_s + LOCUST_GRACE_S
+    # Past budget + faults.DEADLINE_GRACE_S, Locust and the server are killed.
+    budget = loadgen.run_time_s(load) + load.stop_timeout_s
     try:
-        code = locust.wait(timeout=budget)
-    except subprocess.TimeoutExpired:
-        raise LoadError(f"Locust still running {budget:g} s after the start; stopped") from None
+        code = faults.watch_load(
+            locust, running.proc, budget_s=budget, server_log=running.log_path
+        )
     finally:
         monitor.stop()
         ctx.services.procs.stop(locust)
@@ -120,6 +119,9 @@ def _drive_locust(
 
 def _measure(cell: Cell, ctx: RunContext, cell_dir: Path, info: dict[str, Any]) -> Measured:
     port = free_port()
+    faults.require_loopback(HOST, allow_remote=ctx.allow_remote)
+    # The port was free when picked; another process may have taken it since.
+    faults.ensure_port_free(HOST, port)
     procs = ctx.services.procs
     # The server on port, or nginx on port and the server on a Unix socket behind it.
     front = start_front(
@@ -146,10 +148,16 @@ def _measure(cell: Cell, ctx: RunContext, cell_dir: Path, info: dict[str, Any]) 
     locust = None
     try:
         locust = _spawn_locust(cell, ctx, running.url, cell_dir)
-        wait_healthy(running, "/health", ctx.scenario.load.startup_timeout_s)
+        try:
+            wait_healthy(running, "/health", ctx.scenario.load.startup_timeout_s)
+        except ServerStartError as exc:
+            if running.proc.poll() is None:
+                raise
+            raise faults.explain_bind_failure(exc, HOST, port) from None
         lap("startup")
         info["contract_warnings"] = quick_checks(running.url)
         lap("checks")
+        before = _items_snapshot(cell, ctx)
         samples = _drive_locust(locust, ctx, running, cell_dir)
         lap("locust")
     finally:
@@ -158,7 +166,29 @@ def _measure(cell: Cell, ctx: RunContext, cell_dir: Path, info: dict[str, Any]) 
         info["server_exit_code"] = procs.stop(running.proc)
         front.stop_proxy(procs)
         lap("stop")
-    return _figures(ctx, cell_dir, info, samples)
+    measured = _figures(ctx, cell_dir, info, samples)
+    if before is not None:
+        _check_integrity(ctx, before, measured.load.records, info)
+    return measured
+
+
+def _items_snapshot(cell: Cell, ctx: RunContext) -> integrity.Snapshot | None:
+    """Rows of `items` before a writing cell's load (None for a mix that only reads)."""
+    if not integrity.applies(cell.mix):
+        return None
+    return integrity.snapshot(ctx.services.own_env["DATABASE_URL"])
+
+
+def _check_integrity(
+    ctx: RunContext, before: integrity.Snapshot, records: list[loadgen.Record],
+    info: dict[str, Any],
+) -> None:
+    """After the server stopped: the database against the 201s and 204s; fails the cell."""
+    after = integrity.snapshot(ctx.services.own_env["DATABASE_URL"])
+    verdict = integrity.judge(before, after, records)
+    info["integrity"] = verdict.to_json()
+    if verdict.status != "ok":
+        raise integrity.IntegrityError(f"data integrity check failed: {verdict.message}")
 
 
 def _figures(
@@ -240,7 +270,13 @@ def run_cell(cell: Cell, ctx: RunContext) -> dict[str, Any]:
         # A bug must cost one cell, not the cells still to come; the traceback says where.
         status, info["error"] = "failed", f"unexpected {type(exc).__name__}: {exc}"
         info["traceback"] = traceback.format_exc()
+    if status != "ok":
+        # Half-written per-process records of a broken load must not pass for results.
+        info["partial_removed"] = faults.remove_partial(cell_dir)
     info["status"] = status
     info["ended_at"] = iso(utc_now())
     write_json_atomic(cell_dir / "cell.json", info)
-    return _row(cell, ctx, status, started, measured)
+    row = _row(cell, ctx, status, started, measured)
+    # ok / failed where the cell's writes were checked against the database, else n/a.
+    row["integrity"] = (info.get("integrity") or {}).get("status", "n/a")
+    return row

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness.errors import HarnessError, Interrupted, ScenarioError, StackError
+from harness.faults import RemoteTargetError
 from harness.results import DEFAULT_RESULTS_DIR, find_run
 
 EXIT_PROBLEMS = 1
@@ -54,11 +55,19 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from harness.faults import require_loopback
     from harness.runner import run_scenario
     from harness.scenario import load_scenario
+    from harness.server import HOST
 
     scenario = load_scenario(Path(args.scenario))
-    run_dir = run_scenario(scenario, Path(args.results_dir))
+    # Where the target host is chosen: loopback only, unless --allow-remote.
+    require_loopback(HOST, allow_remote=args.allow_remote)
+    results_dir = Path(args.results_dir)
+    resume_dir = find_run(args.resume, results_dir) if args.resume else None
+    run_dir = run_scenario(
+        scenario, results_dir, resume_dir=resume_dir, allow_remote=args.allow_remote
+    )
     print(f"results: {run_dir}")
     return 0
 
@@ -84,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run a scenario and write results/<run-id>/")
     p.add_argument("scenario", help="scenario TOML file, e.g. scenarios/quick.toml")
     p.add_argument("--results-dir", default=str(DEFAULT_RESULTS_DIR), help="where runs go")
+    p.add_argument(
+        "--resume", metavar="RUN", help="finish an interrupted run (directory or run id)"
+    )
+    p.add_argument(
+        "--allow-remote", action="store_true", help="allow a target host that is not loopback"
+    )
     p = sub.add_parser("report", help="build the report of a run")
     p.add_argument("run", help="run directory, run id, or 'latest'")
     p.add_argument("--results-dir", default=str(DEFAULT_RESULTS_DIR), help="where runs are")
@@ -110,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ScenarioError as exc:
         print(f"error: invalid scenario:\n{exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except StackError as exc:
+    except (StackError, RemoteTargetError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (Interrupted, KeyboardInterrupt) as exc:

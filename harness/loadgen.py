@@ -82,6 +82,7 @@ def locust_env(load: LoadSpec, mix: Mix, output_dir: Path) -> dict[str, str]:
         "PWB_OUTPUT_DIR": str(output_dir),
         "PWB_GO_FILE": str(go_file(output_dir)),
         "PWB_CLIENT": load.client,
+        "PWB_REQUEST_TIMEOUT_S": f"{load.request_timeout_s:g}",
         "PWB_STOP_AFTER_S": f"{load.warmup_s + load.measure_s + TAIL_S:g}",
     }
 

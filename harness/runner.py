@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from harness import faults, resume
 from harness.cell import RunContext, run_cell
 from harness.loadgen import run_time_s
 from harness.results import (
@@ -67,6 +68,11 @@ def _duration(seconds: float) -> str:
 
 
 def _fmt(value: Any, pattern: str) -> str:
+    if isinstance(value, str):  # a row read back from cells.csv by --resume
+        try:
+            value = int(value) if pattern == "d" else float(value)
+        except ValueError:
+            return "-"
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     return format(value, pattern)
@@ -107,16 +113,34 @@ def summary_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(fmt_line.format(*line) for line in [header, *lines])
 
 
-def run_scenario(scenario: Scenario, results_dir: Path, out: Printer = print) -> Path:
+def run_scenario(
+    scenario: Scenario,
+    results_dir: Path,
+    out: Printer = print,
+    *,
+    resume_dir: Path | None = None,
+    allow_remote: bool = False,
+) -> Path:
     """Run every cell; returns the run directory. Interrupted propagates after cleanup,
-    with every finished cell already in cells.csv."""
+    with every finished cell already in cells.csv. With resume_dir, the cells already in
+    that run's cells.csv are kept and only the others run."""
     preflight(scenario)  # a missing postgres / pgbouncer / nginx, before anything starts
-    cells = plan_cells(scenario)
-    run_id, run_dir = new_run_dir(results_dir, scenario.name)
-    metadata = build_metadata(run_id, scenario, cells)
-    write_json_atomic(run_dir / "metadata.json", metadata)
-    out(f"run {run_id}: {len(cells)} cells, results in {run_dir}")
+    planned = plan_cells(scenario)
     rows: list[dict[str, Any]] = []
+    if resume_dir is None:
+        # Before anything starts: a results folder that cannot take the run is refused.
+        faults.ensure_writable_dir(results_dir)
+        run_id, run_dir = new_run_dir(results_dir, scenario.name)
+        metadata = build_metadata(run_id, scenario, planned)
+    else:
+        previous = resume.load_previous(resume_dir, scenario, planned)
+        run_id, run_dir, metadata = previous.run_id, previous.run_dir, previous.metadata
+        rows = previous.rows
+    done = {row["cell"] for row in rows}
+    cells = [c for c in planned if c.id not in done]
+    write_json_atomic(run_dir / "metadata.json", metadata)
+    resumed = f", {len(done)} already finished" if done else ""
+    out(f"run {run_id}: {len(planned)} cells{resumed}, results in {run_dir}")
     upstream = scenario.cpus.upstream if scenario.needs_upstream else None
     try:
         with session(
@@ -124,7 +148,7 @@ def run_scenario(scenario: Scenario, results_dir: Path, out: Printer = print) ->
             spec=scenario.services, service_cpus=scenario.cpus.server,
         ) as services:  # fmt: skip
             metadata["services"] = {**scenario.services.describe(), "database": services.database}
-            ctx = RunContext(run_id, scenario, run_dir, services)
+            ctx = RunContext(run_id, scenario, run_dir, services, allow_remote=allow_remote)
             per_cell = STARTUP_GUESS_S + run_time_s(scenario.load)
             for i, cell in enumerate(cells, start=1):
                 t0 = time.monotonic()
@@ -132,10 +156,12 @@ def run_scenario(scenario: Scenario, results_dir: Path, out: Printer = print) ->
                 write_cells_csv(run_dir / "cells.csv", rows)
                 took = time.monotonic() - t0
                 per_cell = (per_cell * (i - 1) + took) / i if i > 1 else took
-                out(_progress(i, len(cells), rows[-1], took, per_cell * (len(cells) - i)))
+                eta = per_cell * (len(cells) - i)
+                out(_progress(len(done) + i, len(planned), rows[-1], took, eta))
     except BaseException as exc:
         metadata["aborted"] = f"{type(exc).__name__}: {exc}"
-        out(f"run stopped after {len(rows)} of {len(cells)} cells; results so far: {run_dir}")
+        out(f"run stopped after {len(rows)} of {len(planned)} cells; results so far: {run_dir}")
+        out(f"to finish it: python -m harness run {scenario.path} --resume {run_dir}")
         raise
     finally:
         metadata.update(ended_at=iso(utc_now()), cells_finished=len(rows))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +44,9 @@ LOAD_KEYS = {
     "spawn_margin_s",
     "stop_timeout_s",
     "startup_timeout_s",
+    "request_timeout_s",
 }
+SAFE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 SELECTOR_KEYS = {"apps", "servers", "workers", "threads", "skip_invalid", "proxy"}
 
 
@@ -58,6 +61,8 @@ class LoadSpec:
     spawn_margin_s: float
     stop_timeout_s: float
     startup_timeout_s: float
+    # Locust users fail a request unanswered after this long (connect and whole response).
+    request_timeout_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -201,6 +206,7 @@ def _parse_load(chk: _Checker, data: dict[str, Any]) -> LoadSpec:
         spawn_margin_s=chk.number(t, "spawn_margin_s", "load", 0, default=10),
         stop_timeout_s=chk.number(t, "stop_timeout_s", "load", 0, default=2),
         startup_timeout_s=chk.number(t, "startup_timeout_s", "load", 1, default=30),
+        request_timeout_s=chk.number(t, "request_timeout_s", "load", 0.1, default=60),
     )
 
 
@@ -235,6 +241,9 @@ def _parse_cpus(chk: _Checker, data: dict[str, Any]) -> CpuSets:
 
 def _parse_mix(chk: _Checker, name: str, t: Any) -> Mix | None:
     path = f"mixes.{name}"
+    # The name goes into cell ids, directory names and Locust's environment.
+    if not SAFE_NAME.fullmatch(name):
+        chk.bad(path, f"expected a mix name of letters, digits, '-' or '_', got {name!r}")
     if not isinstance(t, dict):
         chk.bad(path, f"expected a table, got {t!r}")
         return None

@@ -7,6 +7,7 @@ Run by the harness as a subprocess. It reads from the environment:
                   exists, so that Locust's start-up overlaps the server's
   PWB_CLIENT      "fasthttp" (Locust's FastHttpUser, the default) or "lean" (LeanHttpUser
                   from lean.py beside this file: less client work per request)
+  PWB_REQUEST_TIMEOUT_S  seconds after which an unanswered request fails (default 60)
   PWB_STOP_AFTER_S  seconds after spawning completes at which Locust quits (warm-up +
                   measure + a short tail); --run-time stays as an upper bound only, since
                   its clock starts before the users are spawned
@@ -35,6 +36,7 @@ STOP_AFTER_S = float(os.environ.get("PWB_STOP_AFTER_S", "0"))
 GO_FILE = os.environ.get("PWB_GO_FILE")
 GO_TIMEOUT_S = 300.0
 CLIENT = os.environ.get("PWB_CLIENT", "fasthttp")
+REQUEST_TIMEOUT_S = float(os.environ.get("PWB_REQUEST_TIMEOUT_S", "60"))
 if CLIENT == "lean":
     # Locust puts this file's folder on sys.path, where lean.py lives.
     from lean import LeanHttpUser as BaseUser
@@ -159,6 +161,9 @@ TASK_KINDS: dict[str, Callable[..., None]] = {
 class MixUser(BaseUser):  # type: ignore[misc,valid-type]
     # Closed loop: each user sends its next request as soon as the previous one returns.
     wait_time = constant(0)
+    # A request unanswered after this long is a failure (status 0), never a hung user.
+    connection_timeout = REQUEST_TIMEOUT_S
+    network_timeout = REQUEST_TIMEOUT_S
     tasks: ClassVar[dict[Callable[..., None], int]] = {
         TASK_KINDS[kind]: weight for kind, weight in MIX["weights"].items()
     }
