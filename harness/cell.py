@@ -18,7 +18,8 @@ from typing import Any
 
 import httpx
 
-from harness import faults, integrity, loadgen
+from harness import faults, fidelity, integrity, loadgen, noise
+from harness.calibrate import Calibration
 from harness.errors import ContractError, HarnessError, Interrupted, LoadError, ServerStartError
 from harness.monitor import Monitor, MonitorMeans, Sample, means
 from harness.procs import cpu_list
@@ -39,6 +40,8 @@ class RunContext:
     services: Services
     # --allow-remote: let a cell target a host that is not loopback.
     allow_remote: bool = False
+    # The generator's calibrated ceiling for ceiling_fraction (harness/calibrate.py).
+    calibration: Calibration | None = None
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,7 @@ def _measure(cell: Cell, ctx: RunContext, cell_dir: Path, info: dict[str, Any]) 
         before = _items_snapshot(cell, ctx)
         samples = _drive_locust(locust, ctx, running, cell_dir)
         lap("locust")
+        fidelity.crosscheck_cell(cell, ctx.scenario, procs, running.url, cell_dir, info)
     finally:
         if locust is not None:
             procs.stop(locust)
@@ -256,9 +260,12 @@ def run_cell(cell: Cell, ctx: RunContext) -> dict[str, Any]:
                      "upstream": list(ctx.scenario.cpus.upstream)},
         "env": ctx.services.public_env(), "started_at": started,
     }  # fmt: skip
-    measured = None
+    measured = before = None
+    sampler = noise.NoiseSampler()
     try:
-        measured = _measure(cell, ctx, cell_dir, info)
+        before = fidelity.before_cell(cell, ctx.scenario, info)
+        with sampler:
+            measured = _measure(cell, ctx, cell_dir, info)
         status, info["error"] = "ok", None
     except Interrupted:
         info.update(status="interrupted", error="run interrupted during this cell")
@@ -273,10 +280,15 @@ def run_cell(cell: Cell, ctx: RunContext) -> dict[str, Any]:
     if status != "ok":
         # Half-written per-process records of a broken load must not pass for results.
         info["partial_removed"] = faults.remove_partial(cell_dir)
+    m = measured
+    window = (m.stats.rps, m.monitor.locust_cpu_pct, m.window.start, m.window.end) if m else None
+    fid = fidelity.row_figures(
+        cell, ctx.scenario, ctx.calibration, before, sampler.samples, info, window
+    )
     info["status"] = status
     info["ended_at"] = iso(utc_now())
     write_json_atomic(cell_dir / "cell.json", info)
-    row = _row(cell, ctx, status, started, measured)
+    row = _row(cell, ctx, status, started, measured) | fid
     # ok / failed where the cell's writes were checked against the database, else n/a.
     row["integrity"] = (info.get("integrity") or {}).get("status", "n/a")
     return row

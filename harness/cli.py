@@ -61,6 +61,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.server import HOST
 
     scenario = load_scenario(Path(args.scenario))
+    if args.crosscheck:
+        from harness.crosscheck import with_tool
+
+        scenario = with_tool(scenario, args.crosscheck)
     # Where the target host is chosen: loopback only, unless --allow-remote.
     require_loopback(HOST, allow_remote=args.allow_remote)
     results_dir = Path(args.results_dir)
@@ -69,6 +73,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         scenario, results_dir, resume_dir=resume_dir, allow_remote=args.allow_remote
     )
     print(f"results: {run_dir}")
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from harness.calibrate import measure_calibration, store_calibration
+    from harness.scenario import load_scenario
+
+    scenario = load_scenario(Path(args.scenario))
+    cal = measure_calibration(scenario)
+    path = store_calibration(cal, Path(args.results_dir))
+    print(
+        f"calibration ({cal.client}, server CPUs {cal.server_cpus}, load CPUs {cal.load_cpus}): "
+        f"keep-alive {cal.keepalive_rps:.0f} requests/s, new connection per request "
+        f"{cal.close_rps:.0f} requests/s; stored in {path}"
+    )
     return 0
 
 
@@ -99,6 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--allow-remote", action="store_true", help="allow a target host that is not loopback"
     )
+    p.add_argument(
+        "--crosscheck", choices=["wrk"], help="also measure each cell's endpoint with wrk"
+    )
+    p = sub.add_parser("calibrate", help="measure the load generator's ceiling (stored)")
+    p.add_argument(
+        "--scenario", default="scenarios/default.toml", help="its client and CPU sets are used"
+    )
+    p.add_argument("--results-dir", default=str(DEFAULT_RESULTS_DIR), help="where it is stored")
     p = sub.add_parser("report", help="build the report of a run")
     p.add_argument("run", help="run directory, run id, or 'latest'")
     p.add_argument("--results-dir", default=str(DEFAULT_RESULTS_DIR), help="where runs are")
@@ -110,6 +137,7 @@ COMMANDS = {
     "serve": cmd_serve,
     "verify": cmd_verify,
     "run": cmd_run,
+    "calibrate": cmd_calibrate,
     "report": cmd_report,
 }
 

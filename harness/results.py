@@ -27,12 +27,18 @@ from harness.registry import REPO_ROOT
 
 SCHEMA_VERSION = 1
 DEFAULT_RESULTS_DIR = REPO_ROOT / "results"
+# Written by harness/fidelity.py: generator saturation, calibrated ceiling, wrk, noise.
+FIDELITY_COLUMNS = (
+    "generator_bound", "load_cpu_pct_of_capacity", "load_busy_pct_of_capacity",
+    "ceiling_fraction", "rps_wrk", "rps_ratio",
+    "other_cpu_pct", "load_avg_1m", "noisy", "time_wait_start", "port_range_used_fraction",
+)  # fmt: skip
 CELL_COLUMNS = (
     "run", "scenario", "cell", "stack", "app", "framework", "interface", "server",
     "worker_class", "workers", "threads", "mix", "users", "repeat", "status", "requests",
     "errors", "error_rate", "rps", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms",
     "mean_ms", "server_cpu_pct", "server_rss_mb", "locust_cpu_pct", "keepalive",
-    "server_cpus", "load_cpus", "warmup_s", "measure_s", "started_at",
+    "server_cpus", "load_cpus", "warmup_s", "measure_s", "started_at", *FIDELITY_COLUMNS,
     "integrity",
 )  # fmt: skip
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import platform
+import random
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness import faults, resume
+from harness import calibrate, crosscheck, faults, resume
 from harness.cell import RunContext, run_cell
 from harness.loadgen import run_time_s
+from harness.repeats import write_aggregates
 from harness.results import (
     SCHEMA_VERSION,
     git_info,
@@ -120,22 +123,38 @@ def run_scenario(
     *,
     resume_dir: Path | None = None,
     allow_remote: bool = False,
+    use_calibration: bool = True,
 ) -> Path:
     """Run every cell; returns the run directory. Interrupted propagates after cleanup,
     with every finished cell already in cells.csv. With resume_dir, the cells already in
-    that run's cells.csv are kept and only the others run."""
+    that run's cells.csv are kept and only the others run. use_calibration=False: no
+    generator ceiling (the calibration's own runs)."""
+    crosscheck.require(scenario.load.crosscheck)
     preflight(scenario)  # a missing postgres / pgbouncer / nginx, before anything starts
-    planned = plan_cells(scenario)
-    rows: list[dict[str, Any]] = []
+    seed = scenario.load.seed
+    if seed is None and scenario.load.repeats > 1:
+        seed = random.SystemRandom().randrange(2**31)
+    planned = plan_cells(scenario, seed)
     if resume_dir is None:
         # Before anything starts: a results folder that cannot take the run is refused.
         faults.ensure_writable_dir(results_dir)
+    calibration = calibrate.for_run(scenario, results_dir, out) if use_calibration else None
+    rows: list[dict[str, Any]] = []
+    if resume_dir is None:
         run_id, run_dir = new_run_dir(results_dir, scenario.name)
         metadata = build_metadata(run_id, scenario, planned)
+        metadata.update(
+            order_seed=seed,
+            calibration=dataclasses.asdict(calibration) if calibration else None,
+            crosscheck=scenario.load.crosscheck,
+        )
     else:
         previous = resume.load_previous(resume_dir, scenario, planned)
         run_id, run_dir, metadata = previous.run_id, previous.run_dir, previous.metadata
         rows = previous.rows
+        # The same order as the interrupted run (its seed), so the rest follows its plan.
+        if metadata.get("order_seed") is not None and seed != metadata["order_seed"]:
+            planned = plan_cells(scenario, metadata["order_seed"])
     done = {row["cell"] for row in rows}
     cells = [c for c in planned if c.id not in done]
     write_json_atomic(run_dir / "metadata.json", metadata)
@@ -148,12 +167,16 @@ def run_scenario(
             spec=scenario.services, service_cpus=scenario.cpus.server,
         ) as services:  # fmt: skip
             metadata["services"] = {**scenario.services.describe(), "database": services.database}
-            ctx = RunContext(run_id, scenario, run_dir, services, allow_remote=allow_remote)
+            ctx = RunContext(
+                run_id, scenario, run_dir, services, allow_remote=allow_remote,
+                calibration=calibration,
+            )  # fmt: skip
             per_cell = STARTUP_GUESS_S + run_time_s(scenario.load)
             for i, cell in enumerate(cells, start=1):
                 t0 = time.monotonic()
                 rows.append(run_cell(cell, ctx))
                 write_cells_csv(run_dir / "cells.csv", rows)
+                write_aggregates(run_dir / "aggregates.csv", rows)
                 took = time.monotonic() - t0
                 per_cell = (per_cell * (i - 1) + took) / i if i > 1 else took
                 eta = per_cell * (len(cells) - i)

@@ -34,6 +34,7 @@ TASK_PARAMS: dict[str, str | None] = {
 PARAM_RANGES = {"sleep_ms": (0, 10000), "upstream_ms": (0, 10000), "cpu_n": (1, 1000000)}
 TOP_KEYS = {"name", "description", "load", "cpus", "stacks", "mixes", *SERVICE_KEYS}
 CLIENTS = ("fasthttp", "lean")
+CROSSCHECK_TOOLS = ("wrk",)
 LOAD_KEYS = {
     "client",
     "locustfile",
@@ -45,6 +46,10 @@ LOAD_KEYS = {
     "stop_timeout_s",
     "startup_timeout_s",
     "request_timeout_s",
+    "calibrate",
+    "crosscheck",
+    "seed",
+    "time_wait_drain_s",
 }
 SAFE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 SELECTOR_KEYS = {"apps", "servers", "workers", "threads", "skip_invalid", "proxy"}
@@ -63,6 +68,13 @@ class LoadSpec:
     startup_timeout_s: float
     # Locust users fail a request unanswered after this long (connect and whole response).
     request_timeout_s: float = 60.0
+    # Fidelity (harness/fidelity.py): calibrate the generator at the start of the run,
+    # cross-check every cell with another tool ("wrk"), seed of the shuffled cell order.
+    calibrate: bool = False
+    crosscheck: str | None = None
+    seed: int | None = None
+    # Before a cell without keep-alive, wait up to this long for TIME_WAIT to drain.
+    time_wait_drain_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -207,7 +219,27 @@ def _parse_load(chk: _Checker, data: dict[str, Any]) -> LoadSpec:
         stop_timeout_s=chk.number(t, "stop_timeout_s", "load", 0, default=2),
         startup_timeout_s=chk.number(t, "startup_timeout_s", "load", 1, default=30),
         request_timeout_s=chk.number(t, "request_timeout_s", "load", 0.1, default=60),
+        **_fidelity_keys(chk, t),
     )
+
+
+def _fidelity_keys(chk: _Checker, t: dict[str, Any]) -> dict[str, Any]:
+    calibrate, crosscheck, seed = t.get("calibrate", False), t.get("crosscheck"), t.get("seed")
+    if not isinstance(calibrate, bool):
+        chk.bad("load.calibrate", f"expected true or false, got {calibrate!r}")
+    if crosscheck is not None and crosscheck not in CROSSCHECK_TOOLS:
+        chk.bad(
+            "load.crosscheck", f"expected one of {', '.join(CROSSCHECK_TOOLS)}, got {crosscheck!r}"
+        )
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        chk.bad("load.seed", f"expected an int, got {seed!r}")
+    drain = chk.number(t, "time_wait_drain_s", "load", 0, default=60)
+    return {
+        "calibrate": calibrate is True,
+        "crosscheck": crosscheck,
+        "seed": seed,
+        "time_wait_drain_s": drain,
+    }
 
 
 def _parse_cpus(chk: _Checker, data: dict[str, Any]) -> CpuSets:
@@ -379,12 +411,23 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def plan_cells(scenario: Scenario) -> list[Cell]:
-    """Every cell of a scenario; repeats outermost so that drift spreads over all stacks."""
-    return [
-        Cell(stack=stack, mix=mix, users=users, repeat=repeat)
+def plan_cells(scenario: Scenario, seed: int | None = None) -> list[Cell]:
+    """Every cell of a scenario; repeats outermost so that drift spreads over all stacks.
+
+    With repeats > 1, each repeat block is shuffled (seed: the scenario's load.seed, else
+    the one given), so that stacks interleave (harness/repeats.py)."""
+    blocks = [
+        [
+            Cell(stack=stack, mix=mix, users=users, repeat=repeat)
+            for stack in scenario.stacks
+            for mix in scenario.mixes
+            for users in scenario.load.users
+        ]
         for repeat in range(1, scenario.load.repeats + 1)
-        for stack in scenario.stacks
-        for mix in scenario.mixes
-        for users in scenario.load.users
     ]
+    order_seed = scenario.load.seed if scenario.load.seed is not None else seed
+    if scenario.load.repeats > 1 and order_seed is not None:
+        from harness.repeats import shuffled_blocks
+
+        return shuffled_blocks(blocks, order_seed)
+    return [cell for block in blocks for cell in block]

@@ -1,0 +1,244 @@
+"""harness.noise, repeats, fidelity, crosscheck, calibrate: parsing, statistics and flags,
+on crafted input (the real runs are in test_harness_fidelity_runs.py)."""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from pathlib import Path
+
+import pytest
+
+from harness import calibrate, crosscheck, fidelity, noise, repeats
+from harness.errors import ScenarioError
+from harness.scenario import load_scenario, plan_cells
+
+TCP = """\
+  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 1 1
+   1: 0100007F:9C40 0100007F:1F90 06 00000000:00000000 03:00000F9C 00000000     0        0 0 3
+   2: 0100007F:9C41 0100007F:1F90 06 00000000:00000000 03:00000F9C 00000000     0        0 0 3
+   3: 0100007F:9C42 0100007F:1F90 01 00000000:00000000 00:00000000 00000000  1000        0 2 1
+"""
+TCP6 = """\
+  sl  local_address                         remote_address                        st tx_queue
+   0: 00000000000000000000000001000000:1F90 00000000000000000000000001000000:A000 06 00000000
+"""
+
+
+def test_time_wait_counts_state_06_only(tmp_path: Path) -> None:
+    assert noise.count_time_wait(TCP) == 2
+    assert noise.count_time_wait(TCP.splitlines()[0]) == 0
+    (tmp_path / "tcp").write_text(TCP)
+    (tmp_path / "tcp6").write_text(TCP6)
+    tables = (tmp_path / "tcp", tmp_path / "tcp6", tmp_path / "missing")
+    assert noise.time_wait_now(tables) == 3
+
+
+def test_time_wait_now_reads_this_machine() -> None:
+    assert noise.time_wait_now() >= 0
+
+
+def test_port_range_parses_and_refuses_garbage() -> None:
+    assert noise.port_range("32768\t60999\n") == (32768, 60999)
+    with pytest.raises(ValueError, match="ip_local_port_range"):
+        noise.port_range("32768")
+    assert noise.port_range_size() > 1000
+
+
+def test_drain_waits_until_below_and_says_why_not() -> None:
+    counts = iter([5000, 4000, 900])
+    slept: list[float] = []
+    drained = noise.drain_time_wait(True, 1000, 60, lambda: next(counts), slept.append)
+    assert drained == noise.Drain(found=5000, start=900, waited_s=2.0, not_drained=None)
+    stuck = noise.drain_time_wait(True, 1000, 3, lambda: 5000, slept.append)
+    assert stuck.waited_s == 3 and stuck.not_drained and "5000" in stuck.not_drained
+    # A keep-alive cell only counts.
+    assert noise.drain_time_wait(False, 1000, 60, lambda: 5000, slept.append).waited_s == 0
+
+
+def test_noise_means_flags_more_than_a_tenth_of_a_core() -> None:
+    samples = [noise.NoiseSample(t, cpu, 0.5) for t, cpu in ((1, 5.0), (2, 30.0), (9, 99.0))]
+    quiet = noise.noise_means(samples, 0, 1.5)
+    assert quiet.other_cpu_pct == 5.0 and not quiet.noisy
+    loud = noise.noise_means(samples, 0, 3)
+    assert loud.other_cpu_pct == 17.5 and loud.noisy
+    assert math.isnan(noise.noise_means([], 0, 1).other_cpu_pct)
+
+
+def test_schedstat_is_running_plus_waiting() -> None:
+    assert noise.read_schedstat("1500 500 7\n") == 2000
+    with pytest.raises(ValueError):
+        noise.read_schedstat("x y z")
+    assert noise.read_schedstat(Path("/proc/self/schedstat").read_text()) >= 0
+
+
+def test_noise_sampler_takes_samples() -> None:
+    with noise.NoiseSampler() as sampler:
+        time.sleep(1.2)
+    assert sampler.samples and all(s.other_cpu_pct >= 0 for s in sampler.samples)
+
+
+def test_bootstrap_ci_contains_the_median_and_narrows_with_more_data() -> None:
+    few = [100.0, 110.0, 95.0, 105.0, 98.0]
+    ci = repeats.bootstrap_median_ci(few)
+    assert ci.median == statistics.median(few)
+    assert min(few) <= ci.low <= ci.median <= ci.high <= max(few)
+    assert repeats.bootstrap_median_ci(few) == ci  # seeded: reproducible
+    many = few * 20
+    wide, narrow = ci.high - ci.low, repeats.bootstrap_median_ci(many)
+    assert narrow.high - narrow.low < wide
+    one = repeats.bootstrap_median_ci([7.0, math.nan])
+    assert (one.median, one.low, one.high) == (7.0, 7.0, 7.0)
+    assert math.isnan(repeats.bootstrap_median_ci([]).median)
+
+
+def test_cv_and_unstable_flag() -> None:
+    assert repeats.coefficient_of_variation([100, 100, 100]) == 0
+    assert math.isnan(repeats.coefficient_of_variation([100]))
+    rows = [
+        {"stack": "a", "mix": "m", "users": 8, "status": "ok", "rps": r, "p50_ms": 1.0,
+         "p90_ms": 2.0, "p99_ms": 3.0, "generator_bound": False}
+        for r in (100.0, 101.0, 99.0)
+    ] + [
+        {"stack": "b", "mix": "m", "users": 8, "status": "ok", "rps": r, "p50_ms": 1.0,
+         "p90_ms": 2.0, "p99_ms": 3.0, "generator_bound": r > 150}
+        for r in (100.0, 160.0)
+    ] + [{"stack": "b", "mix": "m", "users": 8, "status": "failed", "rps": None}]  # fmt: skip
+    a, b = repeats.aggregate(rows)
+    assert (a["stack"], a["n"], a["unstable"], a["generator_bound"]) == ("a", 3, False, False)
+    assert a["rps_median"] == 100.0 and a["rps_ci_low"] <= 100.0 <= a["rps_ci_high"]
+    assert (b["n"], b["unstable"], b["generator_bound"]) == (2, True, True)
+
+
+def test_aggregates_csv_has_the_columns(tmp_path: Path) -> None:
+    path = tmp_path / "aggregates.csv"
+    repeats.write_aggregates(path, [])
+    assert path.read_text().strip() == ",".join(repeats.AGGREGATE_COLUMNS)
+
+
+def test_shuffled_blocks_keep_blocks_and_interleave() -> None:
+    blocks = [[(r, s) for s in "abcdefgh"] for r in (1, 2, 3)]
+    order = repeats.shuffled_blocks(blocks, seed=3)
+    assert [r for r, _ in order] == [1] * 8 + [2] * 8 + [3] * 8
+    assert order != [x for b in blocks for x in b]
+    assert order == repeats.shuffled_blocks(blocks, seed=3)
+    assert order != repeats.shuffled_blocks(blocks, seed=4)
+
+
+SCENARIO = """
+name = "t"
+[load]
+warmup_s = 1
+measure_s = 2
+users = [2, 4]
+repeats = 3
+{extra}
+[[stacks]]
+apps = ["raw-wsgi"]
+servers = ["gunicorn-sync", "gunicorn-gthread"]
+[mixes.json]
+json = 3
+plaintext = 1
+[mixes.io]
+sleep = 2
+[mixes.io.params]
+sleep_ms = 5
+"""
+
+
+def scenario_file(tmp_path: Path, extra: str = "") -> Path:
+    path = tmp_path / "s.toml"
+    path.write_text(SCENARIO.format(extra=extra))
+    return path
+
+
+def test_plan_with_repeats_is_shuffled_per_repeat(tmp_path: Path) -> None:
+    sc = load_scenario(scenario_file(tmp_path, "seed = 11"))
+    cells = plan_cells(sc)
+    assert [c.repeat for c in cells] == [1] * 8 + [2] * 8 + [3] * 8
+    assert len({c.id for c in cells}) == 24
+    assert plan_cells(sc) == cells
+    first = [c.stack.id for c in cells[:8]]
+    assert first != sorted(first) or [c.mix.name for c in cells[:8]] != sorted(
+        c.mix.name for c in cells[:8]
+    )
+    # Without a seed in the file, the runner's seed decides.
+    plain = load_scenario(scenario_file(tmp_path))
+    assert plan_cells(plain, 11) == cells
+
+
+def test_fidelity_keys_are_validated(tmp_path: Path) -> None:
+    bad = 'crosscheck = "ab"\ncalibrate = "yes"\nseed = 1.5\ntime_wait_drain_s = -1'
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario(scenario_file(tmp_path, bad))
+    for key in ("load.crosscheck", "load.calibrate", "load.seed", "load.time_wait_drain_s"):
+        assert key in str(exc.value)
+    sc = load_scenario(scenario_file(tmp_path, 'crosscheck = "wrk"\ncalibrate = false'))
+    assert sc.load.crosscheck == "wrk" and not sc.load.calibrate
+
+
+def test_generator_bound_by_cpu_or_ceiling() -> None:
+    assert fidelity.load_capacity_pct(180.0, 2) == 90.0
+    assert fidelity.is_generator_bound(95.0, None)
+    assert not fidelity.is_generator_bound(50.0, None)
+    assert fidelity.is_generator_bound(50.0, 0.92)
+    assert not fidelity.is_generator_bound(50.0, 0.85)
+    assert not fidelity.is_generator_bound(math.nan, None)
+    assert fidelity.is_generator_bound(30.0, None, busy_pct=97.0)
+    assert not fidelity.is_generator_bound(30.0, None, busy_pct=40.0)
+
+
+def test_calibration_fraction_by_keepalive_mode(tmp_path: Path) -> None:
+    cal = calibrate.Calibration(
+        key="k", client="fasthttp", server_cpus="1", load_cpus="0", keepalive_rps=10000.0,
+        close_rps=4000.0, measured_at="x", stacks={}, users=[16],
+    )  # fmt: skip
+    assert cal.fraction(5000, keepalive=True) == 0.5
+    assert cal.fraction(3800, keepalive=False) == 0.95
+    sc = load_scenario(scenario_file(tmp_path))
+    assert calibrate.find_calibration(sc, tmp_path) is None
+    keyed = calibrate.Calibration(**{**cal.__dict__, "key": calibrate._key_for(sc)})
+    calibrate.store_calibration(keyed, tmp_path)
+    assert calibrate.find_calibration(sc, tmp_path) == keyed
+    (tmp_path / calibrate.CALIBRATION_FILE).write_text("{not json")
+    with pytest.raises(calibrate.CalibrationError, match="unreadable"):
+        calibrate.find_calibration(sc, tmp_path)
+
+
+WRK_OUT = """\
+Running 2s test @ http://127.0.0.1:8000/json
+  1 threads and 8 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency   250.00us  100.00us   2.00ms   90.00%
+  70000 requests in 2.00s, 10.00MB read
+  Socket errors: connect 0, read 3, write 0, timeout 1
+  Non-2xx or 3xx responses: 5
+Requests/sec:  35012.34
+Transfer/sec:      5.00MB
+"""
+
+
+def test_wrk_output_parsed() -> None:
+    assert crosscheck.parse_wrk(WRK_OUT) == (35012.34, 5, 4)
+    with pytest.raises(crosscheck.CrosscheckError, match="Requests/sec"):
+        crosscheck.parse_wrk("wrk: connection refused")
+
+
+def test_wrk_path_of_a_mix(tmp_path: Path) -> None:
+    sc = load_scenario(scenario_file(tmp_path))
+    json_mix, io_mix = sc.mixes
+    assert crosscheck.mix_path(json_mix) == "/json"
+    assert crosscheck.mix_path(io_mix) == "/io/sleep?ms=5"
+
+
+def test_crosscheck_missing_binary_names_make_system_deps(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    crosscheck.require(None)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(ScenarioError, match="make system-deps"):
+        crosscheck.require("wrk")
+    with pytest.raises(ScenarioError, match="expected one of"):
+        crosscheck.require("ab")
