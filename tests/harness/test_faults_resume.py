@@ -1,0 +1,97 @@
+"""Ctrl-C to a real run after its first cell: every child gone within 5 s, the finished
+cell intact, and `run --resume` finishes the rest to the cells an uninterrupted run has."""
+
+from __future__ import annotations
+
+import csv
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.procs import marked_pids
+from harness.scenario import load_scenario, plan_cells
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCENARIO = REPO_ROOT / "tests" / "fixtures" / "faults_crud.toml"
+
+pytestmark = pytest.mark.slow
+
+
+def _harness(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+
+
+def _rows(run_dir: Path) -> list[dict[str, str]]:
+    path = run_dir / "cells.csv"
+    if not path.exists():
+        return []
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _wait_for_first_cell(results: Path, proc: subprocess.Popen[str]) -> Path:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        runs = [p for p in results.iterdir() if p.is_dir()]
+        if runs and _rows(runs[0]):
+            return runs[0]
+        time.sleep(0.05)
+    raise AssertionError("the first cell did not finish within 120 s")
+
+
+def test_interrupt_after_first_cell_then_resume(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    results.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", "run", str(SCENARIO), "--results-dir", str(results)],
+        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        run_dir = _wait_for_first_cell(results, proc)
+        proc.send_signal(signal.SIGINT)
+        signalled = time.monotonic()
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    # Every child of the run (server workers, Locust) is gone within 5 s of the signal.
+    while marked_pids(run_dir.name) and time.monotonic() < signalled + 5:
+        time.sleep(0.05)
+    assert marked_pids(run_dir.name) == []
+    first = _rows(run_dir)
+    assert len(first) == 1 and first[0]["status"] == "ok" and first[0]["integrity"] == "ok"
+    first_info = (run_dir / "raw" / first[0]["cell"] / "cell.json").read_text()
+    assert "--resume" in err or "--resume" in _out
+
+    # A changed scenario is refused, naming the file and the key; nothing is run.
+    changed = tmp_path / "changed.toml"
+    changed.write_text(SCENARIO.read_text().replace("measure_s = 1.5", "measure_s = 2"))
+    refused = _harness("run", str(changed), "--resume", str(run_dir))
+    assert refused.returncode == 2, refused.stderr
+    assert "load.measure_s: 1.5 in the run, 2 in the file" in refused.stderr
+    assert "changed.toml" in refused.stderr
+    assert len(_rows(run_dir)) == 1
+
+    done = _harness("run", str(SCENARIO), "--resume", run_dir.name, "--results-dir", str(results))
+    assert done.returncode == 0, done.stderr
+    rows = _rows(run_dir)
+    planned = [c.id for c in plan_cells(load_scenario(SCENARIO))]
+    assert [r["cell"] for r in rows] == planned
+    assert rows[0] == first[0]  # the finished cell was not redone
+    assert (run_dir / "raw" / first[0]["cell"] / "cell.json").read_text() == first_info
+    assert [(r["status"], r["integrity"]) for r in rows] == [("ok", "ok")] * 2
+    metadata = json.loads((run_dir / "metadata.json").read_text())
+    assert [(r["cells_done"], r["cells_to_run"]) for r in metadata["resumes"]] == [(1, 1)]
+    assert metadata["cells_finished"] == 2 and metadata["aborted"] is None
+    assert [p.name for p in results.iterdir()] == [run_dir.name]
+    assert marked_pids(run_dir.name) == []

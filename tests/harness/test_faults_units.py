@@ -1,0 +1,134 @@
+"""The fault detectors and the integrity judge, each on a real process, socket or folder."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness import faults
+from harness.integrity import Snapshot, judge
+from harness.loadgen import Record
+from harness.resume import first_difference
+from harness.server import HOST
+
+
+def _rec(name: str, status: int) -> Record:
+    return Record(0.0, 1000, name, status, status != 0, 10)
+
+
+CRUD = [
+    *[_rec("POST /items", 201)] * 5,
+    *[_rec("GET /items/{id}", 200)] * 5,
+    *[_rec("DELETE /items/{id}", 204)] * 3,
+    _rec("DELETE /items/{id}", 404),
+]
+
+
+def test_integrity_ok_when_rows_match_201s_minus_204s() -> None:
+    verdict = judge(Snapshot(10, 10), Snapshot(12, 12), CRUD)
+    assert verdict.status == "ok"
+    assert (verdict.created_201, verdict.deleted_204) == (5, 3)
+
+
+@pytest.mark.parametrize(
+    ("after", "problem"),
+    [
+        (Snapshot(11, 11), "items went from 10 to 11 rows, expected 12"),  # a row lost
+        (Snapshot(13, 13), "items went from 10 to 13 rows, expected 12"),  # one too many
+        (Snapshot(12, 11), "1 duplicate id(s) in items"),
+    ],
+)
+def test_integrity_mismatch_names_the_counts(after: Snapshot, problem: str) -> None:
+    verdict = judge(Snapshot(10, 10), after, CRUD)
+    assert verdict.status == "failed"
+    assert problem in verdict.message
+    assert "5 'POST /items' 201 - 3 'DELETE /items/{id}' 204" in verdict.message or (
+        "duplicate" in problem
+    )
+
+
+def test_integrity_corrupted_requests_file_fails() -> None:
+    # The records claim two more creations than the database holds.
+    corrupted = [*CRUD, _rec("POST /items", 201), _rec("POST /items", 201)]
+    assert judge(Snapshot(10, 10), Snapshot(12, 12), corrupted).status == "failed"
+
+
+def test_unanswered_writes_widen_the_range_and_are_reported() -> None:
+    records = [*CRUD, _rec("POST /items", 0)]
+    for rows in (12, 13):
+        verdict = judge(Snapshot(10, 10), Snapshot(rows, rows), records)
+        assert verdict.status == "ok" and verdict.unanswered_writes == 1
+    assert judge(Snapshot(10, 10), Snapshot(14, 14), records).status == "failed"
+
+
+def test_first_difference_names_the_key() -> None:
+    old = {"load": {"users": [8, 32], "measure_s": 3}, "name": "x"}
+    assert first_difference(old, old) is None
+    new = {"load": {"users": [8, 16], "measure_s": 3}, "name": "x"}
+    assert first_difference(old, new) == "load.users[1]: 32 in the run, 16 in the file"
+    assert first_difference(old, {"name": "x"}) == "load: in the run, missing from the file"
+
+
+def _sleeper() -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True
+    )
+
+
+def test_watch_load_kills_both_at_the_deadline(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(faults, "DEADLINE_GRACE_S", 0.3)
+    locust, server = _sleeper(), _sleeper()
+    with pytest.raises(faults.DeadlineError, match="Locust and server killed"):
+        faults.watch_load(locust, server, budget_s=0.2, server_log=tmp_path / "server.log")
+    assert locust.wait(5) == -signal.SIGKILL and server.wait(5) == -signal.SIGKILL
+
+
+def test_watch_load_notices_a_server_that_exits(tmp_path: Path) -> None:
+    log = tmp_path / "server.log"
+    log.write_text("worker crashed: out of memory\n")
+    locust = _sleeper()
+    server = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    try:
+        with pytest.raises(faults.ServerExitedError, match="worker crashed: out of memory"):
+            faults.watch_load(locust, server, budget_s=30, server_log=log)
+    finally:
+        locust.kill()
+        locust.wait()
+
+
+def test_port_taken_is_named() -> None:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        with pytest.raises(faults.PortTakenError, match=f"port {port} on {HOST}"):
+            faults.ensure_port_free(HOST, port)
+    faults.ensure_port_free(HOST, port)
+
+
+def test_results_folder_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    a_file = tmp_path / "results"
+    a_file.write_text("not a folder")
+    for path in (a_file, a_file / "below"):
+        with pytest.raises(faults.ResultsError, match="results folder"):
+            faults.ensure_writable_dir(path)
+    assert a_file.read_text() == "not a folder"
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost"])
+def test_loopback_targets_pass(host: str) -> None:
+    faults.require_loopback(host, allow_remote=False)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "10.0.0.5", "example.com", "::"])
+def test_remote_targets_need_allow_remote(host: str) -> None:
+    with pytest.raises(faults.RemoteTargetError, match="--allow-remote"):
+        faults.require_loopback(host, allow_remote=False)
+    faults.require_loopback(host, allow_remote=True)
