@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from harness.procs import marked_pids
@@ -95,3 +96,89 @@ def test_interrupt_after_first_cell_then_resume(tmp_path: Path) -> None:
     assert metadata["cells_finished"] == 2 and metadata["aborted"] is None
     assert [p.name for p in results.iterdir()] == [run_dir.name]
     assert marked_pids(run_dir.name) == []
+
+
+SIGTERM_SCENARIO = """name = "sigterm_all"
+db = "postgres"
+pgbouncer = true
+[load]
+warmup_s = 0.5
+measure_s = 4
+users = [4]
+spawn_margin_s = 5
+stop_timeout_s = 1
+time_wait_drain_s = 0
+[[stacks]]
+apps = ["flask"]
+servers = ["gunicorn-sync"]
+workers = [2]
+proxy = "nginx"
+[mixes.all]
+crud = 1
+upstream = 1
+[mixes.all.params]
+upstream_ms = 10
+"""
+
+
+def _names(pids: list[int]) -> set[str]:
+    found = set()
+    for pid in pids:
+        try:
+            cmd = " ".join(psutil.Process(pid).cmdline())
+        except psutil.Error:
+            continue
+        for name in ("postgres", "pgbouncer", "nginx", "locust", "gunicorn", "apps.upstream"):
+            if name in cmd:
+                found.add(name)
+    return found
+
+
+def test_sigterm_mid_load_stops_every_child_within_5_s(tmp_path: Path) -> None:
+    scenario = tmp_path / "sigterm.toml"
+    scenario.write_text(SIGTERM_SCENARIO)
+    results = tmp_path / "results"
+    results.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", "run", str(scenario), "--results-dir", str(results)],
+        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not list(results.glob("*/raw/*/go")):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the load never started"
+            time.sleep(0.05)
+        time.sleep(1.0)
+        (run_dir,) = list(results.iterdir())
+        # nginx rewrites its environment (process titles), so marked_pids misses it;
+        # the harness's process tree has everything.
+        tree = [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
+        children = sorted({*tree, *marked_pids(run_dir.name)})
+        # Server workers, Locust, the upstream service, postgres, pgbouncer and nginx.
+        assert _names(children) == {
+            "postgres", "pgbouncer", "nginx", "locust", "gunicorn", "apps.upstream",
+        }  # fmt: skip
+        proc.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        while any(psutil.pid_exists(p) and _alive(p) for p in children):
+            assert time.monotonic() < signalled + 5, _names(children)
+            time.sleep(0.05)
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert marked_pids(run_dir.name) == []
+    (cell_dir,) = list((run_dir / "raw").iterdir())
+    assert json.loads((cell_dir / "cell.json").read_text())["status"] == "interrupted"
+    metadata = json.loads((run_dir / "metadata.json").read_text())
+    assert "SIGTERM" in metadata["aborted"]
+    assert _rows(run_dir) == []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
