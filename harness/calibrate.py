@@ -51,6 +51,9 @@ class Calibration:
     measured_at: str
     stacks: dict[str, str]
     users: list[int]
+    # Other processes used more than 10% of a core during a calibration cell: the ceiling
+    # is then too low, and cells of quiet runs will look generator-bound.
+    noisy: bool = False
 
     def ceiling(self, keepalive: bool) -> float:
         return self.keepalive_rps if keepalive else self.close_rps
@@ -125,12 +128,13 @@ def _scenario_dict(base: Scenario, app: str, server: str) -> dict[str, Any]:
     }
 
 
-def _best_rps(run_dir: Path) -> float:
+def _best_rps(run_dir: Path) -> tuple[float, bool]:
+    """The highest rps of the run's cells, and whether any of them was noisy."""
     with (run_dir / "cells.csv").open(newline="") as f:
         rows = [r for r in csv.DictReader(f) if r["status"] == "ok" and r["rps"]]
     if not rows:
         raise CalibrationError(f"no calibration cell succeeded (see {run_dir}/raw/)")
-    return max(float(r["rps"]) for r in rows)
+    return max(float(r["rps"]) for r in rows), any(r.get("noisy") == "true" for r in rows)
 
 
 def measure_calibration(
@@ -140,13 +144,15 @@ def measure_calibration(
     from harness.runner import run_scenario  # the runner imports this module
 
     ceilings: dict[str, float] = {}
+    noisy = False
     with tempfile.TemporaryDirectory(prefix="pwb-calibrate-", dir=work_dir) as tmp:
         for mode, (app, server) in (("keepalive", KEEPALIVE_STACK), ("close", CLOSE_STACK)):
             data = _scenario_dict(scenario, app, server)
             sc = parse_scenario(data, f"calibration ({mode})", scenario.path)
             out(f"calibrate: {mode}: {app} on {server}, users {CALIBRATION_USERS}")
             run_dir = run_scenario(sc, Path(tmp), out=lambda _line: None, use_calibration=False)
-            ceilings[mode] = _best_rps(run_dir)
+            ceilings[mode], was_noisy = _best_rps(run_dir)
+            noisy = noisy or was_noisy
             out(f"calibrate: {mode} ceiling {ceilings[mode]:.0f} requests/s")
     return Calibration(
         key=_key_for(scenario),
@@ -161,6 +167,7 @@ def measure_calibration(
             "close": f"{CLOSE_STACK[0]}@{CLOSE_STACK[1]}-w1",
         },
         users=list(CALIBRATION_USERS),
+        noisy=noisy,
     )
 
 
@@ -177,6 +184,11 @@ def for_run(
     for where in dict.fromkeys([results_dir, DEFAULT_RESULTS_DIR]):
         found = find_calibration(scenario, where)
         if found is not None:
+            if found.noisy:
+                out(
+                    f"warning: the calibration of {found.measured_at} was measured while other "
+                    "processes used the CPUs: its ceiling is low (recalibrate on a quiet machine)"
+                )
             return found
     out(
         "no calibration for this machine, CPU sets and client: ceiling_fraction stays empty "

@@ -13,7 +13,7 @@ from harness.report.view import MIX_CHARTS, RunView, open_run
 
 CAPTIONS: dict[str, str] = {
     "throughput-users": "Median requests/s over the repeats of each concurrency level "
-    "(bars: min–max of the repeats), measure window only.",
+    "(bars: 95% bootstrap interval of the median over the repeats), measure window only.",
     "latency-users": "p50, p90 and p99 of ok requests in the measure window, computed from "
     "the per-request records; median over repeats.",
     "latency-percentiles": "Percentiles of every ok request in the measure windows, repeats "

@@ -43,6 +43,8 @@ KIND_TITLES = {
     "sync": "sync worker models (a thread per request)",
     "async": "async worker models (event loop or greenlets)",
 }
+# Error bars of throughput: the 95% bootstrap interval of the median over repeats.
+_RPS_BARS = ("rps_ci_low", "rps_ci_high")
 FLAGGED_LABEL = "flagged: generator-bound, unstable, errors or failed at other levels"
 CROSS: dict[str, Any] = {"marker": "X", "s": 70, "zorder": 4, "clip_on": False}
 
@@ -153,7 +155,7 @@ def throughput_vs_users(cells: pd.DataFrame, mix: str, styles: Mapping[str, Stac
     stacks = sorted(data["stack"].unique())
     fig, (ax,) = _figure(4.2, len(stacks) + 2)
     handles = [
-        _series(ax, data[data["stack"] == s], "users", "rps", styles[s], s, ("rps_min", "rps_max"))
+        _series(ax, data[data["stack"] == s], "users", "rps", styles[s], s, _RPS_BARS)
         for s in stacks
     ]
     _x_levels(ax, data["users"], "concurrent users (Locust users)")

@@ -115,6 +115,12 @@ def _spread(r: Any) -> str:
     return f"{_num(r.rps_min)}–{_num(r.rps_max)}"
 
 
+def _interval(r: Any) -> str:
+    if pd.isna(r.rps_ci_low) or pd.isna(r.rps_ci_high) or r.rps_ci_low == r.rps_ci_high:
+        return ""
+    return f"{_num(r.rps_ci_low)}–{_num(r.rps_ci_high)}"
+
+
 # Headline columns: header, cell html from a summary row, right-aligned.
 HEADLINE: tuple[tuple[str, Callable[[Any], str], bool], ...] = (
     ("rank", lambda r: _e(r.rank) or "–", False),
@@ -122,6 +128,7 @@ HEADLINE: tuple[tuple[str, Callable[[Any], str], bool], ...] = (
     ("users", lambda r: _num(r.users), True),
     ("requests/s", lambda r: _num(r.rps), True),
     ("range of repeats", _spread, True),
+    ("95% CI of median", _interval, True),
     ("p50 ms", lambda r: _num(r.p50_ms, "ms"), True),
     ("p99 ms", lambda r: _num(r.p99_ms, "ms"), True),
     ("p99.9 ms", lambda r: _num(r.p999_ms, "ms"), True),
@@ -134,9 +141,13 @@ HEADLINE: tuple[tuple[str, Callable[[Any], str], bool], ...] = (
 )
 
 
+REPEAT_COLUMNS = ("range of repeats", "95% CI of median")
+
+
 def headline(table: pd.DataFrame, mixes: Sequence[str]) -> str:
     """Ranked tables, one per scenario and mix, mixes in run order."""
-    columns = [c for c in HEADLINE if c[0] != "range of repeats" or (table["repeats"] > 1).any()]
+    repeated = (table["repeats"] > 1).any()
+    columns = [c for c in HEADLINE if c[0] not in REPEAT_COLUMNS or repeated]
     numeric = {i for i, c in enumerate(columns) if c[2]}
     parts = []
     for mix in mixes:

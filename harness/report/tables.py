@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from harness.errors import ResultsError
+from harness.repeats import UNSTABLE_CV, bootstrap_median_ci, coefficient_of_variation
 
 CELLS_COLUMNS: tuple[str, ...] = (
     "run", "scenario", "cell", "stack", "app", "framework", "interface", "server",
@@ -201,8 +202,14 @@ def levels(cells: pd.DataFrame) -> pd.DataFrame:
             row[col] = ok[col].median() if len(ok) else np.nan
         row["rps_min"] = ok["rps"].min() if len(ok) else np.nan
         row["rps_max"] = ok["rps"].max() if len(ok) else np.nan
+        # 95% bootstrap interval of the median over repeats; CV > 10% flags it unstable.
+        for col in ("rps", "p50_ms", "p90_ms", "p99_ms"):
+            ci = bootstrap_median_ci(ok[col].astype(float).tolist())
+            row[f"{col}_ci_low"], row[f"{col}_ci_high"] = ci.low, ci.high
+        row["rps_cv"] = coefficient_of_variation(ok["rps"].astype(float).tolist())
+        unstable = {"unstable"} if row["rps_cv"] > UNSTABLE_CV else set()
         row["requests"] = ok["requests"].sum()
-        flags = {code for f in group["flags"] for code in split_flags(f)}
+        flags = {code for f in group["flags"] for code in split_flags(f)} | unstable
         row["flags"] = ";".join(c for c in FLAG_LABELS if c in flags)
         row["cells"] = ";".join(group.sort_values("repeat")["cell"])
         rows.append(row)
@@ -211,7 +218,9 @@ def levels(cells: pd.DataFrame) -> pd.DataFrame:
 
 SUMMARY_COLUMNS: tuple[str, ...] = (
     "scenario", "mix", "rank", "stack", "status", "flags", "users", "rps", "rps_min",
-    "rps_max", "repeats", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "error_rate",
+    "rps_max", "rps_ci_low", "rps_ci_high", "rps_cv", "p50_ms_ci_low", "p50_ms_ci_high",
+    "p90_ms_ci_low", "p90_ms_ci_high", "p99_ms_ci_low", "p99_ms_ci_high", "repeats",
+    "p50_ms", "p90_ms", "p99_ms", "p999_ms", "error_rate",
     "server_cpu_pct", "server_rss_mb", "rps_per_cpu_s", "locust_cpu_pct", "failed_users",
     *STACK_COLUMNS, "cells",
 )  # fmt: skip
