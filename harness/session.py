@@ -90,14 +90,16 @@ def _database(
     if spec.db != "postgres":
         url = prepare_database(work_dir)
         return url, {"kind": "sqlite", "url": url, "started_by_harness": True}
-    pg = stack.enter_context(postgres.cluster(procs, work_dir / "postgres", cpus))
+    root = postgres.cluster_root(work_dir / "postgres")
+    pg = stack.enter_context(postgres.cluster(procs, root, cpus))
     info: dict[str, Any] = {
         "kind": "postgres", "url": redact_url(pg.url), "started_by_harness": True,
+        "cluster_dir": str(root),  # removed at the end of the run
         "server_version": pg.version, "world_rows": 10_000, "pgbouncer": None,
     }  # fmt: skip
     if not spec.pgbouncer:
         return pg.url, info
-    home = work_dir / "postgres" / "pgbouncer"
+    home = root / "pgbouncer"
     pool_mode, pool_size = spec.pgbouncer_pool_mode, spec.pgbouncer_pool_size
     bouncer = stack.enter_context(
         pgbouncer.bouncer(procs, pg, home, cpus, pool_mode=pool_mode, pool_size=pool_size)

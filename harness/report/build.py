@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.report import charts
+from harness.report import charts, reproduction
 from harness.report.html import write_html
 from harness.report.tables import write_summary
 from harness.report.view import MIX_CHARTS, RunView, open_run
@@ -85,5 +85,7 @@ def build_report(run_dir: Path) -> Path:
     """Write summary.csv, charts/ and report.html into run_dir; return the report's path."""
     view = open_run(Path(run_dir))
     write_summary(view.run)
+    scenario_name = str((view.run.metadata.get("scenario") or {}).get("name", ""))
+    reproduction.write_csv(view.run.cells, scenario_name, view.run.path / "reproduction.csv")
     written = render_charts(view, view.run.path / "charts")
     return write_html(view, written)

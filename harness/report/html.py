@@ -16,6 +16,7 @@ from urllib.parse import quote
 import pandas as pd
 
 from harness.errors import ResultsError
+from harness.report import reproduction
 from harness.report.raw import read_cell_json
 from harness.report.tables import FLAG_LABELS, FLAG_MEANINGS, split_flags
 from harness.report.view import RunView
@@ -298,6 +299,7 @@ def render(view: RunView, charts: Sequence[Chart]) -> str:
         f"<style>{CSS}</style></head><body>"
         f"<h1>{_e(title)}</h1>{intro}<ul>{nav}</ul>"
         f'<h2 id="headline">Headline</h2>{legend()}{headline(view.table, view.mixes)}'
+        f"{reproduction.section_html(cells, str((meta.get('scenario') or {}).get('name', '')))}"
         f'<h2 id="charts">Charts</h2>{figures(charts)}'
         f'<h2 id="cells">All cells</h2>{all_cells(view)}'
         f'<h2 id="metadata">Run metadata</h2>{metadata_section(meta)}'

@@ -27,12 +27,15 @@ class Front:
     running: Running
     proxy: subprocess.Popen[bytes] | None
     socket_dir: Path | None
+    cell_dir: Path | None = None
 
     def stop_proxy(self, procs: ProcessRegistry) -> int | None:
         """Stop nginx and remove the socket directory (after the server has stopped)."""
         code = procs.stop(self.proxy) if self.proxy is not None else None
         if self.socket_dir is not None:
             shutil.rmtree(self.socket_dir, ignore_errors=True)
+        if self.cell_dir is not None:
+            shutil.rmtree(self.cell_dir / "nginx-temp", ignore_errors=True)
         return code
 
 
@@ -68,4 +71,4 @@ def start_front(
             procs.stop(proxy)
         shutil.rmtree(socket_dir, ignore_errors=True)
         raise
-    return Front(server, proxy, socket_dir)
+    return Front(server, proxy, socket_dir, cell_dir)

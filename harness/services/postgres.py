@@ -14,7 +14,9 @@ import pwd
 import secrets
 import shutil
 import signal
+import stat
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -74,6 +76,28 @@ def owned_dir(path: Path, account: Account, mode: int = 0o700) -> Path:
         os.chown(path, account.uid, account.gid)
     path.chmod(mode)
     return path
+
+
+def reachable(path: Path, account: Account) -> bool:
+    """Whether account can traverse every existing directory above path (mode bits only)."""
+    for parent in [p for p in path.parents if p.exists()]:
+        st = parent.stat()
+        bit = (
+            stat.S_IXUSR if st.st_uid == account.uid
+            else stat.S_IXGRP if st.st_gid == account.gid
+            else stat.S_IXOTH
+        )  # fmt: skip
+        if not st.st_mode & bit:
+            return False
+    return True
+
+
+def cluster_root(wanted: Path) -> Path:
+    """wanted (in the run directory) when the service account can reach it, else a fresh
+    private directory under the system's temp directory (e.g. below a 0700 pytest tmp)."""
+    if reachable(wanted, service_account()):
+        return wanted
+    return Path(tempfile.mkdtemp(prefix="pwb-pg-"))
 
 
 @dataclass(frozen=True)

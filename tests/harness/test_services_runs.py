@@ -1,0 +1,150 @@
+"""Real runs with the services: PostgreSQL (behind pgbouncer) and nginx are started by the
+run and gone after it (processes and the cluster's files): after a clean run, after a cell
+whose server fails to start, after an error that ends the run, and after Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness import runner
+from harness.scenario import Scenario, parse_scenario
+from harness.stacks import Stack
+from tests.harness.services_helpers import leftovers, need, service_names
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.slow
+
+
+def scenario_data(measure_s: float = 1, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": "services",
+        "db": "postgres",
+        "pgbouncer": True,
+        "db_pool_size": 2,
+        "load": {"warmup_s": 0.5, "measure_s": measure_s, "users": [4], "spawn_margin_s": 8},
+        "stacks": [{"apps": ["fastapi-async"], "servers": ["uvicorn"], "proxy": ["none", "nginx"]}],
+        "mixes": {"db": {"db": 1}},
+        **extra,
+    }
+
+
+def scenario(**extra: Any) -> Scenario:
+    return parse_scenario(scenario_data(**extra), "test", REPO_ROOT / "test.toml")
+
+
+def only_run(results: Path) -> Path:
+    (run_dir,) = [p for p in results.iterdir() if p.is_dir()]
+    return run_dir
+
+
+def assert_all_gone(run_dir: Path) -> None:
+    """No process of the run alive, the cluster's directory removed."""
+    meta = json.loads((run_dir / "metadata.json").read_text())
+    cluster_dir = Path(meta["services"]["database"]["cluster_dir"])
+    assert not cluster_dir.exists()
+    assert not (run_dir / "postgres").exists()
+    assert leftovers(meta["run_id"], run_dir, cluster_dir) == []
+
+
+def test_run_on_postgres_through_nginx_leaves_nothing(tmp_path: Path) -> None:
+    need("initdb", "postgres", "pgbouncer", "nginx")
+    run_dir = runner.run_scenario(scenario(), tmp_path, out=lambda _: None)
+    rows = (run_dir / "cells.csv").read_text()
+    assert "fastapi-async@uvicorn-w1__db" in rows and "fastapi-async@uvicorn-w1+nginx__db" in rows
+    for cell_dir in (run_dir / "raw").iterdir():
+        info = json.loads((cell_dir / "cell.json").read_text())
+        assert info["status"] == "ok", info.get("error")
+        url = info["env"]["DATABASE_URL"]
+        assert url.startswith("postgresql://bench:***@127.0.0.1:"), url
+        assert info["env"]["DB_POOL_SIZE"] == "2"
+    nginx_cell = run_dir / "raw" / "fastapi-async@uvicorn-w1+nginx__db__u4__r1"
+    assert "uwsgi_pass" not in (nginx_cell / "nginx.conf").read_text()
+    meta = json.loads((run_dir / "metadata.json").read_text())
+    database = meta["services"]["database"]
+    assert database["kind"] == "postgres" and database["pgbouncer"]["pool_mode"] == "session"
+    # No file of the run holds a database URL with its password.
+    with_password = re.compile(r"postgresql://bench:(?!\*\*\*@)")
+    files = [p for p in run_dir.rglob("*") if p.is_file() and p.suffix != ".gz"]
+    assert not [p for p in files if with_password.search(p.read_text(errors="ignore"))]
+    assert_all_gone(run_dir)
+
+
+def test_server_that_fails_to_start_fails_its_cell_and_services_stop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    need("initdb", "postgres", "pgbouncer", "nginx")
+    # The server exits at once: the cell fails, the run goes on and ends normally.
+    monkeypatch.setattr(Stack, "argv", lambda self, host, port, socket=None: ["false"])
+    data = scenario_data()
+    data["load"]["startup_timeout_s"] = 5
+    run_dir = runner.run_scenario(
+        parse_scenario(data, "test", REPO_ROOT / "t.toml"), tmp_path, out=lambda _: None
+    )
+    for cell_dir in (run_dir / "raw").iterdir():
+        assert json.loads((cell_dir / "cell.json").read_text())["status"] == "failed"
+    assert_all_gone(run_dir)
+
+
+def test_error_that_ends_the_run_stops_and_removes_postgres(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    need("initdb", "postgres", "pgbouncer")
+
+    def broken(cell: Any, ctx: Any) -> dict[str, Any]:
+        assert Path(ctx.services.database["cluster_dir"], "data").is_dir()  # the cluster is up
+        assert {"postgres", "pgbouncer"} <= service_names(ctx.run_id, ctx.run_dir)
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(runner, "run_cell", broken)
+    with pytest.raises(RuntimeError, match="boom"):
+        runner.run_scenario(scenario(), tmp_path, out=lambda _: None)
+    assert_all_gone(only_run(tmp_path))
+
+
+def test_ctrl_c_stops_postgres_pgbouncer_and_nginx(tmp_path: Path) -> None:
+    need("initdb", "postgres", "pgbouncer", "nginx")
+    scn = tmp_path / "long.toml"
+    scn.write_text(
+        'name = "long"\ndb = "postgres"\npgbouncer = true\n'
+        "[load]\nwarmup_s = 0\nmeasure_s = 60\nusers = [2]\n"
+        '[[stacks]]\napps = ["fastapi-async"]\nservers = ["uvicorn"]\nproxy = "nginx"\n'
+        "[mixes.db]\ndb = 1\n"
+    )
+    results = tmp_path / "results"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", "run", str(scn), "--results-dir", str(results)],
+        cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        # Wait until the cell's load has started (the go file is written after the checks).
+        while time.monotonic() < deadline:
+            if list(results.glob("*/raw/*/go")):
+                time.sleep(1)
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the cell never started its load")
+        run_dir = only_run(results)
+        running = service_names(run_dir.name, run_dir)
+        assert {"postgres", "pgbouncer", "nginx"} <= running, running
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 130
+    finally:
+        if proc.poll() is None:  # a failed assertion above: let the harness clean up
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    assert_all_gone(run_dir)
