@@ -27,7 +27,7 @@ from harness.registry import REPO_ROOT
 from harness.results import iso, utc_now, write_json_atomic
 from harness.scenario import Cell, Scenario
 from harness.server import HOST, Running, free_port, log_tail, wait_healthy
-from harness.services.front import start_front
+from harness.services.front import client_keepalive, start_front
 from harness.session import Services
 from harness.stats import CellStats, Window, cell_stats
 
@@ -235,7 +235,8 @@ def _row(
         "server": stack.server.id, "worker_class": stack.server.worker_class,
         "workers": stack.workers, "threads": stack.threads, "mix": cell.mix.name,
         "users": cell.users, "repeat": cell.repeat, "status": status,
-        "keepalive": stack.server.keepalive, "server_cpus": cpu_list(scenario.cpus.server),
+        "keepalive": client_keepalive(stack, scenario.services),
+        "server_cpus": cpu_list(scenario.cpus.server),
         "load_cpus": cpu_list(scenario.cpus.load), "warmup_s": scenario.load.warmup_s,
         "measure_s": scenario.load.measure_s, "started_at": started,
     }  # fmt: skip

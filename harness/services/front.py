@@ -16,6 +16,7 @@ from pathlib import Path
 from harness.procs import ProcessRegistry
 from harness.server import HOST, Running, start
 from harness.services import nginx
+from harness.services.spec import ServicesSpec
 from harness.stacks import Stack
 
 
@@ -72,3 +73,9 @@ def start_front(
         shutil.rmtree(socket_dir, ignore_errors=True)
         raise
     return Front(server, proxy, socket_dir, cell_dir)
+
+
+def client_keepalive(stack: Stack, spec: ServicesSpec) -> bool:
+    """Whether the clients' connections stay open between requests: nginx's setting
+    (proxy_client_keepalive) when the stack is proxied, else the server's own."""
+    return spec.proxy_client_keepalive if stack.proxy else stack.server.keepalive

@@ -156,3 +156,14 @@ def test_the_default_path_needs_no_system_binary(monkeypatch: pytest.MonkeyPatch
         scn = load_scenario(REPO_ROOT / "scenarios" / name)
         assert scn.services.db == "sqlite" and needed(scn) == {}
         preflight(scn)  # nothing missing
+
+
+def test_client_keepalive_behind_nginx_is_nginxs() -> None:
+    from harness.services.front import client_keepalive
+    from harness.services.spec import ServicesSpec
+
+    proxied = parse_stack_id("flask@gunicorn-sync-w1+nginx")
+    assert client_keepalive(proxied, ServicesSpec(proxy_client_keepalive=True))
+    assert not client_keepalive(parse_stack_id("flask@gunicorn-sync-w1"), ServicesSpec())
+    uvicorn = parse_stack_id("fastapi-async@uvicorn+nginx")
+    assert not client_keepalive(uvicorn, ServicesSpec(proxy_client_keepalive=False))
