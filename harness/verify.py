@@ -15,7 +15,8 @@ import httpx
 from harness.errors import HarnessError
 from harness.results import utc_now
 from harness.scenario import CpuSets
-from harness.server import HOST, Running, free_port, start, wait_healthy
+from harness.server import free_port, wait_healthy
+from harness.services.front import Front, start_front
 from harness.session import Services, session
 from harness.stacks import Stack
 
@@ -59,34 +60,31 @@ def _temporary_session(label: str, cpus: CpuSets) -> Iterator[Services]:
         yield services
 
 
-def _start_stack(services: Services, stack: Stack, cpus: CpuSets) -> Running:
-    port = free_port()
-    log_path = services.work_dir / f"{stack.id}.log"
-    running = start(
-        services.procs,
-        stack.argv(HOST, port),
-        port,
-        cpus=cpus.server,
-        env=services.env,
-        log_path=log_path,
-        stop_signal=stack.server.stop_signal,
-    )
-    wait_healthy(running, "/health", STARTUP_TIMEOUT_S)
-    return running
+def _start_stack(services: Services, stack: Stack, cpus: CpuSets) -> Front:
+    """The stack's server (behind nginx for a +nginx stack), healthy; logs in work_dir."""
+    stack_dir = services.work_dir / stack.id
+    stack_dir.mkdir(exist_ok=True)
+    front = start_front(
+        stack, services.procs, free_port(), cpus=cpus.server, env=services.env,
+        cell_dir=stack_dir, socket_parent=services.work_dir,
+    )  # fmt: skip
+    wait_healthy(front.running, "/health", STARTUP_TIMEOUT_S)
+    return front
 
 
 def _check_stack(services: Services, stack: Stack, cpus: CpuSets) -> Verdict:
     from apps.contract.checks import Severity, run_checks
 
     try:
-        running = _start_stack(services, stack, cpus)
+        front = _start_stack(services, stack, cpus)
     except HarnessError as exc:
         return Verdict(stack.id, (f"did not start: {exc}",), ())
     try:
-        with httpx.Client(base_url=running.url, timeout=30.0) as client:
+        with httpx.Client(base_url=front.running.url, timeout=30.0) as client:
             problems = run_checks(client, quick=False)
     finally:
-        services.procs.stop(running.proc)
+        services.procs.stop(front.running.proc)
+        front.stop_proxy(services.procs)
     lines = [(p.severity, f"{p.check}: {p.reason} ({p.url})") for p in problems]
     return Verdict(
         stack.id,
@@ -122,7 +120,7 @@ def serve(stack: Stack, out: Printer = print) -> None:
     """Run one stack (and the upstream service) until Ctrl-C or SIGTERM."""
     cpus = _available_cpus(DEFAULT_CPUS)
     with _temporary_session("serve", cpus) as services:
-        running = _start_stack(services, stack, cpus)
+        running = _start_stack(services, stack, cpus).running
         out(f"{stack.id} serving at {running.url} (server log: {running.log_path})")
         out("press Ctrl-C to stop")
         while running.proc.poll() is None:

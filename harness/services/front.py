@@ -49,6 +49,7 @@ def start_front(
     env: dict[str, str],
     cell_dir: Path,
     client_keepalive: bool = True,
+    socket_parent: Path | None = None,
 ) -> Front:
     """Start the stack's server on port, or nginx on port in front of the server on a
     Unix socket when the stack has a proxy."""
@@ -57,8 +58,9 @@ def start_front(
         running = start(procs, argv, port, cpus=cpus, env=env, log_path=cell_dir / "server.log",
                         stop_signal=stack.server.stop_signal)  # fmt: skip
         return Front(running, None, None)
-    # Unix socket paths are limited to ~107 bytes: a short directory under /tmp.
-    socket_dir = Path(tempfile.mkdtemp(prefix="pwb-sock-"))
+    # Unix socket paths are limited to ~107 bytes: a short directory under /tmp (or under
+    # socket_parent, itself short and temporary).
+    socket_dir = Path(tempfile.mkdtemp(prefix="pwb-sock-", dir=socket_parent))
     socket = socket_dir / "app.sock"
     proxy = None
     try:
