@@ -81,7 +81,7 @@ def watch_load(
             )
 
 
-def ensure_port_free(host: str, port: int) -> None:
+def ensure_port_free(host: str, port: int, outcome: str = "the server was not started") -> None:
     """Raise PortTakenError if something listens on host:port (as a server would bind it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         # Servers set SO_REUSEADDR, so only a listener (not TIME_WAIT) blocks them.
@@ -91,18 +91,17 @@ def ensure_port_free(host: str, port: int) -> None:
         except OSError as exc:
             raise PortTakenError(
                 f"port {port} on {host} was free when picked but is now taken by another "
-                f"process ({exc.strerror}); the server was not started"
+                f"process ({exc.strerror}); {outcome}"
             ) from None
 
 
 def explain_bind_failure(exc: ServerStartError, host: str, port: int) -> HarnessError:
-    """A start failure caused by a lost port race becomes a PortTakenError saying so."""
+    """A server that exited while its port is held by another process lost the port race:
+    say so, keeping the original error and log tail."""
     try:
-        ensure_port_free(host, port)
+        ensure_port_free(host, port, "the server could not bind it")
     except PortTakenError as taken:
-        return PortTakenError(
-            f"{taken}\n{exc}".replace("the server was not started", "the server could not bind it")
-        )
+        return PortTakenError(f"{taken}\n{exc}")
     return exc
 
 

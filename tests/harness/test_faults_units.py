@@ -132,3 +132,16 @@ def test_remote_targets_need_allow_remote(host: str) -> None:
     with pytest.raises(faults.RemoteTargetError, match="--allow-remote"):
         faults.require_loopback(host, allow_remote=False)
     faults.require_loopback(host, allow_remote=True)
+
+
+def test_a_server_that_lost_the_port_race_is_explained() -> None:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        original = faults.ServerStartError("uvicorn exited with code 1; log tail:\nin use")
+        explained = faults.explain_bind_failure(original, HOST, port)
+        assert isinstance(explained, faults.PortTakenError)
+        assert f"port {port}" in str(explained) and "could not bind it" in str(explained)
+        assert str(explained).endswith("log tail:\nin use")
+    assert faults.explain_bind_failure(original, HOST, port) is original
