@@ -38,6 +38,17 @@ def _rows(run_dir: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+def _stop(proc: subprocess.Popen[str]) -> None:
+    """On a failed assertion: let the harness clean up after itself, then make sure."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+
+
 def _wait_for_first_cell(results: Path, proc: subprocess.Popen[str]) -> Path:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -62,8 +73,7 @@ def test_interrupt_after_first_cell_then_resume(tmp_path: Path) -> None:
         signalled = time.monotonic()
         _out, err = proc.communicate(timeout=30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        _stop(proc)
     assert proc.returncode == 130, err
     # Every child of the run (server workers, Locust) is gone within 5 s of the signal.
     while marked_pids(run_dir.name) and time.monotonic() < signalled + 5:
@@ -166,8 +176,7 @@ def test_sigterm_mid_load_stops_every_child_within_5_s(tmp_path: Path) -> None:
             time.sleep(0.05)
         _out, err = proc.communicate(timeout=30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        _stop(proc)
     assert proc.returncode == 130, err
     assert marked_pids(run_dir.name) == []
     (cell_dir,) = list((run_dir / "raw").iterdir())
