@@ -93,3 +93,11 @@ def test_unknown_resume_run_is_refused(tmp_path: Path, capsys: pytest.CaptureFix
     code = main(["run", str(good), "--resume", "no-such-run", "--results-dir", str(tmp_path)])
     assert code == 1
     assert "no run at 'no-such-run'" in capsys.readouterr().err
+
+
+def test_run_takes_resume_and_allow_remote() -> None:
+    from harness.cli import build_parser
+
+    args = build_parser().parse_args(["run", "s.toml", "--resume", "RUN", "--allow-remote"])
+    assert (args.resume, args.allow_remote) == ("RUN", True)
+    assert build_parser().parse_args(["run", "s.toml"]).allow_remote is False
