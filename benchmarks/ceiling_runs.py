@@ -47,7 +47,7 @@ class Config:
     server_cpus: tuple[int, ...] = (1,)
     load_cpus: tuple[int, ...] = (0,)
     quiet_pct: float = 15.0
-    quiet_wait_s: float = 600.0
+    quiet_wait_s: float = 180.0
     max_attempts: int = 3
 
 

@@ -145,7 +145,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--measure", type=int, default=10, help="seconds")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--quiet-pct", type=float, default=15.0, help="CPU %% counted as quiet")
-    p.add_argument("--quiet-wait", type=float, default=600.0, help="seconds to wait for quiet")
+    p.add_argument("--quiet-wait", type=float, default=180.0, help="seconds to wait for quiet")
     p.add_argument("--no-floor", action="store_true", help="skip Locust's no-I/O floor")
     p.add_argument("--out", type=Path, default=RESULTS_DIR)
     return p.parse_args(argv)
@@ -169,6 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     rows += measure_floor_repeats(cfg, services.procs, work)
                 for stack in stacks:
                     rows += measure_stack(stack, cfg, services.procs, services.env, work)
+                    # Written after every stack: a long run cut short keeps what it measured.
+                    ceiling_report.write(rows, cfg, args.out)
         paths = ceiling_report.write(rows, cfg, args.out)
     except HarnessError as exc:
         print(f"generator_ceiling: {exc}", file=sys.stderr)
