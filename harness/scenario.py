@@ -201,7 +201,9 @@ def _parse_load(chk: _Checker, data: dict[str, Any]) -> LoadSpec:
     path = LOCUSTFILE_DIR / str(locustfile)
     if not isinstance(locustfile, str) or "/" in locustfile or not path.is_file():
         chk.bad("load.locustfile", f"no such file in scenarios/locustfiles/: {locustfile!r}")
-    client = t.get("client", "fasthttp")
+    # LeanHttpUser passed the contract checks on every stack of scenarios/default.toml
+    # (harness/README.md: Load clients); FastHttpUser stays selectable.
+    client = t.get("client", "lean")
     if client not in CLIENTS:
         chk.bad("load.client", f"expected one of {', '.join(CLIENTS)}, got {client!r}")
     repeats = t.get("repeats", 1)

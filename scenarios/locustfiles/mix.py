@@ -5,8 +5,8 @@ Run by the harness as a subprocess. It reads from the environment:
   PWB_OUTPUT_DIR  where to write requests.<pid>.csv and spawn.<pid>.json
   PWB_GO_FILE     optional: wait (after importing, before any user starts) until this file
                   exists, so that Locust's start-up overlaps the server's
-  PWB_CLIENT      "fasthttp" (Locust's FastHttpUser, the default) or "lean" (LeanHttpUser
-                  from lean.py beside this file: less client work per request)
+  PWB_CLIENT      "lean" (LeanHttpUser from lean.py beside this file, the default: less
+                  client work per request) or "fasthttp" (Locust's FastHttpUser)
   PWB_REQUEST_TIMEOUT_S  seconds after which an unanswered request fails (default 60)
   PWB_STOP_AFTER_S  seconds after spawning completes at which Locust quits (warm-up +
                   measure + a short tail); --run-time stays as an upper bound only, since
@@ -35,7 +35,7 @@ OUTPUT_DIR = Path(os.environ.get("PWB_OUTPUT_DIR", "."))
 STOP_AFTER_S = float(os.environ.get("PWB_STOP_AFTER_S", "0"))
 GO_FILE = os.environ.get("PWB_GO_FILE")
 GO_TIMEOUT_S = 300.0
-CLIENT = os.environ.get("PWB_CLIENT", "fasthttp")
+CLIENT = os.environ.get("PWB_CLIENT", "lean")
 REQUEST_TIMEOUT_S = float(os.environ.get("PWB_REQUEST_TIMEOUT_S", "60"))
 if CLIENT == "lean":
     # Locust puts this file's folder on sys.path, where lean.py lives.
