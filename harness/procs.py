@@ -23,6 +23,9 @@ import psutil
 from harness.errors import Interrupted
 
 RUN_ID_ENV = "PWB_RUN_ID"
+# After SIGINT or SIGTERM each group gets this long for its stop signal before SIGKILL, so
+# that a run's children are gone within seconds, even a server in a long graceful exit.
+INTERRUPTED_STOP_S = 1.0
 _TASKSET = shutil.which("taskset")
 
 
@@ -51,6 +54,8 @@ class ProcessRegistry:
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
         self._procs: dict[int, tuple[subprocess.Popen[bytes], signal.Signals]] = {}
+        # Set by shutdown_on_signals when the run is interrupted: stops get short.
+        self.interrupted = False
         self._lock = threading.Lock()
 
     def spawn(
@@ -91,6 +96,8 @@ class ProcessRegistry:
         if entry is None:
             return proc.returncode
         stop_signal = entry[1]
+        if self.interrupted:
+            timeout = min(timeout, INTERRUPTED_STOP_S)
         _signal_group(proc.pid, stop_signal)
         deadline = time.monotonic() + timeout
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -163,8 +170,13 @@ def _raise_interrupted(signum: int, _frame: FrameType | None) -> None:
 def shutdown_on_signals(registry: ProcessRegistry) -> Iterator[None]:
     """Turn SIGTERM and SIGINT into Interrupted; always stop every child on the way out."""
     previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def interrupted(signum: int, frame: FrameType | None) -> None:
+        registry.interrupted = True
+        _raise_interrupted(signum, frame)
+
     for sig in previous:
-        signal.signal(sig, _raise_interrupted)
+        signal.signal(sig, interrupted)
     try:
         yield
     finally:

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from harness import faults
+from harness.errors import Interrupted
 from harness.integrity import Snapshot, judge
 from harness.loadgen import Record
+from harness.procs import ProcessRegistry, marked_pids, shutdown_on_signals
 from harness.resume import first_difference
 from harness.server import HOST
 
@@ -145,3 +149,36 @@ def test_a_server_that_lost_the_port_race_is_explained() -> None:
         assert f"port {port}" in str(explained) and "could not bind it" in str(explained)
         assert str(explained).endswith("log tail:\nin use")
     assert faults.explain_bind_failure(original, HOST, port) is original
+
+
+STUBBORN = (
+    "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+    "print('ready', flush=True); time.sleep(60)"
+)
+
+
+def test_interrupted_run_stops_even_stubborn_groups_within_5_s(tmp_path: Path) -> None:
+    registry = ProcessRegistry("faults-units-interrupt")
+    logs = [tmp_path / f"stubborn{n}.log" for n in range(3)]
+    procs = []
+    with pytest.raises(Interrupted), shutdown_on_signals(registry):
+        for log in logs:
+            procs.append(
+                registry.spawn(
+                    [sys.executable, "-c", STUBBORN],
+                    cpus=[0],
+                    env=dict(os.environ),
+                    log_path=log,
+                    cwd=tmp_path,
+                )
+            )
+        while not all(log.exists() and "ready" in log.read_text() for log in logs):
+            time.sleep(0.02)
+        signalled = time.monotonic()
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the signal handler raises Interrupted before this ends
+    # Three groups that ignore SIGTERM: SIGKILL after the short interrupted grace each.
+    assert registry.interrupted
+    assert all(p.returncode == -signal.SIGKILL for p in procs)
+    assert time.monotonic() - signalled < 5
+    assert marked_pids("faults-units-interrupt") == []
