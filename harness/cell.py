@@ -85,7 +85,7 @@ def _spawn_locust(cell: Cell, ctx: RunContext, url: str, cell_dir: Path) -> Pope
     """Start Locust now: it imports (the slow part) and then waits for the go file, so its
     start-up overlaps the server's on the other CPU set."""
     load = ctx.scenario.load
-    env = {**os.environ, **loadgen.locust_env(load, cell.mix, cell_dir)}
+    env = {**os.environ, **loadgen.locust_env(load, cell.mix, cell_dir, cell.target_rps)}
     return ctx.services.procs.spawn(
         loadgen.locust_argv(load, cell.users, url),
         cpus=ctx.scenario.cpus.load,

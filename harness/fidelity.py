@@ -80,9 +80,10 @@ def is_generator_bound(
     return cpu_bound or near_ceiling
 
 
-def empty_figures(before: Before | None) -> dict[str, Any]:
+def empty_figures(before: Before | None, target_rps: int | None = None) -> dict[str, Any]:
     """The fidelity columns of a failed cell: what was known before it started."""
     row: dict[str, Any] = dict.fromkeys(FIDELITY_COLUMNS)
+    row["target_rps"] = target_rps
     if before is not None:
         row["time_wait_start"] = before.drain.start
         row["port_range_used_fraction"] = round(before.port_range_used_fraction, 4)
@@ -105,7 +106,7 @@ def cell_figures(
     busy = load_capacity_pct(noise_figures.locust_busy_pct, len(scenario.cpus.load))
     fraction = calibration.fraction(rps, cell.stack.server.keepalive) if calibration else None
     bound = is_generator_bound(capacity, fraction, busy)
-    row = empty_figures(before) | {
+    row = empty_figures(before, cell.target_rps) | {
         "generator_bound": bound,
         "load_cpu_pct_of_capacity": capacity,
         "load_busy_pct_of_capacity": busy,
@@ -176,7 +177,7 @@ def row_figures(
     """The fidelity columns; measured = (rps, locust_cpu_pct, window start, window end)
     or None for a failed cell."""
     if measured is None or before is None:
-        return empty_figures(before)
+        return empty_figures(before, cell.target_rps)
     rps, locust_cpu, start, end = measured
     wrk = info.get("crosscheck") or {}
     return cell_figures(

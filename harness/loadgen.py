@@ -74,7 +74,9 @@ def go_file(output_dir: Path) -> Path:
     return output_dir / "go"
 
 
-def locust_env(load: LoadSpec, mix: Mix, output_dir: Path) -> dict[str, str]:
+def locust_env(
+    load: LoadSpec, mix: Mix, output_dir: Path, target_rps: int | None = None
+) -> dict[str, str]:
     """Environment the locustfile reads: the mix as JSON, where to write, when to start
     (the go file) and when to stop."""
     return {
@@ -84,6 +86,8 @@ def locust_env(load: LoadSpec, mix: Mix, output_dir: Path) -> dict[str, str]:
         "PWB_CLIENT": load.client,
         "PWB_REQUEST_TIMEOUT_S": f"{load.request_timeout_s:g}",
         "PWB_STOP_AFTER_S": f"{load.warmup_s + load.measure_s + TAIL_S:g}",
+        # Open loop: the arrival rate the users share (0: closed loop).
+        "PWB_TARGET_RPS": str(target_rps or 0),
     }
 
 

@@ -32,6 +32,7 @@ FIDELITY_COLUMNS = (
     "generator_bound", "load_cpu_pct_of_capacity", "load_busy_pct_of_capacity",
     "ceiling_fraction", "rps_wrk", "rps_ratio",
     "other_cpu_pct", "load_avg_1m", "noisy", "time_wait_start", "port_range_used_fraction",
+    "target_rps",
 )  # fmt: skip
 CELL_COLUMNS = (
     "run", "scenario", "cell", "stack", "app", "framework", "interface", "server",

@@ -50,6 +50,8 @@ LOAD_KEYS = {
     "crosscheck",
     "seed",
     "time_wait_drain_s",
+    "mode",
+    "rates",
 }
 SAFE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 SELECTOR_KEYS = {"apps", "servers", "workers", "threads", "skip_invalid", "proxy"}
@@ -75,6 +77,10 @@ class LoadSpec:
     seed: int | None = None
     # Before a cell without keep-alive, wait up to this long for TIME_WAIT to drain.
     time_wait_drain_s: float = 60.0
+    # "closed": each user sends again when answered (levels: users); "open": a fixed
+    # arrival rate per level (rates, requests/s), users = [pool size] (mix.py: open loop).
+    mode: str = "closed"
+    rates: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -127,10 +133,13 @@ class Cell:
     mix: Mix
     users: int
     repeat: int
+    # Open loop only: the level's target arrival rate, requests/s (users = the pool).
+    target_rps: int | None = None
 
     @property
     def id(self) -> str:
-        return f"{self.stack.id}__{self.mix.name}__u{self.users}__r{self.repeat}"
+        level = f"q{self.target_rps}" if self.target_rps is not None else f"u{self.users}"
+        return f"{self.stack.id}__{self.mix.name}__{level}__r{self.repeat}"
 
 
 class _Checker:
@@ -236,7 +245,19 @@ def _fidelity_keys(chk: _Checker, t: dict[str, Any]) -> dict[str, Any]:
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         chk.bad("load.seed", f"expected an int, got {seed!r}")
     drain = chk.number(t, "time_wait_drain_s", "load", 0, default=60)
+    mode = t.get("mode", "closed")
+    rates: tuple[int, ...] = ()
+    if mode not in ("closed", "open"):
+        chk.bad("load.mode", f"expected closed or open, got {mode!r}")
+    elif mode == "open":
+        rates = chk.int_list(t, "rates", "load", 1)
+        if len(t.get("users") or []) != 1:
+            chk.bad("load.users", "open mode: expected one value, the pool of users")
+    elif "rates" in t:
+        chk.bad("load.rates", 'only with mode = "open"')
     return {
+        "mode": mode,
+        "rates": rates,
         "calibrate": calibrate is True,
         "crosscheck": crosscheck,
         "seed": seed,
@@ -427,6 +448,15 @@ def plan_cells(scenario: Scenario, seed: int | None = None) -> list[Cell]:
         ]
         for repeat in range(1, scenario.load.repeats + 1)
     ]
+    if scenario.load.mode == "open":
+        blocks = [
+            [
+                Cell(c.stack, c.mix, users=c.users, repeat=c.repeat, target_rps=rate)
+                for c in block
+                for rate in scenario.load.rates
+            ]
+            for block in blocks
+        ]
     order_seed = scenario.load.seed if scenario.load.seed is not None else seed
     if scenario.load.repeats > 1 and order_seed is not None:
         from harness.repeats import shuffled_blocks

@@ -190,6 +190,12 @@ def levels(cells: pd.DataFrame) -> pd.DataFrame:
     repeats that finished, if any, and are never ranked.
     """
     keys = ["scenario", "mix", "stack", "users"]
+    # Open-loop runs (target_rps set) keep one level per target rate.
+    if (
+        "target_rps" in cells.columns
+        and pd.to_numeric(cells["target_rps"], errors="coerce").notna().any()
+    ):
+        keys.append("target_rps")
     rows = []
     for key, group in cells.groupby(keys, sort=True, dropna=False):
         ok = group[~group["failed"]]

@@ -1,4 +1,4 @@
-"""Closed-loop load from a weighted mix of named task kinds, with per-request records.
+"""Closed- or open-loop load from a weighted mix of named task kinds, with per-request records.
 
 Run by the harness as a subprocess. It reads from the environment:
   PWB_MIX         JSON {"name": str, "weights": {kind: int}, "params": {key: int}}
@@ -11,7 +11,18 @@ Run by the harness as a subprocess. It reads from the environment:
   PWB_STOP_AFTER_S  seconds after spawning completes at which Locust quits (warm-up +
                   measure + a short tail); --run-time stays as an upper bound only, since
                   its clock starts before the users are spawned
+  PWB_TARGET_RPS  open loop when > 0: the users share this arrival rate (requests/s)
 Each request appends one line: t_start (unix s, 6 decimals), latency_us, name, status, ok, bytes.
+
+Open loop (coordinated omission): each of the U users owns a fixed schedule, one task
+every U / rate seconds, staggered by 1 / rate between users. A task starts at its intended
+time, or at once when the user is late (the previous answer came after it); its first
+request keeps its actual t_start (so rps counts what was really sent: the achieved rate)
+but its latency runs from the INTENDED time to the answer, so a server that stalls is
+charged for the requests it delayed. Further requests
+of one task (crud) start when the previous answer arrives, as in the closed loop. Too
+small a pool cannot keep the rate: the achieved rate (cells.csv rps) then falls below
+target_rps, and latencies grow with the backlog.
 Lines are buffered in memory-backed file buffers and flushed when Locust quits.
 """
 
@@ -37,6 +48,7 @@ GO_FILE = os.environ.get("PWB_GO_FILE")
 GO_TIMEOUT_S = 300.0
 CLIENT = os.environ.get("PWB_CLIENT", "lean")
 REQUEST_TIMEOUT_S = float(os.environ.get("PWB_REQUEST_TIMEOUT_S", "60"))
+TARGET_RPS = float(os.environ.get("PWB_TARGET_RPS", "0"))
 if CLIENT == "lean":
     # Locust puts this file's folder on sys.path, where lean.py lives.
     from lean import LeanHttpUser as BaseUser
@@ -50,6 +62,8 @@ _requests_file = (OUTPUT_DIR / f"requests.{os.getpid()}.csv").open(
     "w", buffering=4 * 1024 * 1024, encoding="ascii", newline="\n"
 )
 _spawn: dict[str, Any] = {"pid": os.getpid(), "spawn_complete_at": None}
+# Open loop: each user greenlet's intended send time of its current task's first request.
+_intended: dict[Any, float] = {}
 _environment: list[Any] = []
 
 
@@ -79,6 +93,10 @@ def _record(
     status = getattr(response, "status_code", 0) or 0
     ok = 1 if exception is None else 0
     t_start = start_time if start_time is not None else time.time() - response_time / 1000
+    # Open loop: the first request of a task counts from its intended send time.
+    intended = _intended.pop(gevent.getcurrent(), None)
+    if intended is not None and intended < t_start:
+        response_time += (t_start - intended) * 1000
     _requests_file.write(
         f"{t_start:.6f},{round(response_time * 1000)},{name},{status},{ok},{response_length or 0}\n"
     )
@@ -158,6 +176,30 @@ TASK_KINDS: dict[str, Callable[..., None]] = {
 }
 
 
+def _paced(task: Callable[..., None]) -> Callable[..., None]:
+    """Open loop: run task at the user's next intended time (at once when late)."""
+
+    def run(user: Any) -> None:
+        intended = user.next_at
+        user.next_at += user.interval
+        delay = intended - time.time()
+        if delay > 0:
+            gevent.sleep(delay)
+        _intended[gevent.getcurrent()] = intended
+        try:
+            task(user)
+        finally:
+            _intended.pop(gevent.getcurrent(), None)
+
+    run.__name__ = task.__name__
+    return run
+
+
+if TARGET_RPS > 0:
+    TASK_KINDS = {kind: _paced(task) for kind, task in TASK_KINDS.items()}
+_user_index = [0]
+
+
 class MixUser(BaseUser):  # type: ignore[misc,valid-type]
     # Closed loop: each user sends its next request as soon as the previous one returns.
     wait_time = constant(0)
@@ -170,3 +212,10 @@ class MixUser(BaseUser):  # type: ignore[misc,valid-type]
 
     def on_start(self) -> None:
         self.own_ids: list[int] = []
+        if TARGET_RPS > 0:
+            users = max(
+                1, int(_spawn.get("user_count") or self.environment.runner.target_user_count or 1)
+            )
+            self.interval = users / TARGET_RPS
+            self.next_at = time.time() + (_user_index[0] % users) / TARGET_RPS
+            _user_index[0] += 1
