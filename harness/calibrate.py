@@ -128,13 +128,14 @@ def _scenario_dict(base: Scenario, app: str, server: str) -> dict[str, Any]:
     }
 
 
-def _best_rps(run_dir: Path) -> tuple[float, bool]:
-    """The highest rps of the run's cells, and whether any of them was noisy."""
+def _best_rps(run_dir: Path) -> tuple[float, bool, str]:
+    """The highest rps of the run's cells, whether any of them was noisy, the stack id."""
     with (run_dir / "cells.csv").open(newline="") as f:
         rows = [r for r in csv.DictReader(f) if r["status"] == "ok" and r["rps"]]
     if not rows:
         raise CalibrationError(f"no calibration cell succeeded (see {run_dir}/raw/)")
-    return max(float(r["rps"]) for r in rows), any(r.get("noisy") == "true" for r in rows)
+    noisy = any(r.get("noisy") == "true" for r in rows)
+    return max(float(r["rps"]) for r in rows), noisy, rows[0]["stack"]
 
 
 def measure_calibration(
@@ -144,6 +145,7 @@ def measure_calibration(
     from harness.runner import run_scenario  # the runner imports this module
 
     ceilings: dict[str, float] = {}
+    stacks: dict[str, str] = {}
     noisy = False
     with tempfile.TemporaryDirectory(prefix="pwb-calibrate-", dir=work_dir) as tmp:
         for mode, (app, server) in (("keepalive", KEEPALIVE_STACK), ("close", CLOSE_STACK)):
@@ -151,7 +153,7 @@ def measure_calibration(
             sc = parse_scenario(data, f"calibration ({mode})", scenario.path)
             out(f"calibrate: {mode}: {app} on {server}, users {CALIBRATION_USERS}")
             run_dir = run_scenario(sc, Path(tmp), out=lambda _line: None, use_calibration=False)
-            ceilings[mode], was_noisy = _best_rps(run_dir)
+            ceilings[mode], was_noisy, stacks[mode] = _best_rps(run_dir)
             noisy = noisy or was_noisy
             out(f"calibrate: {mode} ceiling {ceilings[mode]:.0f} requests/s")
     return Calibration(
@@ -162,10 +164,7 @@ def measure_calibration(
         keepalive_rps=round(ceilings["keepalive"], 1),
         close_rps=round(ceilings["close"], 1),
         measured_at=iso(utc_now()),
-        stacks={
-            "keepalive": f"{KEEPALIVE_STACK[0]}@{KEEPALIVE_STACK[1]}-w1",
-            "close": f"{CLOSE_STACK[0]}@{CLOSE_STACK[1]}-w1",
-        },
+        stacks=stacks,
         users=list(CALIBRATION_USERS),
         noisy=noisy,
     )

@@ -1,0 +1,52 @@
+"""A real (shortened) calibration: both ceilings measured, stored, found again by a run,
+kept in its metadata.json, and every cell's ceiling_fraction computed from it."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from harness import calibrate
+from harness.runner import run_scenario
+from harness.scenario import parse_scenario
+
+pytestmark = pytest.mark.slow
+
+
+def scenario_data(name: str) -> dict[str, object]:
+    return {
+        "name": name,
+        "load": {
+            "client": "lean", "warmup_s": 0.5, "measure_s": 1.5, "users": [4],
+            "spawn_margin_s": 5, "stop_timeout_s": 1, "time_wait_drain_s": 5,
+        },
+        "stacks": [{"apps": ["raw-asgi"], "servers": ["uvicorn"]}],
+        "mixes": {"json": {"json": 1}},
+    }  # fmt: skip
+
+
+def test_calibration_is_measured_stored_and_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(calibrate, "CALIBRATION_USERS", [8])
+    sc = parse_scenario(scenario_data("cal"), "test", tmp_path / "cal.toml")
+    lines: list[str] = []
+    cal = calibrate.measure_calibration(sc, lines.append, work_dir=tmp_path)
+    assert cal.keepalive_rps > 0 and cal.close_rps > 0, lines
+    assert cal.client == "lean" and cal.load_cpus == "0" and cal.server_cpus == "1"
+    assert cal.stacks["keepalive"] == "raw-asgi@granian-asgi-w1"
+    assert cal.stacks["close"].startswith("raw-wsgi@uwsgi-w1")
+    results = tmp_path / "results"
+    calibrate.store_calibration(cal, results)
+    assert calibrate.find_calibration(sc, results) == cal
+    run_dir = run_scenario(sc, results, out=lines.append)
+    metadata = json.loads((run_dir / "metadata.json").read_text())
+    assert metadata["calibration"]["key"] == cal.key
+    with (run_dir / "cells.csv").open(newline="") as f:
+        (row,) = list(csv.DictReader(f))
+    assert row["status"] == "ok"
+    expected = float(row["rps"]) / cal.keepalive_rps
+    assert float(row["ceiling_fraction"]) == pytest.approx(expected, abs=1e-5)
