@@ -121,6 +121,7 @@ def _scenario_dict(base: Scenario, app: str, server: str) -> dict[str, Any]:
             "repeats": 1,
             "spawn_margin_s": 10,
             "stop_timeout_s": 1,
+            "time_wait_drain_s": base.load.time_wait_drain_s,
         },
         "cpus": {"server": list(base.cpus.server), "load": list(base.cpus.load)},
         "stacks": [{"apps": [app], "servers": [server], "workers": [1]}],
