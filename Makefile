@@ -38,16 +38,17 @@ list: install
 verify: install
 	$(PY) -m harness verify
 
+# Runs the scenario, then builds its report (the run's directory is printed by both).
 bench: install
 	$(PY) -m harness run $(SCENARIO)
+	$(PY) -m harness report latest
 
 report: install
 	$(PY) -m harness report $(RUN)
 
-# Debian packages for the heavier scenarios and the browser test.
+# Debian packages for the heavier scenarios and the browser test (only the missing ones).
 system-deps:
-	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium wrk nginx pgbouncer postgresql
+	bash .ci/system-deps
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

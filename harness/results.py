@@ -150,13 +150,8 @@ def write_cells_csv(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def find_run(spec: str, results_dir: Path = DEFAULT_RESULTS_DIR) -> Path:
-    """A run directory from a path, a run id under results_dir, or "latest"."""
-    if spec == "latest":
-        runs = sorted(p for p in results_dir.glob("*/metadata.json"))
-        if not runs:
-            raise ResultsError(f"no runs in {results_dir}")
-        return max(runs, key=lambda p: p.parent.name).parent
-    for candidate in (Path(spec), results_dir / spec):
-        if (candidate / "metadata.json").is_file():
-            return candidate
-    raise ResultsError(f"no run at {spec!r} (expected a directory with metadata.json)")
+    """A run directory from a path, a run id under results_dir, or "latest" (one resolver
+    for the whole suite: harness.report.runs)."""
+    from harness.report.runs import resolve_run
+
+    return resolve_run(spec, results_dir)

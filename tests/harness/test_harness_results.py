@@ -64,9 +64,9 @@ def test_run_dirs_are_unique_and_latest_is_found(tmp_path: Path) -> None:
     assert find_run("latest", tmp_path) == max(first, second, key=lambda p: p.name)
     assert find_run(str(first), tmp_path) == first
     assert find_run(first_id, tmp_path) == first
-    with pytest.raises(ResultsError, match="no run at 'nope'"):
+    with pytest.raises(ResultsError, match="no run 'nope'"):
         find_run("nope", tmp_path)
-    with pytest.raises(ResultsError, match="no runs in"):
+    with pytest.raises(ResultsError, match="no runs under"):
         find_run("latest", tmp_path / "empty")
 
 
