@@ -130,10 +130,11 @@ class _Connection:
     are small and the timeout is per request (LeanClient._timer).
     """
 
-    __slots__ = ("_hub", "_read", "_sock", "_write")
+    __slots__ = ("_connect_timeout", "_connecting", "_hub", "_read", "_sock", "_write")
 
     def __init__(self, hub: Any, family: int, sockaddr: Any, timeout: float | None) -> None:
         self._hub = hub
+        self._connect_timeout = timeout
         self._sock = _RawSocket(family, SOCK_STREAM)
         fd = self._sock.fileno()
         self._read, self._write = hub.loop.io(fd, 1), hub.loop.io(fd, 2)
@@ -141,27 +142,40 @@ class _Connection:
             self._sock.setblocking(False)
             self._sock.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1)
             error = self._sock.connect_ex(sockaddr)
-            if error == errno.EINPROGRESS:
-                with gevent.Timeout(timeout, TimeoutError(f"connect timed out after {timeout} s")):
-                    hub.wait(self._write)
-                error = self._sock.getsockopt(SOL_SOCKET, SO_ERROR)
-            if error:
+            if error not in (0, errno.EINPROGRESS):
                 raise OSError(error, f"connect to {sockaddr}: {os.strerror(error)}")
         except BaseException:
             self.close()
             raise
+        # No waiting for the handshake here: on loopback it is done when connect returns,
+        # and sending at once gets the request to the server before it even accepts. If it
+        # is not done, send() fails with EAGAIN and waits for it (_wait_writable).
+        self._connecting = error != 0
 
     def send(self, data: bytes) -> None:
         try:
             sent = self._sock.send(data)
         except BlockingIOError:
             sent = 0
-        while sent < len(data):  # the send buffer was full: big bodies only
-            self._hub.wait(self._write)
+        while sent < len(data):  # handshake not done, or the send buffer was full
+            self._wait_writable()
             try:
                 sent += self._sock.send(memoryview(data)[sent:])
             except BlockingIOError:
                 continue
+        self._connecting = False
+
+    def _wait_writable(self) -> None:
+        if not self._connecting:
+            self._hub.wait(self._write)
+            return
+        seconds = self._connect_timeout
+        with gevent.Timeout(seconds, TimeoutError(f"connect timed out after {seconds} s")):
+            self._hub.wait(self._write)
+        self._connecting = False
+        error = self._sock.getsockopt(SOL_SOCKET, SO_ERROR)
+        if error:
+            raise OSError(error, f"connect: {os.strerror(error)}")
 
     def recv_first(self) -> bytes:
         # The answer cannot be there yet: wait first instead of a recv bound to fail.
