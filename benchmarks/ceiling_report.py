@@ -24,6 +24,7 @@ CSV_COLUMNS = (
     "stack", "keepalive", "generator", "repeat", "seconds", "responses", "failures", "rps",
     "failures_per_s", "generator_cpu_pct", "generator_sys_pct", "server_cpu_pct", "other_cpu_pct",
     "generator_us_per_response", "disturbed", "errors", "note",
+    "generator_cpu_s", "generator_sys_s", "server_cpu_s", "busy_cpu_s",
 )  # fmt: skip
 BEHAVIOUR = """\
 What each generator does on its own (nothing was changed to make them alike):
@@ -159,7 +160,32 @@ def _csv_row(m: Measurement, cfg: Config) -> list[object]:
         f"{m.pct(m.server_cpu_s):.1f}",
         f"{m.pct(m.other_cpu_s):.1f}", f"{m.generator_us_per_response:.2f}",
         m.disturbed(cfg), m.errors, m.note,
+        m.generator_cpu_s, m.generator_sys_s, m.server_cpu_s, m.busy_cpu_s,
     ]  # fmt: skip
+
+
+def _from_csv(r: dict[str, str]) -> Measurement:
+    return Measurement(
+        stack=r["stack"],
+        keepalive=r["keepalive"] == "True",
+        generator=r["generator"],
+        repeat=int(r["repeat"]),
+        seconds=float(r["seconds"]),
+        responses=int(r["responses"]),
+        failures=int(r["failures"]),
+        generator_cpu_s=float(r["generator_cpu_s"]),
+        generator_sys_s=float(r["generator_sys_s"]),
+        server_cpu_s=float(r["server_cpu_s"]),
+        busy_cpu_s=float(r["busy_cpu_s"]),
+        errors=r["errors"],
+        note=r["note"],
+    )
+
+
+def read_csv(path: Path) -> list[Measurement]:
+    """The windows of an earlier generator_ceiling.csv (for --resume)."""
+    with path.open(newline="") as f:
+        return [_from_csv(r) for r in csv.DictReader(f)]
 
 
 def write(rows: Sequence[Measurement], cfg: Config, out_dir: Path) -> list[Path]:

@@ -23,6 +23,7 @@ WRK = "/usr/bin/wrk"
 PATH = "/json"
 LOCUSTFILE = Path(__file__).resolve().parent / "ceiling_locustfile.py"
 LOCUST_CLASSES = {"lean": "Lean", "fasthttp": "FastHttp", "floor": "Floor"}
+FLOOR_LABEL = "no server (Locust floor)"
 # Beyond warm-up + measure: Locust's start (imports take ~2 s here) and its stop.
 SLACK_S = 60
 _WRK_TOTAL = re.compile(r"(\d+) requests in ([\d.]+)(ms|s|m)\b")
@@ -164,7 +165,7 @@ def measure_locust(generator: str, target: Target, cfg: Config) -> Measurement:
 
 def measure_floor(cfg: Config, procs: ProcessRegistry, work: Path) -> Measurement:
     """Locust's own cost per request without any I/O (the Floor user), nothing to talk to."""
-    target = Target("no server (Locust floor)", False, "http://127.0.0.1:9", 0, procs, work)
+    target = Target(FLOOR_LABEL, False, "http://127.0.0.1:9", 0, procs, work)
     return measure_locust("floor", target, cfg)
 
 

@@ -28,6 +28,7 @@ import psutil
 
 from benchmarks import ceiling_report
 from benchmarks.ceiling_runs import (
+    FLOOR_LABEL,
     Config,
     Measurement,
     Target,
@@ -79,6 +80,21 @@ def wait_until_quiet(cfg: Config) -> str:
         if time.monotonic() > deadline:
             return f"machine busy ({busiest:.0f}% on a CPU) when started"
         time.sleep(4.0)
+
+
+def finished_rows(path: Path, cfg: Config) -> list[Measurement]:
+    """The rows of an earlier run whose stacks have every generator and repeat measured."""
+    if not path.exists():
+        return []
+    rows = ceiling_report.read_csv(path)
+    finished = []
+    for stack in dict.fromkeys(m.stack for m in rows):
+        mine = [m for m in rows if m.stack == stack]
+        wanted = ("floor",) if stack == FLOOR_LABEL else cfg.generators
+        seen = {(m.generator, m.repeat) for m in mine}
+        if all((g, r) in seen for g in wanted for r in range(1, cfg.repeats + 1)):
+            finished += mine
+    return finished
 
 
 def measure_once(run: Callable[[], Measurement], cfg: Config) -> list[Measurement]:
@@ -147,6 +163,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--quiet-pct", type=float, default=15.0, help="CPU %% counted as quiet")
     p.add_argument("--quiet-wait", type=float, default=180.0, help="seconds to wait for quiet")
     p.add_argument("--no-floor", action="store_true", help="skip Locust's no-I/O floor")
+    p.add_argument("--resume", action="store_true", help="keep the finished stacks of --out's CSV")
     p.add_argument("--out", type=Path, default=RESULTS_DIR)
     return p.parse_args(argv)
 
@@ -161,13 +178,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )  # fmt: skip
     try:
         stacks = plan_stacks(args.stacks, None if args.no_scenario else args.scenario)
-        rows: list[Measurement] = []
+        rows = finished_rows(args.out / "generator_ceiling.csv", cfg) if args.resume else []
+        done = {m.stack for m in rows}
         with tempfile.TemporaryDirectory(prefix="ceiling-") as tmp:
             work = Path(tmp)
             with session(f"ceiling-{int(time.time())}", work, upstream_cpus=None) as services:
-                if not args.no_floor:
+                if not args.no_floor and FLOOR_LABEL not in done:
                     rows += measure_floor_repeats(cfg, services.procs, work)
-                for stack in stacks:
+                for stack in (s for s in stacks if s.id not in done):
                     rows += measure_stack(stack, cfg, services.procs, services.env, work)
                     # Written after every stack: a long run cut short keeps what it measured.
                     ceiling_report.write(rows, cfg, args.out)
