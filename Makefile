@@ -7,7 +7,7 @@ SCENARIO ?= scenarios/default.toml
 RUN ?= latest
 PYTEST_ARGS ?=
 
-.PHONY: install lock test lint bench report verify list claims system-deps clean
+.PHONY: install lock test lint bench report notebooks verify list system-deps clean
 
 install: $(STAMP)
 
@@ -45,6 +45,10 @@ bench: install
 
 report: install
 	$(PY) -m harness report $(RUN)
+
+# Executes the notebooks against a run and saves their outputs (committed: RUN=reference).
+notebooks: install
+	$(PY) -m harness.report.notebook $(RUN)
 
 # Debian packages for the heavier scenarios and the browser test (only the missing ones).
 system-deps:

@@ -1,9 +1,11 @@
-"""Helpers for the notebooks: pick the run to show and display figures inline."""
+"""Helpers for the notebooks: pick the run to show, display figures inline, and execute
+the notebooks against a run (`make notebooks`, and the tests)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from matplotlib.figure import Figure
 
@@ -12,6 +14,10 @@ from harness.report.charts import to_png
 from harness.report.runs import reference_runs, resolve_run, run_dirs
 
 RUN_ENV = "PWB_RUN"
+NOTEBOOKS = ("results", "wsgi_vs_asgi")
+# Resolves to the ipykernel of the interpreter that executes (jupyter_client swaps a
+# spec's bare "python" for sys.executable): this virtualenv's Python.
+KERNEL = "python3"
 
 
 def pick_run(results_root: Path) -> Path:
@@ -38,3 +44,59 @@ def show(fig: Figure) -> None:
     from IPython.display import Image, display
 
     display(Image(data=to_png(fig), format="png"))
+
+
+def execute_notebook(path: Path, run: str | None) -> Any:
+    """Execute the notebook at path (cwd: its folder) showing run (a run dir or id, passed
+    as $PWB_RUN; None: the notebook's own choice) and return it with its outputs; raises
+    on any cell error."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    saved = os.environ.get(RUN_ENV)
+    if run is not None:
+        os.environ[RUN_ENV] = run
+    try:
+        NotebookClient(
+            nb, kernel_name=KERNEL, timeout=600, resources={"metadata": {"path": str(path.parent)}}
+        ).execute()
+    finally:
+        if saved is None:
+            os.environ.pop(RUN_ENV, None)
+        else:
+            os.environ[RUN_ENV] = saved
+    return nb
+
+
+def refresh_notebooks(folder: Path, run: str) -> list[Path]:
+    """Execute every notebook in folder against run (a run id under results/, or a path)
+    and save it with its outputs."""
+    import nbformat
+
+    written = []
+    for name in NOTEBOOKS:
+        path = folder / f"{name}.ipynb"
+        nbformat.write(execute_notebook(path, run), path)
+        written.append(path)
+    return written
+
+
+def main() -> None:
+    """`python -m harness.report.notebook RUN`: refresh notebooks/ with RUN's outputs."""
+    import sys
+
+    from harness.registry import REPO_ROOT
+
+    if len(sys.argv) != 2:
+        raise SystemExit("usage: python -m harness.report.notebook RUN (a run dir or id)")
+    # The run as given (e.g. "reference") is what the notebooks print: no local paths in
+    # committed outputs. Resolved first, so a wrong name fails before any kernel starts.
+    run = sys.argv[1]
+    run_dir = resolve_run(run, REPO_ROOT / "results")
+    for path in refresh_notebooks(REPO_ROOT / "notebooks", run):
+        print(f"executed {path.relative_to(REPO_ROOT)} against {run_dir}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,5 +1,6 @@
-"""The notebooks: in sync with their jupytext .py twins, committed without outputs, and
-executed end to end with nbclient on a real run and on a synthetic run."""
+"""The notebooks: in sync with their jupytext .py twins, committed with the outputs of the
+reference run, and executed end to end with nbclient on the reference run, a tiny real
+run and a synthetic run."""
 
 from __future__ import annotations
 
@@ -9,24 +10,14 @@ from pathlib import Path
 import jupytext
 import nbformat
 import pytest
-from nbclient import NotebookClient
+
+from harness.report.notebook import KERNEL, NOTEBOOKS, execute_notebook
 
 REPO = Path(__file__).resolve().parents[2]
-NOTEBOOKS = REPO / "notebooks"
-NAMES = ("results", "wsgi_vs_asgi")
-KERNEL = "python3"
+FOLDER = REPO / "notebooks"
+NAMES = NOTEBOOKS
 
 pytestmark = pytest.mark.slow
-
-
-def _execute(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    # kernel "python3" resolves to the ipykernel of the interpreter running the tests
-    # (jupyter_client swaps a spec's bare "python" for sys.executable); the probe test
-    # below checks that it really is this virtualenv's Python.
-    client = NotebookClient(nb, kernel_name=KERNEL, timeout=600,
-                            resources={"metadata": {"path": str(NOTEBOOKS)}})  # fmt: skip
-    client.execute()
-    return nb
 
 
 def _stream_text(nb: nbformat.NotebookNode) -> str:
@@ -45,36 +36,50 @@ def _png_count(nb: nbformat.NotebookNode) -> int:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_committed_notebook_matches_its_py_twin_and_has_no_outputs(name: str) -> None:
-    paired = jupytext.read(NOTEBOOKS / f"{name}.py")
-    committed = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+def test_committed_notebook_matches_its_py_twin_and_shows_the_reference_run(name: str) -> None:
+    paired = jupytext.read(FOLDER / f"{name}.py")
+    committed = nbformat.read(FOLDER / f"{name}.ipynb", as_version=4)
     assert [c.source for c in committed.cells] == [c.source for c in paired.cells], (
         f"notebooks/{name}.ipynb is stale: run .venv/bin/jupytext --to ipynb notebooks/{name}.py"
+        " then make notebooks RUN=reference"
     )
-    assert all(not c.get("outputs") for c in committed.cells if c.cell_type == "code")
     assert committed.metadata["kernelspec"]["name"] == KERNEL
+    # Newcomers see results without running anything: the outputs of results/reference/.
+    code = [c for c in committed.cells if c.cell_type == "code"]
+    assert "run reference: named by $PWB_RUN=reference" in _stream_text(committed), (
+        "run make notebooks RUN=reference"
+    )
+    assert _png_count(committed) > 0
+    assert not [
+        out for cell in code for out in cell.get("outputs", []) if out.get("output_type") == "error"
+    ]
 
 
-def test_kernel_is_this_virtualenvs_python() -> None:
+def test_kernel_is_this_virtualenvs_python(tmp_path: Path) -> None:
     probe = nbformat.v4.new_notebook(
         cells=[nbformat.v4.new_code_cell("import sys; print(sys.prefix)")]
     )
-    out = _stream_text(_execute(probe)).strip()
+    path = tmp_path / "probe.ipynb"
+    nbformat.write(probe, path)
+    out = _stream_text(execute_notebook(path, None)).strip()
     assert Path(out).resolve() == Path(sys.prefix).resolve()
 
 
-def _run_notebook(
-    name: str, run_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> nbformat.NotebookNode:
-    monkeypatch.setenv("PWB_RUN", str(run_dir))
-    return _execute(nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4))
+def _run_notebook(name: str, run: Path | str) -> nbformat.NotebookNode:
+    return execute_notebook(FOLDER / f"{name}.ipynb", str(run))
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_notebook_runs_on_the_tiny_real_run(
-    name: str, tiny_run: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    nb = _run_notebook(name, tiny_run, monkeypatch)
+def test_notebook_runs_on_the_reference_run(name: str) -> None:
+    assert (REPO / "results" / "reference" / "cells.csv").is_file()
+    nb = _run_notebook(name, "reference")
+    assert "run reference: named by $PWB_RUN=reference" in _stream_text(nb)
+    assert _png_count(nb) > 0
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_notebook_runs_on_the_tiny_real_run(name: str, tiny_run: Path) -> None:
+    nb = _run_notebook(name, tiny_run)
     text = _stream_text(nb)
     assert f"run {tiny_run.name}: named by $PWB_RUN" in text
     assert _png_count(nb) > 0
@@ -85,10 +90,8 @@ def test_notebook_runs_on_the_tiny_real_run(
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_notebook_runs_on_a_run_with_failures_and_io(
-    name: str, synthetic_run: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    nb = _run_notebook(name, synthetic_run, monkeypatch)
+def test_notebook_runs_on_a_run_with_failures_and_io(name: str, synthetic_run: Path) -> None:
+    nb = _run_notebook(name, synthetic_run)
     text = _stream_text(nb)
     if name == "wsgi_vs_asgi":
         assert "io-bound mix io" in text
