@@ -92,7 +92,7 @@ def test_unknown_resume_run_is_refused(tmp_path: Path, capsys: pytest.CaptureFix
     good.write_text(GOOD)
     code = main(["run", str(good), "--resume", "no-such-run", "--results-dir", str(tmp_path)])
     assert code == 1
-    assert "no run at 'no-such-run'" in capsys.readouterr().err
+    assert "no run 'no-such-run'" in capsys.readouterr().err
 
 
 def test_run_takes_resume_and_allow_remote() -> None:

@@ -59,7 +59,7 @@ def test_invalid_stack_is_refused_before_anything_starts() -> None:
 def test_report_of_a_missing_run_is_one_line(tmp_path: Path) -> None:
     done = harness("report", "latest", "--results-dir", str(tmp_path))
     assert done.returncode == 1
-    assert done.stderr.strip() == f"error: no runs in {tmp_path}"
+    assert done.stderr.strip() == f"error: no runs under {tmp_path}: run a scenario first"
 
 
 @pytest.mark.slow
