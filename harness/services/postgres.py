@@ -198,10 +198,12 @@ def cluster(procs: ProcessRegistry, root: Path, cpus: Sequence[int]) -> Iterator
     bins = require(["initdb", "postgres"], 'db = "postgres"')
     account = service_account()
     proc = None
+    # Unix socket paths are limited to 107 bytes, and a run directory can be deeper than
+    # that allows (claims nest runs): the socket directory is a short one under /tmp.
+    sock = owned_dir(Path(tempfile.mkdtemp(prefix="pwb-pg-")), account)
     try:
         owned_dir(root, account, 0o711)
         data = root / "data"
-        sock = owned_dir(root / "run", account)
         log = root / "postgres.log"
         log.touch()
         if os.geteuid() == 0:
@@ -222,3 +224,4 @@ def cluster(procs: ProcessRegistry, root: Path, cpus: Sequence[int]) -> Iterator
         if proc is not None:
             procs.stop(proc, timeout=15)
         shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(sock, ignore_errors=True)

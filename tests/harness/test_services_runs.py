@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -148,3 +150,31 @@ def test_ctrl_c_stops_postgres_pgbouncer_and_nginx(tmp_path: Path) -> None:
             except subprocess.TimeoutExpired:
                 proc.kill()
     assert_all_gone(run_dir)
+
+
+def test_postgres_starts_in_a_run_directory_too_deep_for_a_unix_socket(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Claims nest each claim's run under the claims directory: the cluster's own socket
+    # path would pass the kernel's 107-byte limit there, so it lives under /tmp instead.
+    need("initdb", "postgres", "pgbouncer")
+    # The cluster goes into the run directory when the postgres account can reach it
+    # (pytest's own temporary folders are private: elsewhere it would go under /tmp).
+    base = Path(tempfile.mkdtemp(prefix="pwb-deep-"))
+    base.chmod(0o755)
+    deep = base / ("d" * 60) / ("e" * 60)
+    sockets_before = set(Path("/tmp").glob("pwb-pg-*"))
+
+    def check(cell: Any, ctx: Any) -> dict[str, Any]:
+        assert Path(ctx.services.database["cluster_dir"], "data").is_dir()
+        assert str(ctx.services.database["cluster_dir"]).startswith(str(deep))
+        raise RuntimeError("cluster is up")
+
+    monkeypatch.setattr(runner, "run_cell", check)
+    try:
+        with pytest.raises(RuntimeError, match="cluster is up"):
+            runner.run_scenario(scenario(), deep, out=lambda _: None)
+        assert_all_gone(only_run(deep))
+        assert set(Path("/tmp").glob("pwb-pg-*")) == sockets_before
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
