@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import time
 from collections.abc import AsyncIterator, Iterator
 from types import ModuleType
 from typing import Any
@@ -21,11 +22,13 @@ from fastapi.routing import APIRoute
 
 from apps.common.settings import MAX_BODY_BYTES
 from apps.contract.clients import asgi_client
-from apps.fastapi_app import app_async, app_sync
+from apps.fastapi_app import app_async, app_blocking, app_sync
 from apps.fastapi_app.errors import install_error_handlers
 from apps.fastapi_app.models import ItemIn
 
-VARIANTS = {"fastapi-async": app_async, "fastapi-sync": app_sync}
+# fastapi-blocking is deliberately wrong (time.sleep in async def) but answers as the
+# contract says: every check here holds for it too.
+VARIANTS = {"fastapi-async": app_async, "fastapi-sync": app_sync, "fastapi-blocking": app_blocking}
 JSON = {"Content-Type": "application/json"}
 VALID_ITEM = b'{"name": "widget", "price": 1.5}'
 CONTRACT_ROUTES = {
@@ -81,8 +84,9 @@ def test_no_docs_routes_and_no_slash_redirects(client: httpx.Client, path: str) 
     assert_error(client.get(path), 404, "not_found")
 
 
-def test_async_variant_endpoints_are_coroutine_functions() -> None:
-    for route in endpoint_routes(app_async.app):
+@pytest.mark.parametrize("module", [app_async, app_blocking])
+def test_async_variant_endpoints_are_coroutine_functions(module: ModuleType) -> None:
+    for route in endpoint_routes(module.app):
         assert inspect.iscoroutinefunction(route.endpoint), route.path
 
 
@@ -117,6 +121,32 @@ def test_where_endpoints_run(monkeypatch: pytest.MonkeyPatch, variant: str, on_l
     assert response.status_code == 200, response.text
     assert response.json() == {"n": 3, "digest": "0" * 64}
     assert seen == [on_loop]
+
+
+@pytest.mark.parametrize(
+    ("variant", "sleeper"), [("fastapi-async", "asyncio"), ("fastapi-blocking", "time")]
+)
+def test_sleep_blocks_the_loop_only_in_the_wrong_variant(
+    monkeypatch: pytest.MonkeyPatch, variant: str, sleeper: str
+) -> None:
+    # The blocking variant's /io/sleep calls time.sleep on the event loop's thread; the
+    # right one awaits asyncio.sleep. Record which one ran, and where.
+    module = VARIANTS[variant]
+    calls: list[tuple[str, bool]] = []
+
+    async def fake_async_sleep(seconds: float) -> None:
+        calls.append(("asyncio", _running_loop() is not None))
+
+    def fake_time_sleep(seconds: float) -> None:
+        calls.append(("time", _running_loop() is not None))
+
+    monkeypatch.setattr(asyncio, "sleep", fake_async_sleep)
+    monkeypatch.setattr(time, "sleep", fake_time_sleep)
+    with asgi_client(module.app) as client:
+        response = client.get("/io/sleep", params={"ms": 7})
+    assert response.status_code == 200, response.text
+    assert response.json() == {"slept_ms": 7}
+    assert calls == [(sleeper, True)]
 
 
 @pytest.mark.parametrize("raw", ["1.0", "+1", " 1", "1 ", "1_0", "", "abc", "1.5", "0x1", "١"])
