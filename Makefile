@@ -5,9 +5,11 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SCENARIO ?= scenarios/default.toml
 RUN ?= latest
+CLAIMS ?= scenarios/claims.toml
+CLAIMS_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install lock test lint bench report notebooks verify list system-deps clean
+.PHONY: install lock test lint bench claims report notebooks verify list system-deps clean
 
 install: $(STAMP)
 
@@ -42,6 +44,12 @@ verify: install
 bench: install
 	$(PY) -m harness run $(SCENARIO)
 	$(PY) -m harness report latest
+
+# Every claim of scenarios/claims.toml as an experiment with a verdict, within its time
+# budget (20 min here); writes claims.md and report.html. CLAIMS_ARGS="--quick" for a
+# first look, "--only ID ..." for some claims, "--budget S" to change the budget.
+claims: install
+	$(PY) -m harness claims $(CLAIMS) $(CLAIMS_ARGS)
 
 report: install
 	$(PY) -m harness report $(RUN)

@@ -1,4 +1,4 @@
-"""`python -m harness list | serve | verify | run | report`."""
+"""`python -m harness list | serve | verify | run | calibrate | claims | report`."""
 
 from __future__ import annotations
 
@@ -92,10 +92,28 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from harness.claims.report import build_claims_report, find_claims_dir
+
+    claims_dir = find_claims_dir(args.run, Path(args.results_dir))
+    if claims_dir is not None:
+        print(f"report: {build_claims_report(claims_dir)}")
+        return 0
     run_dir = find_run(args.run, Path(args.results_dir))
     from harness.report import build_report  # written apart; imported only when asked for
 
     print(f"report: {build_report(run_dir)}")
+    return 0
+
+
+def cmd_claims(args: argparse.Namespace) -> int:
+    from harness.claims.report import build_claims_report
+    from harness.claims.run import run_claims
+    from harness.claims.spec import load_claims
+
+    claims = load_claims(Path(args.file), quick=args.quick)
+    out_dir = run_claims(claims, Path(args.results_dir), only=args.only, budget_s=args.budget)
+    print(f"claims: {out_dir / 'claims.md'}")
+    print(f"report: {build_claims_report(out_dir)}")
     return 0
 
 
@@ -126,6 +144,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--scenario", default="scenarios/default.toml", help="its client and CPU sets are used"
     )
     p.add_argument("--results-dir", default=str(DEFAULT_RESULTS_DIR), help="where it is stored")
+    p = sub.add_parser("claims", help="run the claims' experiments and compute their verdicts")
+    p.add_argument(
+        "file", nargs="?", default="scenarios/claims.toml", help="claims file (TOML)"
+    )
+    p.add_argument("--quick", action="store_true", help="the file's [quick.load] settings")
+    p.add_argument("--only", nargs="+", default=[], metavar="ID", help="run only these claims")
+    p.add_argument("--budget", type=float, metavar="S", help="time budget in seconds")
+    p.add_argument("--results-dir", default=str(DEFAULT_RESULTS_DIR), help="where it goes")
     p = sub.add_parser("report", help="build the report of a run")
     p.add_argument("run", help="run directory, run id, or 'latest'")
     p.add_argument("--results-dir", default=str(DEFAULT_RESULTS_DIR), help="where runs are")
@@ -139,6 +165,7 @@ COMMANDS = {
     "run": cmd_run,
     "calibrate": cmd_calibrate,
     "report": cmd_report,
+    "claims": cmd_claims,
 }
 
 

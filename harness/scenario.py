@@ -414,16 +414,21 @@ def parse_scenario(data: dict[str, Any], source: str, path: Path) -> Scenario:
     )
 
 
-def load_scenario(path: Path) -> Scenario:
-    """Read and validate a scenario file."""
+def read_toml(path: Path) -> tuple[dict[str, Any], str]:
+    """A TOML file's content and the name its problems are reported under."""
     source = _display(path)
     try:
         with path.open("rb") as f:
-            data = tomllib.load(f)
+            return tomllib.load(f), source
     except OSError as exc:
         raise ScenarioError(f"{source}: cannot read: {exc.strerror}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{source}: invalid TOML: {exc}") from exc
+
+
+def load_scenario(path: Path) -> Scenario:
+    """Read and validate a scenario file."""
+    data, source = read_toml(path)
     return parse_scenario(data, source, path)
 
 

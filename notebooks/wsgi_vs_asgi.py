@@ -21,9 +21,13 @@
 #    concurrency is capped at workers × threads?
 # 2. On a **CPU-bound** mix (`/cpu`), does that lead vanish?
 # 3. How does throughput scale with the **worker count** for each worker model?
+# 4. The **claims** people make about WSGI and ASGI, each an experiment with a verdict
+#    (`make claims`: the newest claims run under `results/`, or `PWB_CLAIMS`, else the
+#    committed `results/reference-claims/`).
 #
 # A section that needs something the run lacks (a mix profile, a worker model, several
-# worker counts) says so and is skipped. All tables and charts come from `harness.report`.
+# worker counts) says so and is skipped. All tables and charts come from `harness.report`
+# and `harness.claims`.
 
 # %%
 import sys
@@ -115,3 +119,40 @@ else:
 # %%
 for mix in view.mixes:
     show(view.figure("efficiency", mix))
+
+# %% [markdown]
+# ## 4. The claims, settled by experiment
+#
+# Each claim of `scenarios/claims.toml` ran as its own small run; its checks compare a
+# figure (or the ratio of two) with the threshold the claim implies. **supported** or
+# **refuted** only when the 95% interval lies wholly on one side and no cell involved was
+# generator-bound, failed or erroring; otherwise **inconclusive**, with the reason.
+
+# %%
+from harness.claims.report import claim_figure, load, pick_claims, verdict_table  # noqa: E402
+
+claims_dir = pick_claims(ROOT / "results")
+if claims_dir is None:
+    print("Skipped: no claims run under results/ and no reference: run `make claims`.")
+    claims = {}
+else:
+    claims = load(claims_dir)
+    quick = " (--quick)" if claims.get("quick") else ""
+    when = f"{claims.get('started_at')} to {claims.get('ended_at')}"
+    print(f"claims {claims_dir.name}{quick}: {when}")
+    display(verdict_table(claims))
+
+# %% [markdown]
+# One chart per claim: each check's cells (median over the repeats, bars: 95% interval),
+# coloured by the check's verdict; a dashed line marks a threshold on a single figure.
+
+# %%
+for claim in claims.get("claims", []):
+    print(f"{claim['id']}: {claim['verdict'].upper()}: {claim['statement']}")
+    if claim.get("notes"):
+        print(f"  ({claim['notes']})")
+    figure = claim_figure(claim)
+    if figure is None:
+        print(f"  {claim['reason']}")
+    else:
+        show(figure)

@@ -99,3 +99,24 @@ def test_notebook_runs_on_a_run_with_failures_and_io(name: str, synthetic_run: P
         assert "Skipped cpu-bound: this run has no cpu-bound mix" in text
         assert "Skipped: no stack family" not in text
         assert _png_count(nb) >= 3 + 2 + 2  # io charts, scaling per mix, efficiency per mix
+
+
+def test_wsgi_vs_asgi_walks_through_a_claims_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.claims.run import run_claims
+    from tests.harness.test_claims_run import GOOD, FakeRunner, two_claims
+
+    runner = FakeRunner({"one": GOOD, "two": RuntimeError("not reached")})
+    out_dir = run_claims(two_claims(), tmp_path, only=["one"], out=lambda _: None, run=runner)
+    monkeypatch.setenv("PWB_CLAIMS", str(out_dir))
+    nb = _run_notebook("wsgi_vs_asgi", "reference")
+    text = _stream_text(nb)
+    assert f"claims {out_dir.name}: " in text
+    assert "one: SUPPORTED: fast beats slow five times" in text
+    html = "".join(
+        str(out.get("data", {}).get("text/html", ""))
+        for cell in nb.cells
+        for out in cell.get("outputs", [])
+    )
+    assert "slow is about 20" in html and "supported" in html

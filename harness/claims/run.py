@@ -1,0 +1,179 @@
+"""`python -m harness claims`: every claim's experiment as a run of its own, within a time
+budget, then the verdicts (claims.json, claims.md, charts/, report.html).
+
+Layout: results/<UTC time>-claims/ holds the verdicts and runs/<time>-<claim id>/, one
+ordinary run directory per claim (cells.csv, per-request files, metadata.json). What has
+been decided is written after every claim, so an interrupted run keeps it.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from harness.claims.spec import Claim, ClaimsFile
+from harness.claims.verdict import ClaimResult, evaluate_claim, not_run
+from harness.errors import HarnessError, Interrupted
+from harness.results import (
+    git_info,
+    installed_packages,
+    iso,
+    machine_info,
+    new_run_dir,
+    utc_now,
+    write_json_atomic,
+)
+
+Printer = Callable[[str], None]
+# Before any cell has been timed: start, checks, Locust start and stop, beyond the window.
+OVERHEAD_GUESS_S = 6.0
+# A claim with a database starts (and removes) a PostgreSQL cluster first.
+DATABASE_GUESS_S = 8.0
+
+
+def estimate_s(claim: Claim, per_cell_overhead_s: float) -> float:
+    """How long a claim's run should take: its cells, each window plus overhead."""
+    load = claim.scenario.load
+    per_cell = load.warmup_s + load.measure_s + per_cell_overhead_s
+    extra = DATABASE_GUESS_S if claim.scenario.services.db != "sqlite" else 0.0
+    return claim.cells * per_cell + extra
+
+
+def read_rows(run_dir: Path) -> list[dict[str, str]]:
+    path = run_dir / "cells.csv"
+    if not path.exists():
+        return []
+    with path.open(newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def select(claims: ClaimsFile, only: Sequence[str]) -> list[Claim]:
+    """The claims to run, in file order; an unknown id is an error naming the known ones."""
+    known = [c.id for c in claims.claims]
+    unknown = [x for x in only if x not in known]
+    if unknown:
+        raise HarnessError(
+            f"{claims.path}: no claim {', '.join(map(repr, unknown))} (known: {', '.join(known)})"
+        )
+    return [c for c in claims.claims if not only or c.id in only]
+
+
+def write_outputs(out_dir: Path, header: dict[str, Any], results: Sequence[ClaimResult]) -> None:
+    """claims.json and claims.md (charts and report.html come from the report step)."""
+    from harness.claims.report import write_markdown
+
+    data = {**header, "claims": [dataclasses.asdict(r) for r in results]}
+    write_json_atomic(out_dir / "claims.json", _finite(data))
+    write_markdown(out_dir, data)
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN or infinity: they become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def run_claims(
+    claims: ClaimsFile,
+    results_dir: Path,
+    *,
+    only: Sequence[str] = (),
+    budget_s: float | None = None,
+    out: Printer = print,
+    run: Callable[..., Path] | None = None,
+) -> Path:
+    """Run the selected claims within the budget; returns the claims directory."""
+    if run is None:
+        from harness.runner import run_scenario
+
+        run = run_scenario
+    chosen = select(claims, only)
+    budget = claims.budget_s if budget_s is None else budget_s
+    claims_id, out_dir = new_run_dir(results_dir, "claims")
+    header: dict[str, Any] = {
+        "claims_id": claims_id,
+        "file": str(claims.path),
+        "quick": claims.quick,
+        "only": list(only),
+        "budget_s": budget,
+        "started_at": iso(utc_now()),
+        "ended_at": None,
+        "machine": machine_info(),
+        "packages": installed_packages(),
+        "git": git_info(),
+    }
+    total = sum(estimate_s(c, OVERHEAD_GUESS_S) for c in chosen)
+    out(
+        f"claims {claims_id}: {len(chosen)} claims, about {total / 60:.0f} min estimated, "
+        f"budget {budget / 60:.0f} min; results in {out_dir}"
+    )
+    results: list[ClaimResult] = []
+    t_start = time.monotonic()
+    cells_done, cell_time = 0, 0.0
+    try:
+        for i, claim in enumerate(chosen, start=1):
+            overhead = (
+                max(0.0, cell_time / cells_done - _window(claim))
+                if cells_done
+                else OVERHEAD_GUESS_S
+            )
+            need = estimate_s(claim, overhead)
+            left = budget - (time.monotonic() - t_start)
+            if need > left:
+                results.append(not_run(
+                    claim, f"time budget: needs about {need:.0f} s, {max(left, 0):.0f} s left "
+                    "(raise --budget, or pick claims with --only)",
+                ))  # fmt: skip
+                out(f"[{i}/{len(chosen)}] {claim.id}: not run (budget)")
+                write_outputs(out_dir, header, results)
+                continue
+            out(f"[{i}/{len(chosen)}] {claim.id}: {claim.cells} cells, about {need:.0f} s")
+            t0 = time.monotonic()
+            try:
+                run_dir = run(claim.scenario, out_dir / "runs", out=_indented(out))
+            except Interrupted:
+                raise
+            except HarnessError as exc:
+                took = time.monotonic() - t0
+                results.append(not_run(claim, f"{type(exc).__name__}: {exc}", took_s=took))
+                out(f"    {claim.id}: not run: {exc}")
+                write_outputs(out_dir, header, results)
+                continue
+            took = time.monotonic() - t0
+            rows = read_rows(run_dir)
+            cells_done += len(rows)
+            cell_time += took
+            result = evaluate_claim(
+                claim, rows, run_dir=str(run_dir.relative_to(out_dir)), took_s=took
+            )
+            results.append(result)
+            out(f"    {claim.id}: {result.verdict.upper()} ({result.reason})")
+            write_outputs(out_dir, header, results)
+    except BaseException as exc:
+        done = {r.id for r in results}
+        results.extend(
+            not_run(c, f"interrupted ({type(exc).__name__})") for c in chosen if c.id not in done
+        )
+        raise
+    finally:
+        header["ended_at"] = iso(utc_now())
+        write_outputs(out_dir, header, results)
+    return out_dir
+
+
+def _window(claim: Claim) -> float:
+    return claim.scenario.load.warmup_s + claim.scenario.load.measure_s
+
+
+def _indented(out: Printer) -> Printer:
+    return lambda line: out("    " + line.replace("\n", "\n    "))

@@ -1,0 +1,198 @@
+"""Verdicts: each check of a claim against the rows of its run's cells.csv.
+
+A check's value is a figure of one cell (its median over the repeats) or the ratio (or
+difference) of the same figure of two cells, with a 95% percentile-bootstrap interval
+(repeats resampled independently per cell, seeded). Against `value op threshold`:
+
+- supported: the whole interval is on the claimed side of the threshold;
+- refuted: the whole interval is on the other side;
+- inconclusive: the interval straddles the threshold, or the figures cannot be trusted:
+  a cell generator-bound in any repeat, a failed repeat, errors above max_error_rate,
+  fewer than two repeats (no interval), or a cell missing from the run.
+
+A claim is refuted when any check is refuted, supported when every check is supported,
+inconclusive otherwise. Every verdict carries the figures and the reason.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.claims.spec import Check, Claim, Select
+from harness.repeats import BOOTSTRAP_RESAMPLES, CONFIDENCE, bootstrap_median_ci
+
+SUPPORTED, REFUTED, INCONCLUSIVE = "supported", "refuted", "inconclusive"
+VERDICTS = (SUPPORTED, REFUTED, INCONCLUSIVE)
+Row = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One cell's metric over its repeats, and what makes it untrustworthy."""
+
+    cell: str
+    metric: str
+    values: tuple[float, ...]
+    median: float
+    ci_low: float
+    ci_high: float
+    problems: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    label: str
+    expression: str
+    op: str
+    threshold: float
+    verdict: str
+    reason: str
+    value: float
+    ci_low: float
+    ci_high: float
+    figures: tuple[Figure, ...]
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    id: str
+    statement: str
+    verdict: str
+    reason: str
+    checks: tuple[CheckResult, ...] = ()
+    run_dir: str | None = None
+    took_s: float | None = None
+    notes: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _true(value: Any) -> bool:
+    return value is True or str(value).lower() == "true"
+
+
+def figure(rows: Sequence[Row], select: Select, metric: str, max_error_rate: float) -> Figure:
+    """The repeats of one cell in rows, and every reason not to trust them."""
+    mine = [
+        r for r in rows
+        if r.get("stack") == select.stack and r.get("mix") == select.mix
+        and str(r.get("users")) == str(select.users) and not r.get("target_rps")
+    ]  # fmt: skip
+    problems: list[str] = []
+    ok = [r for r in mine if r.get("status") == "ok"]
+    if not mine:
+        problems.append(f"{select.label}: not in the run")
+    failed = [f"r{r.get('repeat')} {r.get('status')}" for r in mine if r.get("status") != "ok"]
+    if failed:
+        problems.append(f"{select.label}: failed repeats ({', '.join(failed)})")
+    if any(_true(r.get("generator_bound")) for r in ok):
+        problems.append(f"{select.label}: generator-bound (the load generator was the limit)")
+    if metric != "error_rate":
+        worst = max((_number(r.get("error_rate")) for r in ok), default=0.0)
+        if worst > max_error_rate:
+            problems.append(f"{select.label}: error rate {worst:.1%} above {max_error_rate:.1%}")
+    values = tuple(v for v in (_number(r.get(metric)) for r in ok) if not math.isnan(v))
+    if ok and len(values) < 2:
+        problems.append(f"{select.label}: {len(values)} repeat(s) with a value, no interval")
+    ci = bootstrap_median_ci(values)
+    return Figure(
+        cell=select.label, metric=metric, values=values, median=ci.median,
+        ci_low=ci.low, ci_high=ci.high, problems=tuple(problems),
+    )  # fmt: skip
+
+
+def combined_interval(
+    a: Sequence[float], b: Sequence[float], compare: str, seed: int = 0
+) -> tuple[float, float, float]:
+    """median(a) / median(b) (or minus) and its percentile-bootstrap interval."""
+
+    def combine(x: float, y: float) -> float:
+        if compare == "difference":
+            return x - y
+        return x / y if y else math.inf
+
+    value = combine(statistics.median(a), statistics.median(b))
+    rng = random.Random(seed)
+    draws = sorted(
+        combine(statistics.median(rng.choices(a, k=len(a))),
+                statistics.median(rng.choices(b, k=len(b))))
+        for _ in range(BOOTSTRAP_RESAMPLES)
+    )  # fmt: skip
+    alpha = (1 - CONFIDENCE) / 2
+    lo = draws[max(0, math.floor(alpha * BOOTSTRAP_RESAMPLES))]
+    hi = draws[min(BOOTSTRAP_RESAMPLES - 1, math.ceil((1 - alpha) * BOOTSTRAP_RESAMPLES) - 1)]
+    return value, lo, hi
+
+
+def judge(op: str, threshold: float, low: float, high: float) -> tuple[str, str]:
+    """Verdict of `value op threshold` given the value's interval [low, high]."""
+    interval = f"95% interval [{low:.4g}, {high:.4g}]"
+    inside, outside = (
+        (low >= threshold, high < threshold) if op == ">=" else (high <= threshold, low > threshold)
+    )
+    if inside:
+        return SUPPORTED, f"{interval} is entirely {op} {threshold:g}"
+    if outside:
+        return REFUTED, f"{interval} is entirely on the other side of {threshold:g}"
+    return INCONCLUSIVE, f"{interval} straddles the threshold {threshold:g}"
+
+
+def evaluate_check(check: Check, rows: Sequence[Row]) -> CheckResult:
+    figs = [figure(rows, check.of, check.metric, check.max_error_rate)]
+    if check.over is not None:
+        figs.append(figure(rows, check.over, check.metric, check.max_error_rate))
+    problems = [p for f in figs for p in f.problems]
+    if any(not f.values for f in figs):
+        return CheckResult(
+            check.label, check.expression, check.op, check.threshold, INCONCLUSIVE,
+            "; ".join(problems), math.nan, math.nan, math.nan, tuple(figs),
+        )  # fmt: skip
+    if check.over is None:
+        value, low, high = figs[0].median, figs[0].ci_low, figs[0].ci_high
+    else:
+        value, low, high = combined_interval(figs[0].values, figs[1].values, check.compare)
+    verdict, reason = judge(check.op, check.threshold, low, high)
+    if problems:
+        # The figures are shown, but a verdict needs figures that can be trusted.
+        verdict, reason = INCONCLUSIVE, "; ".join(problems) + f" (measured: {reason})"
+    return CheckResult(
+        check.label, check.expression, check.op, check.threshold, verdict, reason, value, low,
+        high, tuple(figs),
+    )  # fmt: skip
+
+
+def combine_checks(checks: Sequence[CheckResult]) -> tuple[str, str]:
+    """Refuted if any check is, supported if all are, else inconclusive; and why."""
+    refuted = [c.label for c in checks if c.verdict == REFUTED]
+    if refuted:
+        return REFUTED, "refuted by: " + "; ".join(refuted)
+    open_ = [c.label for c in checks if c.verdict != SUPPORTED]
+    if open_:
+        return INCONCLUSIVE, "not decided: " + "; ".join(open_)
+    return SUPPORTED, "every check is supported"
+
+
+def evaluate_claim(claim: Claim, rows: Sequence[Row], **extra: Any) -> ClaimResult:
+    checks = tuple(evaluate_check(c, rows) for c in claim.checks)
+    verdict, reason = combine_checks(checks)
+    return ClaimResult(
+        claim.id, claim.statement, verdict, reason, checks, notes=claim.notes, **extra
+    )
+
+
+def not_run(claim: Claim, why: str, **extra: Any) -> ClaimResult:
+    """A claim that could not run: inconclusive, saying why (never silently skipped)."""
+    return ClaimResult(
+        claim.id, claim.statement, INCONCLUSIVE, f"not run: {why}", notes=claim.notes, **extra
+    )

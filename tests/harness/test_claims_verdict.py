@@ -1,0 +1,225 @@
+"""Claim verdicts on synthetic cells.csv rows: every verdict, and every reason a figure is
+not trusted (generator-bound, failed, erroring, missing, a single repeat)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.claims.spec import Check, Claim, Select, parse_claims
+from harness.claims.verdict import (
+    INCONCLUSIVE,
+    REFUTED,
+    SUPPORTED,
+    combine_checks,
+    combined_interval,
+    evaluate_check,
+    evaluate_claim,
+    judge,
+    not_run,
+)
+
+FAST = Select("fastapi-async@uvicorn-w1", 32, "sleep50")
+SLOW = Select("flask@gunicorn-sync-w1", 32, "sleep50")
+
+
+def row(select: Select, repeat: int, rps: float, **extra: Any) -> dict[str, str]:
+    base = {
+        "stack": select.stack, "mix": select.mix, "users": str(select.users),
+        "repeat": str(repeat), "status": "ok", "rps": str(rps), "p50_ms": "1.0",
+        "error_rate": "0.0", "generator_bound": "false", "target_rps": "",
+    }  # fmt: skip
+    return base | {k: str(v) for k, v in extra.items()}
+
+
+def rows_for(select: Select, values: list[float], **extra: Any) -> list[dict[str, str]]:
+    return [row(select, i, v, **extra) for i, v in enumerate(values, start=1)]
+
+
+def ratio_check(op: str = ">=", threshold: float = 5.0, **kw: Any) -> Check:
+    return Check(
+        label="fast over slow", metric=kw.pop("metric", "rps"), of=FAST, over=SLOW,
+        compare=kw.pop("compare", "ratio"), op=op, threshold=threshold,
+        max_error_rate=kw.pop("max_error_rate", 0.01),
+    )  # fmt: skip
+
+
+def value_check(op: str, threshold: float) -> Check:
+    return Check("slow alone", "rps", SLOW, None, "ratio", op, threshold, 0.01)
+
+
+def test_judge_covers_both_operators_and_all_verdicts() -> None:
+    assert judge(">=", 5, 6, 8)[0] == SUPPORTED
+    assert judge(">=", 5, 2, 4.9)[0] == REFUTED
+    assert judge(">=", 5, 4, 6)[0] == INCONCLUSIVE
+    assert judge("<=", 21, 19, 20.5)[0] == SUPPORTED
+    assert judge("<=", 21, 22, 25)[0] == REFUTED
+    assert judge("<=", 21, 20, 22)[0] == INCONCLUSIVE
+    # On the threshold itself the claimed side wins (>= and <= include it).
+    assert judge(">=", 1.0, 1.0, 1.2)[0] == SUPPORTED
+
+
+def test_ratio_supported_when_whole_interval_clears_threshold() -> None:
+    rows = rows_for(FAST, [600, 620, 610]) + rows_for(SLOW, [19.5, 19.6, 19.4])
+    result = evaluate_check(ratio_check(">=", 5), rows)
+    assert result.verdict == SUPPORTED
+    assert result.value == pytest.approx(610 / 19.5)
+    assert result.ci_low <= result.value <= result.ci_high
+    assert result.ci_low >= 600 / 19.6 and result.ci_high <= 620 / 19.4
+    assert [f.values for f in result.figures] == [(600.0, 620.0, 610.0), (19.5, 19.6, 19.4)]
+
+
+def test_ratio_refuted_when_whole_interval_misses_threshold() -> None:
+    rows = rows_for(FAST, [60, 62, 61]) + rows_for(SLOW, [19.5, 19.6, 19.4])
+    result = evaluate_check(ratio_check(">=", 5), rows)
+    assert result.verdict == REFUTED
+    assert "other side" in result.reason
+
+
+def test_inconclusive_when_interval_straddles_threshold() -> None:
+    # Medians give exactly 5, but the repeats spread on both sides of it.
+    rows = rows_for(FAST, [80, 100, 120]) + rows_for(SLOW, [20, 20, 20])
+    result = evaluate_check(ratio_check(">=", 5), rows)
+    assert result.verdict == INCONCLUSIVE
+    assert result.ci_low < 5 < result.ci_high
+    assert "straddles" in result.reason
+
+
+def test_generator_bound_cell_makes_a_clear_result_inconclusive() -> None:
+    rows = rows_for(FAST, [600, 620, 610]) + rows_for(SLOW, [19.5, 19.6, 19.4])
+    rows[1]["generator_bound"] = "true"
+    result = evaluate_check(ratio_check(">=", 5), rows)
+    assert result.verdict == INCONCLUSIVE
+    assert "generator-bound" in result.reason
+    # The figures are still computed and shown.
+    assert result.value == pytest.approx(610 / 19.5)
+
+
+def test_failed_repeat_errors_and_missing_cells_are_inconclusive() -> None:
+    good = rows_for(FAST, [600, 620, 610]) + rows_for(SLOW, [19.5, 19.6, 19.4])
+    failed = [*good[:-1], {**good[-1], "status": "failed", "rps": ""}]
+    assert "failed repeats" in evaluate_check(ratio_check(), failed).reason
+    assert evaluate_check(ratio_check(), failed).verdict == INCONCLUSIVE
+
+    erroring = rows_for(FAST, [600, 620, 610], error_rate=0.05) + good[3:]
+    result = evaluate_check(ratio_check(), erroring)
+    assert result.verdict == INCONCLUSIVE and "error rate 5.0%" in result.reason
+    # A check on error_rate itself is not disqualified by its own figure.
+    on_errors = evaluate_check(ratio_check("<=", 100, metric="error_rate"), erroring)
+    assert "error rate" not in on_errors.reason
+
+    missing = evaluate_check(ratio_check(), good[:3])
+    assert missing.verdict == INCONCLUSIVE and "not in the run" in missing.reason
+    assert math.isnan(missing.value)
+
+
+def test_one_repeat_gives_no_interval_and_no_verdict() -> None:
+    rows = rows_for(FAST, [600]) + rows_for(SLOW, [19.5])
+    result = evaluate_check(ratio_check(), rows)
+    assert result.verdict == INCONCLUSIVE
+    assert "no interval" in result.reason
+
+
+def test_single_cell_figure_against_an_absolute_threshold() -> None:
+    rows = rows_for(SLOW, [19.5, 19.6, 19.4])
+    assert evaluate_check(value_check("<=", 21), rows).verdict == SUPPORTED
+    assert evaluate_check(value_check("<=", 10), rows).verdict == REFUTED
+    assert evaluate_check(value_check("<=", 19.5), rows).verdict == INCONCLUSIVE
+
+
+def test_difference_compare() -> None:
+    rows = rows_for(FAST, [1, 1, 1], p50_ms=1.3) + rows_for(SLOW, [1, 1, 1], p50_ms=1.0)
+    check = ratio_check("<=", 1.0, metric="p50_ms", compare="difference")
+    result = evaluate_check(check, rows)
+    assert result.value == pytest.approx(0.3)
+    assert result.verdict == SUPPORTED
+    assert combined_interval([1.3, 1.3], [1.0, 1.0], "difference")[1:] == pytest.approx((0.3, 0.3))
+
+
+def test_open_loop_rows_are_not_mistaken_for_closed_loop_cells() -> None:
+    rows = rows_for(SLOW, [19.5, 19.6, 19.4]) + rows_for(SLOW, [500, 500], target_rps=100)
+    result = evaluate_check(value_check("<=", 21), rows)
+    assert result.figures[0].values == (19.5, 19.6, 19.4)
+
+
+def test_claim_verdict_combines_checks() -> None:
+    def result(verdict: str) -> Any:
+        return type("R", (), {"verdict": verdict, "label": verdict})()
+
+    assert combine_checks([result(SUPPORTED), result(SUPPORTED)])[0] == SUPPORTED
+    assert combine_checks([result(SUPPORTED), result(INCONCLUSIVE)])[0] == INCONCLUSIVE
+    # One refuted check refutes the claim, even beside an undecided one.
+    assert combine_checks([result(INCONCLUSIVE), result(REFUTED)])[0] == REFUTED
+
+
+CLAIMS = """
+[defaults.load]
+warmup_s = 1
+measure_s = 2
+repeats = 3
+spawn_margin_s = 5
+stop_timeout_s = 2
+startup_timeout_s = 30
+[defaults.cpus]
+server = [1]
+load = [0]
+
+[[claims]]
+id = "one"
+statement = "fast beats slow five times"
+[claims.scenario.load]
+users = [32]
+[[claims.scenario.stacks]]
+apps = ["fastapi-async"]
+servers = ["uvicorn"]
+workers = [1]
+[[claims.scenario.stacks]]
+apps = ["flask"]
+servers = ["gunicorn-sync"]
+workers = [1]
+[claims.scenario.mixes.sleep50]
+sleep = 1
+[claims.scenario.mixes.sleep50.params]
+sleep_ms = 50
+[[claims.checks]]
+label = "ratio"
+of = { stack = "fastapi-async@uvicorn-w1" }
+over = { stack = "flask@gunicorn-sync-w1" }
+op = ">="
+threshold = 5
+[[claims.checks]]
+label = "slow is about 20"
+of = { stack = "flask@gunicorn-sync-w1" }
+op = "<="
+threshold = 21
+"""
+
+
+def parsed_claim() -> Claim:
+    import tomllib
+
+    data = tomllib.loads(CLAIMS)
+    return parse_claims(data, "claims.toml", Path("claims.toml")).claims[0]
+
+
+def test_evaluate_claim_from_a_parsed_file() -> None:
+    claim = parsed_claim()
+    rows = rows_for(FAST, [600, 620, 610]) + rows_for(SLOW, [19.5, 19.6, 19.4])
+    result = evaluate_claim(claim, rows, run_dir="runs/x")
+    assert result.verdict == SUPPORTED
+    assert [c.verdict for c in result.checks] == [SUPPORTED, SUPPORTED]
+    assert result.run_dir == "runs/x"
+    bound = [{**r, "generator_bound": "true"} if r["stack"] == FAST.stack else r for r in rows]
+    result = evaluate_claim(claim, bound)
+    assert result.verdict == INCONCLUSIVE
+    assert [c.verdict for c in result.checks] == [INCONCLUSIVE, SUPPORTED]
+
+
+def test_not_run_is_inconclusive_and_says_why() -> None:
+    result = not_run(parsed_claim(), "PreflightError: nginx not found")
+    assert result.verdict == INCONCLUSIVE
+    assert result.reason == "not run: PreflightError: nginx not found"
+    assert result.checks == ()
