@@ -93,8 +93,8 @@ def markdown(data: dict[str, Any]) -> str:
                 )
             lines += [
                 "",
-                "| cell | metric | repeats | median | 95% interval |",
-                "|---|---|---|---|---|",
+                "| cell | metric | repeats | median | 95% interval | noisy repeats |",
+                "|---|---|---|---|---|---|",
             ]
             seen = set()
             for ch in c["checks"]:
@@ -106,7 +106,7 @@ def markdown(data: dict[str, Any]) -> str:
                     values = ", ".join(_num(v) for v in f.get("values", []))
                     lines.append(
                         f"| {_md_escape(f['cell'])} | {f['metric']} | {values} | "
-                        f"{_num(f.get('median'))} | {_interval(f)} |"
+                        f"{_num(f.get('median'))} | {_interval(f)} | {f.get('noisy', 0)} |"
                     )
             lines += ["", f"![{c['id']}](charts/{c['id']}.png)"]
         if c.get("run_dir"):

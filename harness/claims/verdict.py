@@ -42,6 +42,9 @@ class Figure:
     ci_low: float
     ci_high: float
     problems: tuple[str, ...]
+    # Repeats during which other processes used the machine (noise.py): shown, and left
+    # to the interval (a noisy repeat that moved the figure widens it).
+    noisy: int = 0
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,7 @@ def figure(rows: Sequence[Row], select: Select, metric: str, max_error_rate: flo
     return Figure(
         cell=select.label, metric=metric, values=values, median=ci.median,
         ci_low=ci.low, ci_high=ci.high, problems=tuple(problems),
+        noisy=sum(_true(r.get("noisy")) for r in ok),
     )  # fmt: skip
 
 

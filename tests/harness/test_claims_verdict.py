@@ -223,3 +223,11 @@ def test_not_run_is_inconclusive_and_says_why() -> None:
     assert result.verdict == INCONCLUSIVE
     assert result.reason == "not run: PreflightError: nginx not found"
     assert result.checks == ()
+
+
+def test_noisy_repeats_are_counted_and_left_to_the_interval() -> None:
+    rows = rows_for(FAST, [600, 620, 610]) + rows_for(SLOW, [19.5, 19.6, 19.4])
+    rows[0]["noisy"] = "true"
+    result = evaluate_check(ratio_check(">=", 5), rows)
+    assert [f.noisy for f in result.figures] == [1, 0]
+    assert result.verdict == SUPPORTED
