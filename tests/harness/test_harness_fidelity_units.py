@@ -12,7 +12,7 @@ import pytest
 
 from harness import calibrate, crosscheck, fidelity, noise, repeats
 from harness.errors import ScenarioError
-from harness.scenario import load_scenario, plan_cells
+from harness.scenario import Cell, Scenario, load_scenario, plan_cells
 
 TCP = """\
   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
@@ -242,3 +242,59 @@ def test_crosscheck_missing_binary_names_make_system_deps(
         crosscheck.require("wrk")
     with pytest.raises(ScenarioError, match="expected one of"):
         crosscheck.require("ab")
+
+
+PROXIED = """
+name = "p"
+proxy_client_keepalive = {client}
+[load]
+warmup_s = 1
+measure_s = 2
+users = [2]
+[[stacks]]
+apps = ["raw-wsgi"]
+servers = ["{server}"]
+proxy = "nginx"
+[mixes.json]
+json = 1
+"""
+
+
+def proxied_cell(tmp_path: Path, server: str, client: bool) -> tuple[Cell, Scenario]:
+    path = tmp_path / f"{server}-{client}.toml"
+    path.write_text(PROXIED.format(server=server, client=str(client).lower()))
+    sc = load_scenario(path)
+    (cell,) = plan_cells(sc)
+    return cell, sc
+
+
+def test_keepalive_behind_nginx_is_what_the_client_sees(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cal = calibrate.Calibration(
+        key="k", client="fasthttp", server_cpus="1", load_cpus="0", keepalive_rps=10000.0,
+        close_rps=4000.0, measured_at="x", stacks={}, users=[2],
+    )  # fmt: skip
+    drains: list[bool] = []
+
+    def fake_drain(needed: bool, below: int, max_s: float) -> noise.Drain:
+        drains.append(needed)
+        return noise.Drain(found=0, start=0, waited_s=0.0, not_drained=None)
+
+    monkeypatch.setattr(noise, "drain_time_wait", fake_drain)
+    quiet = noise.NoiseFigures(other_cpu_pct=0.0, load_avg_1m=0.0, locust_busy_pct=0.0)
+    # The app server closes every connection, nginx keeps the clients' open: keep-alive.
+    closing_app, sc = proxied_cell(tmp_path, "gunicorn-sync", client=True)
+    assert not closing_app.stack.server.keepalive
+    assert fidelity.cell_keepalive(closing_app, sc)
+    before = fidelity.before_cell(closing_app, sc, {})
+    row = fidelity.cell_figures(closing_app, sc, cal, 3800.0, 10.0, None, quiet, before, {})
+    assert drains == [False] and row["ceiling_fraction"] == 0.38
+    # The converse: a keep-alive app server, nginx closing the clients' connections.
+    keeping_app, sc = proxied_cell(tmp_path, "gunicorn-gthread", client=False)
+    assert keeping_app.stack.server.keepalive
+    assert not fidelity.cell_keepalive(keeping_app, sc)
+    before = fidelity.before_cell(keeping_app, sc, {})
+    row = fidelity.cell_figures(keeping_app, sc, cal, 3800.0, 10.0, None, quiet, before, {})
+    assert drains == [False, True] and row["ceiling_fraction"] == 0.95
+    assert row["generator_bound"]
