@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness.repeats import AGGREGATE_COLUMNS
-from harness.results import CELL_COLUMNS
+from harness.results import CELL_COLUMNS, REPEAT_COLUMNS
 from tests.conftest import run_harness
 
 pytestmark = pytest.mark.slow
@@ -92,6 +92,8 @@ def test_fast_stack_is_generator_bound_and_wrk_cross_checks(tmp_path: Path) -> N
     assert info["crosscheck"]["path"] == "/json" and info["crosscheck"]["argv"][1] == "-t1"
     assert any("generator-bound" in w for w in info["warnings"])
     assert row["noisy"] in ("true", "false") and float(row["other_cpu_pct"]) >= 0
+    # One repeat: no interval, no unstable flag.
+    assert all(row[c] == "" for c in REPEAT_COLUMNS)
     assert int(row["time_wait_start"]) >= 0 and 0 <= float(row["port_range_used_fraction"]) < 1
     metadata = json.loads((run_dir / "metadata.json").read_text())
     assert metadata["crosscheck"] == "wrk" and "calibration" in metadata
@@ -115,3 +117,7 @@ def test_slow_stack_is_not_generator_bound_and_repeats_aggregate(tmp_path: Path)
     rps = sorted(float(r["rps"]) for r in rows)
     assert rps[0] <= float(agg["rps_ci_low"]) <= float(agg["rps_median"]) <= rps[1]
     assert json.loads((run_dir / "metadata.json").read_text())["order_seed"] == 5
+    # Every repeat carries its level's intervals and flag in cells.csv.
+    for row in rows:
+        assert {c: row[c] for c in REPEAT_COLUMNS} == {c: agg[c] for c in REPEAT_COLUMNS}
+    assert rows[0]["unstable"] in ("true", "false") and rows[0]["p99_ms_ci_high"] != ""

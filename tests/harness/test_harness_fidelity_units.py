@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import calibrate, crosscheck, fidelity, noise, repeats
+from harness import calibrate, crosscheck, fidelity, noise, repeats, resume
 from harness.errors import ScenarioError
+from harness.results import CELL_COLUMNS, REPEAT_COLUMNS, write_cells_csv
 from harness.scenario import Cell, Scenario, load_scenario, plan_cells
 
 TCP = """\
@@ -298,3 +299,46 @@ def test_keepalive_behind_nginx_is_what_the_client_sees(
     row = fidelity.cell_figures(keeping_app, sc, cal, 3800.0, 10.0, None, quiet, before, {})
     assert drains == [False, True] and row["ceiling_fraction"] == 0.95
     assert row["generator_bound"]
+
+
+def level_rows(rps: dict[tuple[str, int | None], list[float]]) -> list[dict[str, object]]:
+    """cells.csv-like rows: for each (stack, target rate), one ok repeat per rps value."""
+    out: list[dict[str, object]] = []
+    for (stack, target), values in rps.items():
+        for i, r in enumerate(values, start=1):
+            out.append(
+                {"cell": f"{stack}-{target}-{i}", "stack": stack, "mix": "m", "users": 8,
+                 "target_rps": target, "repeat": i, "status": "ok", "rps": r, "p50_ms": r / 100,
+                 "p90_ms": 2.0, "p99_ms": 3.0, "generator_bound": False}
+            )  # fmt: skip
+    return out
+
+
+def test_cells_get_their_levels_intervals_and_unstable_flag(tmp_path: Path) -> None:
+    rows = level_rows({("a", None): [100.0, 101.0, 99.0], ("b", None): [100.0, 160.0]})
+    rows.append({**rows[-1], "cell": "b-3", "repeat": 3, "status": "failed", "rps": None})
+    done = repeats.with_repeat_columns(rows, repeats=3)
+    assert all(set(REPEAT_COLUMNS) <= set(r) for r in done)
+    a, b = repeats.aggregate(rows)
+    for row in done:
+        agg = a if row["stack"] == "a" else b
+        assert {c: row[c] for c in REPEAT_COLUMNS} == {c: agg[c] for c in REPEAT_COLUMNS}
+    assert [r["unstable"] for r in done] == [False] * 3 + [True] * 3
+    assert done[0]["rps_ci_low"] <= 100.0 <= done[0]["rps_ci_high"]
+    # One repeat: the columns stay empty.
+    single = repeats.with_repeat_columns(rows[:1], repeats=1)
+    assert all(single[0][c] is None for c in REPEAT_COLUMNS)
+    # Read back by --resume (strings), the same levels and values come out.
+    write_cells_csv(tmp_path / "cells.csv", [{**dict.fromkeys(CELL_COLUMNS), **r} for r in done])
+    again = repeats.with_repeat_columns(resume._read_rows(tmp_path / "cells.csv"), repeats=3)
+    assert [r["unstable"] for r in again] == [r["unstable"] for r in done]
+    assert [r["rps_ci_high"] for r in again] == pytest.approx([r["rps_ci_high"] for r in done])
+
+
+def test_open_loop_levels_are_kept_apart_by_target_rate() -> None:
+    rows = level_rows({("a", 200): [199.0, 200.0], ("a", 800): [500.0, 790.0]})
+    low, high = repeats.aggregate(rows)
+    assert (low["target_rps"], low["n"], low["unstable"]) == (200, 2, False)
+    assert (high["target_rps"], high["n"], high["unstable"]) == (800, 2, True)
+    done = repeats.with_repeat_columns(rows, repeats=2)
+    assert [r["unstable"] for r in done] == [False, False, True, True]
