@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from harness.errors import ResultsError
+from harness.noise import PORT_RANGE_HALF
 from harness.repeats import UNSTABLE_CV, bootstrap_median_ci, coefficient_of_variation
 
 CELLS_COLUMNS: tuple[str, ...] = (
@@ -26,13 +27,14 @@ TEXT_COLUMNS: tuple[str, ...] = (
     "worker_class", "mix", "status", "keepalive", "server_cpus", "load_cpus", "started_at",
 )  # fmt: skip
 # Columns a later harness feature may add; when present they flag cells.
-OPTIONAL_FLAG_COLUMNS: tuple[str, ...] = ("generator_bound", "unstable")
+OPTIONAL_FLAG_COLUMNS: tuple[str, ...] = ("generator_bound", "unstable", "noisy")
 
 # Flag codes, in the order badges are shown, with the words a reader sees.
 FLAG_LABELS: dict[str, str] = {
     "failed": "failed",
     "generator_bound": "generator-bound",
     "unstable": "unstable",
+    "noisy": "noisy",
     "errors": "errors",
     "some_failed": "failed at some levels",
 }
@@ -41,6 +43,9 @@ FLAG_MEANINGS: dict[str, str] = {
     "never ranked, listed last",
     "generator_bound": "the load generator was the limit: throughput is a lower bound",
     "unstable": "repeats or seconds vary too much to trust the figure",
+    "noisy": "the machine was busy: other processes used more than 10% of a core during "
+    "the measurement, or sockets in TIME_WAIT held half the local port range at its start; "
+    "the figure may be low",
     "errors": "some requests in the measure window failed (see error rate)",
     "some_failed": "the stack failed at other concurrency levels of this mix",
 }
@@ -130,6 +135,11 @@ def _derive(frame: pd.DataFrame, metadata: dict[str, Any]) -> pd.DataFrame:
         frame[col] = frame[col].astype(str)
     for col in OPTIONAL_FLAG_COLUMNS:
         frame[col] = _to_bool(frame[col]) if col in frame.columns else False
+    if "port_range_used_fraction" in frame.columns:
+        # A cell that started with TIME_WAIT over half the local port range is noisy too
+        # (harness/noise.py): its connects may have failed or stalled.
+        ports = pd.to_numeric(frame["port_range_used_fraction"], errors="coerce")
+        frame["noisy"] = frame["noisy"] | (ports >= PORT_RANGE_HALF)
     frame["failed"] = frame["status"] != "ok"
     frame["has_errors"] = ~frame["failed"] & (frame["error_rate"].fillna(0) > 0)
     frame["flags"] = [_cell_flags(row) for row in frame.itertuples(index=False)]
@@ -155,6 +165,8 @@ def _cell_flags(row: Any) -> str:
         codes.append("generator_bound")
     if row.unstable:
         codes.append("unstable")
+    if row.noisy:
+        codes.append("noisy")
     if row.has_errors:
         codes.append("errors")
     return ";".join(codes)

@@ -10,7 +10,7 @@ from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from harness.report.charts import message_figure, save, to_png
+from harness.report.charts import FLAGGED_LABEL, RING, message_figure, save, to_png
 from harness.report.raw import TAIL_QUANTILES, tail_x
 from harness.report.view import MIX_CHARTS, RunView, open_run
 
@@ -139,3 +139,17 @@ def test_save_and_png(tmp_path: Path) -> None:
     assert png.read_bytes().startswith(b"\x89PNG")
     assert b"<svg" in svg.read_bytes()[:400]
     assert to_png(fig).startswith(b"\x89PNG")
+
+
+def test_noisy_cells_are_ringed_and_the_legend_says_noisy(noisy_run: Path) -> None:
+    view = open_run(noisy_run)
+    fig = view.figure("throughput-users", "json")
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert FLAGGED_LABEL in labels and "noisy" in FLAGGED_LABEL
+    rings = [
+        np.asarray(c.get_offsets())
+        for c in fig.axes[0].collections
+        if c.get_sizes().size and c.get_sizes()[0] == RING["s"] and len(c.get_offsets())
+    ]
+    level = view.table.set_index(["mix", "stack"]).loc[("json", DEFAULT_STACKS[4].id)]
+    assert [list(p) for points in rings for p in points] == [[16, level["rps"]]]
