@@ -133,6 +133,8 @@ def _derive(frame: pd.DataFrame, metadata: dict[str, Any]) -> pd.DataFrame:
             frame[col] = pd.to_numeric(frame[col], errors="coerce")
     for col in TEXT_COLUMNS:
         frame[col] = frame[col].astype(str)
+    if "target_rps" in frame.columns:  # open loop; empty in a closed-loop run
+        frame["target_rps"] = pd.to_numeric(frame["target_rps"], errors="coerce")
     for col in OPTIONAL_FLAG_COLUMNS:
         frame[col] = _to_bool(frame[col]) if col in frame.columns else False
     if "port_range_used_fraction" in frame.columns:
@@ -195,18 +197,24 @@ def split_flags(flags: str) -> list[str]:
     return [code for code in str(flags).split(";") if code]
 
 
+def open_loop(frame: pd.DataFrame) -> bool:
+    """Whether the cells (or levels) come from an open-loop run: target_rps is set."""
+    return bool(
+        "target_rps" in frame.columns
+        and pd.to_numeric(frame["target_rps"], errors="coerce").notna().any()
+    )
+
+
 def levels(cells: pd.DataFrame) -> pd.DataFrame:
-    """One row per scenario, mix, stack and users: repeats pooled by their median.
+    """One row per scenario, mix, stack and users (and target rate in an open-loop run):
+    repeats pooled by their median.
 
     A level with any failed repeat counts as failed; its metrics come from the
     repeats that finished, if any, and are never ranked.
     """
     keys = ["scenario", "mix", "stack", "users"]
-    # Open-loop runs (target_rps set) keep one level per target rate.
-    if (
-        "target_rps" in cells.columns
-        and pd.to_numeric(cells["target_rps"], errors="coerce").notna().any()
-    ):
+    # Open-loop runs keep one level per target rate.
+    if open_loop(cells):
         keys.append("target_rps")
     rows = []
     for key, group in cells.groupby(keys, sort=True, dropna=False):
@@ -235,8 +243,8 @@ def levels(cells: pd.DataFrame) -> pd.DataFrame:
 
 
 SUMMARY_COLUMNS: tuple[str, ...] = (
-    "scenario", "mix", "rank", "stack", "status", "flags", "users", "rps", "rps_min",
-    "rps_max", "rps_ci_low", "rps_ci_high", "rps_cv", "p50_ms_ci_low", "p50_ms_ci_high",
+    "scenario", "mix", "rank", "stack", "status", "flags", "users", "target_rps", "rps",
+    "rps_min", "rps_max", "rps_ci_low", "rps_ci_high", "rps_cv", "p50_ms_ci_low", "p50_ms_ci_high",
     "p90_ms_ci_low", "p90_ms_ci_high", "p99_ms_ci_low", "p99_ms_ci_high", "repeats",
     "p50_ms", "p90_ms", "p99_ms", "p999_ms", "error_rate",
     "server_cpu_pct", "server_rss_mb", "rps_per_cpu_s", "locust_cpu_pct", "failed_users",
@@ -270,6 +278,8 @@ def summary(cells: pd.DataFrame) -> pd.DataFrame:
         row["failed_users"] = ",".join(str(int(u)) for u in failed_users)
         rows.append(row)
     table = pd.DataFrame(rows)
+    if "target_rps" not in table.columns:
+        table["target_rps"] = np.nan
     table["_failed"] = table["status"] != "ok"
     table = table.sort_values(
         ["scenario", "mix", "_failed", "rps", "stack"], ascending=[True, True, True, False, True]

@@ -33,3 +33,17 @@ def noisy_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         }
     )
     return build_run(tmp_path_factory.mktemp("noisy"), spec)
+
+
+OPEN_RATES = (200.0, 500.0, 1000.0)
+
+
+@pytest.fixture(scope="session")
+def open_loop_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A synthetic open-loop run: one mix, a pool of 32 users, three target rates (the
+    faster stacks keep 500 requests/s, none keeps 1000)."""
+    spec = SynthSpec(
+        stacks=(DEFAULT_STACKS[0], DEFAULT_STACKS[4]), mixes=("json",), users=(32,),
+        rates=OPEN_RATES, run_id="20261121T061500Z-synthetic-open",
+    )  # fmt: skip
+    return build_run(tmp_path_factory.mktemp("open"), spec)

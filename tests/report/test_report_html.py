@@ -153,3 +153,20 @@ def test_noisy_cells_carry_a_badge_and_the_legend_explains_it(
     assert cells.count(badge) == 2  # both noisy cells in the list of every cell
     assert "other processes used more than 10% of a core" in text  # the legend
     assert "TIME_WAIT" in text.split('id="headline"')[1].split("<table>")[0]
+
+
+def test_open_loop_tables_show_target_and_achieved(open_loop_run: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / open_loop_run.name
+    shutil.copytree(open_loop_run, run_dir)
+    text = build_report(run_dir).read_text(encoding="utf-8")
+    table = text.split('id="table-json"')[1].split("</table>")[0]
+    assert "<th>target requests/s</th>" in table and "<th>achieved requests/s</th>" in table
+    cells = text.split('id="cells"')[1].split("</table>")[0]
+    assert "<th>target requests/s</th>" in cells and '<td class="num">1,000</td>' in cells
+    assert "achieved = target" in text  # the chart caption
+    summary = pd.read_csv(run_dir / "summary.csv")
+    assert set(summary["target_rps"]) <= {200.0, 500.0, 1000.0}
+
+
+def test_closed_loop_tables_have_no_target_column(built: tuple[Path, str]) -> None:
+    assert "target requests/s" not in built[1]

@@ -22,7 +22,7 @@ from harness.report.tables import (
     worker_kind,
 )
 
-from .conftest import NOISY_CPU_CELL, NOISY_PORTS_CELL
+from .conftest import NOISY_CPU_CELL, NOISY_PORTS_CELL, OPEN_RATES
 from .synthetic import DEFAULT_STACKS, SynthSpec, build_run, cell_id
 
 
@@ -181,3 +181,17 @@ def test_noisy_cells_are_flagged_by_cpu_or_time_wait(noisy_run: Path) -> None:
     # The fastest json stack peaks at the noisy level: ranked first, flagged.
     top = table.loc[("json", DEFAULT_STACKS[4].id)]
     assert top["rank"] == 1 and split_flags(top["flags"]) == ["noisy"]
+
+
+def test_open_loop_levels_and_summary_keep_the_target_rate(open_loop_run: Path) -> None:
+    cells = load_run(open_loop_run).cells
+    per_level = levels(cells)
+    assert len(per_level) == 2 * len(OPEN_RATES)  # one level per stack and target rate
+    fast = per_level[per_level["stack"] == DEFAULT_STACKS[4].id].sort_values("target_rps")
+    assert list(fast["target_rps"]) == list(OPEN_RATES)
+    assert fast["rps"].iloc[0] == pytest.approx(200, rel=0.15)
+    assert fast["rps"].iloc[-1] < 0.95 * OPEN_RATES[-1]  # 900 requests/s at most
+    table = summary(cells).set_index("stack")
+    assert table.loc[DEFAULT_STACKS[4].id, "target_rps"] == OPEN_RATES[-1]
+    assert pd.isna(summary(load_run(open_loop_run).cells.drop(columns="target_rps"))[
+        "target_rps"]).all()  # fmt: skip
