@@ -155,19 +155,19 @@ def crosscheck_cell(
     cell_dir: Path,
     info: dict[str, Any],
 ) -> None:
-    """With load.crosscheck = "wrk": measure the cell's endpoint with wrk while the server
+    """With load.crosscheck = "wrk": drive the mix's GET paths with wrk while the server
     still runs (after Locust ended). A wrk failure is recorded, never fails the cell."""
     if scenario.load.crosscheck is None:
         return
+    plan = crosscheck.mix_plan(cell.mix)
+    if not plan.paths:
+        info["crosscheck"] = {
+            "tool": "wrk", "skipped": "no GET path in the mix", "left_out": list(plan.left_out)
+        }  # fmt: skip
+        return
     try:
         result = crosscheck.run_wrk(
-            procs,
-            url,
-            cell.mix,
-            cell.users,
-            scenario.load.measure_s,
-            scenario.cpus.load,
-            cell_dir / "wrk.log",
+            procs, url, plan, cell.users, scenario.load.measure_s, scenario.cpus.load, cell_dir
         )
     except HarnessError as exc:
         info["crosscheck"] = {"tool": "wrk", "error": str(exc)}
@@ -191,7 +191,12 @@ def row_figures(
         return empty_figures(before, cell.target_rps)
     rps, locust_cpu, start, end = measured
     wrk = info.get("crosscheck") or {}
-    return cell_figures(
+    row = cell_figures(
         cell, scenario, calibration, rps, locust_cpu, wrk.get("rps"),
         noise.noise_means(noise_samples, start, end), before, info,
     )  # fmt: skip
+    if scenario.load.crosscheck is not None:
+        driven = crosscheck.mix_plan(cell.mix).columns()
+        row |= driven
+        info["fidelity"] |= driven
+    return row

@@ -30,7 +30,7 @@ DEFAULT_RESULTS_DIR = REPO_ROOT / "results"
 # Written by harness/fidelity.py: generator saturation, calibrated ceiling, wrk, noise.
 FIDELITY_COLUMNS = (
     "generator_bound", "load_cpu_pct_of_capacity", "load_busy_pct_of_capacity",
-    "ceiling_fraction", "rps_wrk", "rps_ratio",
+    "ceiling_fraction", "rps_wrk", "rps_ratio", "wrk_paths", "wrk_left_out",
     "other_cpu_pct", "load_avg_1m", "noisy", "time_wait_start", "port_range_used_fraction",
     "target_rps",
 )  # fmt: skip

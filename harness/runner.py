@@ -147,6 +147,7 @@ def run_scenario(
             order_seed=seed,
             calibration=dataclasses.asdict(calibration) if calibration else None,
             crosscheck=scenario.load.crosscheck,
+            crosscheck_paths=crosscheck.plans(scenario),
         )
     else:
         previous = resume.load_previous(resume_dir, scenario, planned)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ import pytest
 from harness import calibrate, crosscheck, fidelity, noise, repeats, resume
 from harness.errors import ScenarioError
 from harness.results import CELL_COLUMNS, REPEAT_COLUMNS, write_cells_csv
-from harness.scenario import Cell, Scenario, load_scenario, plan_cells
+from harness.scenario import Cell, Mix, Scenario, load_scenario, plan_cells
 
 TCP = """\
   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
@@ -227,11 +228,39 @@ def test_wrk_output_parsed() -> None:
         crosscheck.parse_wrk("wrk: connection refused")
 
 
-def test_wrk_path_of_a_mix(tmp_path: Path) -> None:
+def test_wrk_drives_the_mixs_get_paths_by_weight(tmp_path: Path) -> None:
     sc = load_scenario(scenario_file(tmp_path))
     json_mix, io_mix = sc.mixes
-    assert crosscheck.mix_path(json_mix) == "/json"
-    assert crosscheck.mix_path(io_mix) == "/io/sleep?ms=5"
+    plan = crosscheck.mix_plan(json_mix)
+    assert plan == crosscheck.WrkPlan({"/json": 3, "/plaintext": 1}, ())
+    assert plan.sequence() == ["/json", "/json", "/plaintext", "/json"]
+    assert plan.columns() == {"wrk_paths": "/json*3;/plaintext*1", "wrk_left_out": ""}
+    assert crosscheck.mix_plan(io_mix).sequence() == ["/io/sleep?ms=5"]
+    # Weights reduced by their gcd, spread evenly; crud (needs state) left out.
+    mixed = Mix("m", (("json", 4), ("crud", 2), ("list", 2), ("db", 6)), ())
+    plan = crosscheck.mix_plan(mixed)
+    assert plan.left_out == ("crud",)
+    seq = plan.sequence()
+    assert Counter(seq) == {"/json": 2, "/items?limit=20": 1, "/db/query": 3}
+    assert seq == ["/db/query", "/json", "/items?limit=20", "/db/query", "/json", "/db/query"]
+    assert crosscheck.mix_plan(Mix("c", (("crud", 1),), ())).paths == {}
+    metadata = crosscheck.plans(crosscheck.with_tool(sc, "wrk"))
+    assert metadata == {
+        "json": {"paths": {"/json": 3, "/plaintext": 1}, "left_out": []},
+        "io": {"paths": {"/io/sleep?ms=5": 2}, "left_out": []},
+    }
+    assert crosscheck.plans(sc) is None
+
+
+def test_wrk_lua_script_cycles_through_the_list() -> None:
+    plan = crosscheck.WrkPlan({"/json": 3, "/io/sleep?ms=5": 1}, ("crud",))
+    script = crosscheck.lua_script(plan)
+    listed = [line.strip().rstrip(",") for line in script.splitlines() if line.startswith('  "')]
+    assert listed == ['"/json"', '"/json"', '"/io/sleep?ms=5"', '"/json"']
+    assert "request = function()" in script and 'wrk.format("GET", paths[n])' in script
+    assert "n = n % #paths + 1" in script
+    with pytest.raises(crosscheck.CrosscheckError, match="refusing"):
+        crosscheck.lua_script(crosscheck.WrkPlan({'/x"]]..os.exit()': 1}, ()))
 
 
 def test_crosscheck_missing_binary_names_make_system_deps(
