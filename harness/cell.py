@@ -24,7 +24,7 @@ from harness.errors import ContractError, HarnessError, Interrupted, LoadError, 
 from harness.monitor import Monitor, MonitorMeans, Sample, means
 from harness.procs import cpu_list
 from harness.registry import REPO_ROOT
-from harness.results import iso, utc_now, write_json_atomic
+from harness.results import REPEAT_COLUMNS, iso, utc_now, write_json_atomic
 from harness.scenario import Cell, Scenario
 from harness.server import HOST, Running, free_port, log_tail, wait_healthy
 from harness.services.front import client_keepalive, start_front
@@ -108,9 +108,7 @@ def _drive_locust(
     # Past budget + faults.DEADLINE_GRACE_S, Locust and the server are killed.
     budget = loadgen.run_time_s(load) + load.stop_timeout_s
     try:
-        code = faults.watch_load(
-            locust, running.proc, budget_s=budget, server_log=running.log_path
-        )
+        code = faults.watch_load(locust, running.proc, budget_s=budget, server_log=running.log_path)
     finally:
         monitor.stop()
         ctx.services.procs.stop(locust)
@@ -184,7 +182,9 @@ def _items_snapshot(cell: Cell, ctx: RunContext) -> integrity.Snapshot | None:
 
 
 def _check_integrity(
-    ctx: RunContext, before: integrity.Snapshot, records: list[loadgen.Record],
+    ctx: RunContext,
+    before: integrity.Snapshot,
+    records: list[loadgen.Record],
     info: dict[str, Any],
 ) -> None:
     """After the server stopped: the database against the 201s and 204s; fails the cell."""
@@ -289,7 +289,8 @@ def run_cell(cell: Cell, ctx: RunContext) -> dict[str, Any]:
     info["status"] = status
     info["ended_at"] = iso(utc_now())
     write_json_atomic(cell_dir / "cell.json", info)
-    row = _row(cell, ctx, status, started, measured) | fid
+    # The repeat columns are filled in when the run ends (harness/repeats.py).
+    row = _row(cell, ctx, status, started, measured) | fid | dict.fromkeys(REPEAT_COLUMNS)
     # ok / failed where the cell's writes were checked against the database, else n/a.
     row["integrity"] = (info.get("integrity") or {}).get("status", "n/a")
     return row

@@ -1,18 +1,23 @@
 """The wrk cross-check: after Locust's measurement, the same server, concurrency and pinning
-measured with wrk (`wrk -t1 -c<users> -d<measure_s>`, pinned to the load CPUs).
+measured with wrk (`wrk -t1 -c<users> -d<measure_s> -s mix.lua`, pinned to the load CPUs).
 
-A mix becomes one path: its heaviest-weighted GET kind (crud, the only kind that writes,
-falls back to GET /items?limit=20, the list it reads). Simple and comparable: wrk is the
-ceiling reference for that endpoint, not a replay of the mix.
+wrk drives the mix's GET paths in proportion to their weights: a Lua script written into
+the cell directory (`wrk.lua`) whose request() cycles through a precomputed list of paths,
+spread evenly (smooth weighted round robin). Kinds that need state stay out (crud: its
+PUT and DELETE need the id its POST returned) and are recorded as left out; a mix with
+nothing left is not cross-checked.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
 import re
 import shutil
 import subprocess
 from dataclasses import dataclass
+from functools import reduce
 from pathlib import Path
 
 from harness.errors import HarnessError, ScenarioError
@@ -22,17 +27,19 @@ from harness.scenario import Mix, Scenario
 
 TOOLS = ("wrk",)
 WRK = "wrk"
+SCRIPT_NAME = "wrk.lua"
 
+# The GET path of each kind that needs no state; kinds missing here are left out.
 _PATHS = {
     "json": "/json",
     "plaintext": "/plaintext",
     "db": "/db/query",
     "list": "/items?limit=20",
-    "crud": "/items?limit=20",
     "sleep": "/io/sleep?ms={sleep_ms}",
     "upstream": "/io/upstream?ms={upstream_ms}",
     "cpu": "/cpu?n={cpu_n}",
 }
+_SAFE_PATH = re.compile(r"^/[A-Za-z0-9/_.?=&-]*$")
 _RPS = re.compile(r"^Requests/sec:\s+([0-9.]+)", re.MULTILINE)
 _ERRORS = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
 _SOCKET_ERRORS = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
@@ -54,16 +61,77 @@ def require(tool: str | None) -> None:
         )
 
 
-def mix_path(mix: Mix) -> str:
-    """The path wrk requests for a mix: its heaviest-weighted kind (first on ties)."""
-    kind = max(mix.weights, key=lambda kw: kw[1])[0]
-    return _PATHS[kind].format(**dict(mix.params))
+@dataclass(frozen=True)
+class WrkPlan:
+    """What wrk drives for a mix: GET paths with their weights, and the kinds left out."""
+
+    paths: dict[str, int]
+    left_out: tuple[str, ...]
+
+    def sequence(self) -> list[str]:
+        """One cycle of requests: each path weight / gcd times, spread evenly (smooth
+        weighted round robin, as nginx balances upstreams)."""
+        divisor = reduce(math.gcd, self.paths.values())
+        weights = {path: w // divisor for path, w in self.paths.items()}
+        total = sum(weights.values())
+        current = dict.fromkeys(weights, 0)
+        out = []
+        for _ in range(total):
+            for path, w in weights.items():
+                current[path] += w
+            chosen = max(current, key=lambda p: current[p])  # first on ties
+            current[chosen] -= total
+            out.append(chosen)
+        return out
+
+    def columns(self) -> dict[str, str]:
+        """cells.csv's wrk_paths ("path*weight" joined by ";") and wrk_left_out."""
+        return {
+            "wrk_paths": ";".join(f"{p}*{w}" for p, w in self.paths.items()),
+            "wrk_left_out": ";".join(self.left_out),
+        }
+
+
+def mix_plan(mix: Mix) -> WrkPlan:
+    """The mix's GET kinds as paths with their weights; the others left out."""
+    params = dict(mix.params)
+    paths: dict[str, int] = {}
+    left_out = []
+    for kind, weight in mix.weights:
+        if kind not in _PATHS:
+            left_out.append(kind)
+            continue
+        path = _PATHS[kind].format(**params)
+        paths[path] = paths.get(path, 0) + weight
+    return WrkPlan(paths, tuple(left_out))
+
+
+def lua_script(plan: WrkPlan) -> str:
+    """wrk's script: request() cycles through plan.sequence()."""
+    sequence = plan.sequence()
+    for path in sequence:
+        if not _SAFE_PATH.match(path):
+            raise CrosscheckError(f"wrk: refusing to write path {path!r} into a Lua script")
+    # A JSON string of these characters is a valid Lua string literal.
+    listed = ",\n".join(f"  {json.dumps(p)}" for p in sequence)
+    return (
+        "-- Written by harness/crosscheck.py: the mix's GET paths in proportion to their\n"
+        "-- weights, one cycle of the list after another.\n"
+        f"local paths = {{\n{listed},\n}}\n"
+        "local n = 0\n"
+        "request = function()\n"
+        "  n = n % #paths + 1\n"
+        '  return wrk.format("GET", paths[n])\n'
+        "end\n"
+    )
 
 
 @dataclass(frozen=True)
 class WrkResult:
     rps: float
-    path: str
+    paths: dict[str, int]
+    left_out: list[str]
+    script: str
     non_2xx: int
     socket_errors: int
     argv: list[str]
@@ -82,21 +150,26 @@ def parse_wrk(text: str) -> tuple[float, int, int]:
 def run_wrk(
     procs: ProcessRegistry,
     url: str,
-    mix: Mix,
+    plan: WrkPlan,
     users: int,
     seconds: float,
     cpus: tuple[int, ...],
-    log_path: Path,
+    cell_dir: Path,
 ) -> WrkResult:
-    """wrk against url for `seconds` with `users` connections on one thread, pinned."""
-    path = mix_path(mix)
+    """wrk against url for `seconds` with `users` connections on one thread, pinned, driving
+    the plan's paths through cell_dir/wrk.lua; its output goes to cell_dir/wrk.log."""
+    script = cell_dir / SCRIPT_NAME
+    script.write_text(lua_script(plan))
+    log_path = cell_dir / "wrk.log"
     argv = [
         shutil.which(WRK) or WRK,
         "-t1",
         f"-c{users}",
         f"-d{max(1, round(seconds))}s",
         "--latency",
-        url + path,
+        "-s",
+        str(script),
+        url + "/",
     ]
     proc = procs.spawn(argv, cpus=cpus, env={}, log_path=log_path, cwd=REPO_ROOT)
     try:
@@ -111,7 +184,17 @@ def run_wrk(
             f"wrk exited with code {code} on cpus {cpu_list(cpus)}:\n{text[-800:]}"
         )
     rps, non_2xx, sock = parse_wrk(text)
-    return WrkResult(rps, path, non_2xx, sock, argv)
+    return WrkResult(rps, plan.paths, list(plan.left_out), SCRIPT_NAME, non_2xx, sock, argv)
+
+
+def plans(scenario: Scenario) -> dict[str, dict[str, object]] | None:
+    """For metadata.json: per mix, the paths wrk drives and the kinds it leaves out."""
+    if scenario.load.crosscheck is None:
+        return None
+    return {
+        mix.name: {"paths": plan.paths, "left_out": list(plan.left_out)}
+        for mix, plan in ((m, mix_plan(m)) for m in scenario.mixes)
+    }
 
 
 def with_tool(scenario: Scenario, tool: str) -> Scenario:

@@ -5,7 +5,9 @@ the figures become the FIDELITY_COLUMNS of cells.csv and a "fidelity" entry in c
 generator_bound = Locust's CPU >= 90% of the load CPUs' capacity (len(load CPUs) x 100%,
 from the monitor's samples of every Locust process), or Locust's demand (running + waiting
 for a CPU, from /proc/<pid>/schedstat) >= 90% of that capacity, or rps >= 90% of the
-calibrated ceiling for the cell's keep-alive mode. The demand criterion matters on a
+calibrated ceiling for the cell's keep-alive mode. The keep-alive mode is what the client
+sees: nginx's when the stack is proxied (harness.services.front.client_keepalive), else
+the server's. The demand criterion matters on a
 shared machine: a Locust starved of CPU by other processes never idles, yet its CPU share
 stays low. Locust's own CPU warning is not used: it watches only its own process.
 """
@@ -23,6 +25,7 @@ from harness.errors import HarnessError
 from harness.procs import ProcessRegistry
 from harness.results import FIDELITY_COLUMNS
 from harness.scenario import Cell, Scenario
+from harness.services.front import client_keepalive
 
 LOAD_CPU_BOUND = 0.90
 
@@ -39,12 +42,19 @@ class Before:
         return self.port_range_used_fraction >= noise.PORT_RANGE_HALF
 
 
+def cell_keepalive(cell: Cell, scenario: Scenario) -> bool:
+    """Whether the cell's clients keep their connections open: nginx's setting when the
+    stack is proxied, else the server's (the app server's own setting only matters to
+    nginx's connections, not to the load generator's)."""
+    return client_keepalive(cell.stack, scenario.services)
+
+
 def before_cell(cell: Cell, scenario: Scenario, info: dict[str, Any]) -> Before:
     """Count TIME_WAIT sockets; before a cell without keep-alive, wait (up to
     load.time_wait_drain_s) for them to fall below 25% of the local port range."""
     ports = noise.port_range_size()
     drain = noise.drain_time_wait(
-        needed=not cell.stack.server.keepalive,
+        needed=not cell_keepalive(cell, scenario),
         below=round(ports * noise.TIME_WAIT_DRAIN_FRACTION),
         max_s=scenario.load.time_wait_drain_s,
     )
@@ -104,7 +114,8 @@ def cell_figures(
     """The fidelity columns of a measured cell; warnings go to info and stdout."""
     capacity = load_capacity_pct(locust_cpu_pct, len(scenario.cpus.load))
     busy = load_capacity_pct(noise_figures.locust_busy_pct, len(scenario.cpus.load))
-    fraction = calibration.fraction(rps, cell.stack.server.keepalive) if calibration else None
+    keepalive = cell_keepalive(cell, scenario)
+    fraction = calibration.fraction(rps, keepalive) if calibration else None
     bound = is_generator_bound(capacity, fraction, busy)
     row = empty_figures(before, cell.target_rps) | {
         "generator_bound": bound,
@@ -144,19 +155,19 @@ def crosscheck_cell(
     cell_dir: Path,
     info: dict[str, Any],
 ) -> None:
-    """With load.crosscheck = "wrk": measure the cell's endpoint with wrk while the server
+    """With load.crosscheck = "wrk": drive the mix's GET paths with wrk while the server
     still runs (after Locust ended). A wrk failure is recorded, never fails the cell."""
     if scenario.load.crosscheck is None:
         return
+    plan = crosscheck.mix_plan(cell.mix)
+    if not plan.paths:
+        info["crosscheck"] = {
+            "tool": "wrk", "skipped": "no GET path in the mix", "left_out": list(plan.left_out)
+        }  # fmt: skip
+        return
     try:
         result = crosscheck.run_wrk(
-            procs,
-            url,
-            cell.mix,
-            cell.users,
-            scenario.load.measure_s,
-            scenario.cpus.load,
-            cell_dir / "wrk.log",
+            procs, url, plan, cell.users, scenario.load.measure_s, scenario.cpus.load, cell_dir
         )
     except HarnessError as exc:
         info["crosscheck"] = {"tool": "wrk", "error": str(exc)}
@@ -180,7 +191,12 @@ def row_figures(
         return empty_figures(before, cell.target_rps)
     rps, locust_cpu, start, end = measured
     wrk = info.get("crosscheck") or {}
-    return cell_figures(
+    row = cell_figures(
         cell, scenario, calibration, rps, locust_cpu, wrk.get("rps"),
         noise.noise_means(noise_samples, start, end), before, info,
     )  # fmt: skip
+    if scenario.load.crosscheck is not None:
+        driven = crosscheck.mix_plan(cell.mix).columns()
+        row |= driven
+        info["fidelity"] |= driven
+    return row

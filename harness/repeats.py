@@ -1,5 +1,7 @@
 """Repeats: the shuffled cell order, and per-(stack, mix, users) aggregates with 95%
-bootstrap confidence intervals of the median (results/<run>/aggregates.csv).
+bootstrap confidence intervals of the median (results/<run>/aggregates.csv, and the
+REPEAT_COLUMNS of cells.csv when the run ends). An open-loop level is also keyed by its
+target rate.
 
 Order: repeat blocks stay outermost (every cell once before any cell twice), and inside
 each block the cells are shuffled with a seeded generator, so stacks interleave and a
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from harness.results import _replace_with
+from harness.results import REPEAT_COLUMNS, _replace_with
 
 T = TypeVar("T")
 BOOTSTRAP_RESAMPLES = 2000
@@ -27,7 +29,7 @@ CONFIDENCE = 0.95
 UNSTABLE_CV = 0.10
 METRICS = ("rps", "p50_ms", "p90_ms", "p99_ms")
 AGGREGATE_COLUMNS = (
-    "stack", "mix", "users", "n",
+    "stack", "mix", "users", "target_rps", "n",
     *(f"{m}_{part}" for m in METRICS for part in ("median", "ci_low", "ci_high")),
     "rps_cv", "unstable", "generator_bound",
 )  # fmt: skip
@@ -92,15 +94,27 @@ def _number(value: Any) -> float:
         return math.nan
 
 
+Level = tuple[str, str, int, str]
+
+
+def level_of(row: dict[str, Any]) -> Level:
+    """(stack, mix, users, target rate or "") of a cells.csv row, fresh or read back."""
+    target = row.get("target_rps")
+    return row["stack"], row["mix"], int(row["users"]), "" if target in (None, "") else str(target)
+
+
 def aggregate(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per (stack, mix, users) over its ok repeats, in first-seen order."""
-    groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
+    """One row per (stack, mix, users, target rate) over its ok repeats, in first-seen order."""
+    groups: dict[Level, list[dict[str, Any]]] = {}
     for row in rows:
         if row.get("status") == "ok":
-            groups.setdefault((row["stack"], row["mix"], int(row["users"])), []).append(row)
+            groups.setdefault(level_of(row), []).append(row)
     out = []
-    for (stack, mix, users), members in groups.items():
-        agg: dict[str, Any] = {"stack": stack, "mix": mix, "users": users, "n": len(members)}
+    for (stack, mix, users, _), members in groups.items():
+        agg: dict[str, Any] = {
+            "stack": stack, "mix": mix, "users": users,
+            "target_rps": members[0].get("target_rps"), "n": len(members),
+        }  # fmt: skip
         for metric in METRICS:
             ci = bootstrap_median_ci([_number(r.get(metric)) for r in members])
             agg.update(
@@ -112,6 +126,20 @@ def aggregate(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         agg["unstable"] = bool(cv > UNSTABLE_CV) if not math.isnan(cv) else False
         agg["generator_bound"] = any(r.get("generator_bound") in (True, "true") for r in members)
         out.append(agg)
+    return out
+
+
+def with_repeat_columns(rows: Sequence[dict[str, Any]], repeats: int) -> list[dict[str, Any]]:
+    """The rows with REPEAT_COLUMNS filled from their level's aggregate: the same values on
+    every repeat of a level (failed ones too); empty with one repeat or no ok repeat."""
+    empty = dict.fromkeys(REPEAT_COLUMNS)
+    if repeats <= 1:
+        return [{**row, **empty} for row in rows]
+    by_level = {level_of(agg): agg for agg in aggregate(rows)}
+    out = []
+    for row in rows:
+        agg = by_level.get(level_of(row))
+        out.append({**row, **({c: agg[c] for c in REPEAT_COLUMNS} if agg else empty)})
     return out
 
 

@@ -30,9 +30,16 @@ DEFAULT_RESULTS_DIR = REPO_ROOT / "results"
 # Written by harness/fidelity.py: generator saturation, calibrated ceiling, wrk, noise.
 FIDELITY_COLUMNS = (
     "generator_bound", "load_cpu_pct_of_capacity", "load_busy_pct_of_capacity",
-    "ceiling_fraction", "rps_wrk", "rps_ratio",
+    "ceiling_fraction", "rps_wrk", "rps_ratio", "wrk_paths", "wrk_left_out",
     "other_cpu_pct", "load_avg_1m", "noisy", "time_wait_start", "port_range_used_fraction",
     "target_rps",
+)  # fmt: skip
+# Written by harness/repeats.py when the run ends: the (stack, mix, users) level's 95%
+# bootstrap intervals of the median over its repeats, its throughput CV and the unstable
+# flag, the same on every repeat of the level; empty with repeats = 1.
+REPEAT_COLUMNS = (
+    "rps_ci_low", "rps_ci_high", "p50_ms_ci_low", "p50_ms_ci_high", "p90_ms_ci_low",
+    "p90_ms_ci_high", "p99_ms_ci_low", "p99_ms_ci_high", "rps_cv", "unstable",
 )  # fmt: skip
 CELL_COLUMNS = (
     "run", "scenario", "cell", "stack", "app", "framework", "interface", "server",
@@ -40,7 +47,7 @@ CELL_COLUMNS = (
     "errors", "error_rate", "rps", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms",
     "mean_ms", "server_cpu_pct", "server_rss_mb", "locust_cpu_pct", "keepalive",
     "server_cpus", "load_cpus", "warmup_s", "measure_s", "started_at", *FIDELITY_COLUMNS,
-    "integrity",
+    "integrity", *REPEAT_COLUMNS,
 )  # fmt: skip
 
 

@@ -1,8 +1,10 @@
 """`run SCENARIO --resume RUN`: finish an interrupted run without redoing its finished cells.
 
 A cell is finished when it has a row in cells.csv (ok or failed); every other planned cell
-runs again, its raw folder cleared first. The scenario must be the one the run was started
-with: any difference in content is refused, naming the first key that differs.
+runs again, its raw folder cleared first. The repeat columns of cells.csv (intervals,
+CV, unstable) are computed again over every row, old and new, when the resumed run ends.
+The scenario must be the one the run was started with: any difference in content is
+refused, naming the first key that differs.
 """
 
 from __future__ import annotations

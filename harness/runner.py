@@ -14,7 +14,7 @@ from typing import Any
 from harness import calibrate, crosscheck, faults, resume
 from harness.cell import RunContext, run_cell
 from harness.loadgen import run_time_s
-from harness.repeats import write_aggregates
+from harness.repeats import with_repeat_columns, write_aggregates
 from harness.results import (
     SCHEMA_VERSION,
     git_info,
@@ -147,6 +147,7 @@ def run_scenario(
             order_seed=seed,
             calibration=dataclasses.asdict(calibration) if calibration else None,
             crosscheck=scenario.load.crosscheck,
+            crosscheck_paths=crosscheck.plans(scenario),
         )
     else:
         previous = resume.load_previous(resume_dir, scenario, planned)
@@ -181,6 +182,9 @@ def run_scenario(
                 per_cell = (per_cell * (i - 1) + took) / i if i > 1 else took
                 eta = per_cell * (len(cells) - i)
                 out(_progress(len(done) + i, len(planned), rows[-1], took, eta))
+            # Every level's repeats are in: their intervals and flags go on each repeat.
+            rows = with_repeat_columns(rows, scenario.load.repeats)
+            write_cells_csv(run_dir / "cells.csv", rows)
     except BaseException as exc:
         metadata["aborted"] = f"{type(exc).__name__}: {exc}"
         out(f"run stopped after {len(rows)} of {len(planned)} cells; results so far: {run_dir}")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from harness.report import charts, reproduction
 from harness.report.html import write_html
-from harness.report.tables import write_summary
+from harness.report.tables import open_loop, write_summary
 from harness.report.view import MIX_CHARTS, RunView, open_run
 
 CAPTIONS: dict[str, str] = {
@@ -26,6 +26,16 @@ CAPTIONS: dict[str, str] = {
     "timeline": "Requests, errors and latency per one-second bin of the top-ranked stack's "
     "peak cell. Shaded: warm-up (kept out of every other figure) and the tail after the "
     "measure window.",
+}
+
+
+# An open-loop run (cells with target_rps) draws these two against the target rate.
+OPEN_LOOP_CAPTIONS: dict[str, str] = {
+    "throughput-users": "Achieved requests/s against the target rate (median over the "
+    "repeats, bars: 95% bootstrap interval of the median), measure window only; the dotted "
+    "line is achieved = target: a stack below it could not keep the rate.",
+    "latency-users": "p50, p90 and p99 of ok requests in the measure window against the "
+    "target rate, counted from each request's intended send time; median over repeats.",
 }
 
 
@@ -67,6 +77,7 @@ def render_charts(view: RunView, charts_dir: Path) -> list[Chart]:
     charts_dir.mkdir(parents=True, exist_ok=True)
     for old in [*charts_dir.glob("*.png"), *charts_dir.glob("*.svg")]:
         old.unlink()
+    captions = CAPTIONS | (OPEN_LOOP_CAPTIONS if open_loop(view.run.cells) else {})
     written = []
     for mix in view.mixes:
         for kind in MIX_CHARTS:
@@ -74,7 +85,7 @@ def render_charts(view: RunView, charts_dir: Path) -> list[Chart]:
             name = f"{slug(mix)}--{kind}"
             png, svg = charts.save(fig, charts_dir, name)
             title = fig.get_suptitle().replace("\n", " ")
-            caption = CAPTIONS[kind]
+            caption = captions[kind]
             written.append(
                 Chart(name, mix, kind, title, caption, png, svg, _sources(view, kind, mix))
             )

@@ -2,7 +2,9 @@
 
 Stacks keep the style given by palette.stack_styles for the whole run. Points are
 always drawn with markers, so a single concurrency level or worker count still shows.
-Flagged cells get a ring, failed cells a cross on the zero line.
+Flagged cells get a ring, failed cells a cross on the zero line. An open-loop run (cells
+with target_rps) puts the target rate on the x axis instead of users, and its throughput
+chart shows the achieved rate against the target with the y = x line.
 Figures carry their own Agg canvas instead of going through pyplot: no global backend
 state, nothing for a notebook or a headless machine to get wrong.
 """
@@ -28,7 +30,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocat
 
 from harness.report.palette import FLAG_COLOUR, WARMUP_COLOUR, StackStyle
 from harness.report.raw import TAIL_QUANTILES, Timeline, tail_x
-from harness.report.tables import FLAG_LABELS, levels, split_flags
+from harness.report.tables import FLAG_LABELS, levels, open_loop, split_flags
 
 WIDTH_IN = 9.0
 DPI = 110
@@ -45,7 +47,7 @@ KIND_TITLES = {
 }
 # Error bars of throughput: the 95% bootstrap interval of the median over repeats.
 _RPS_BARS = ("rps_ci_low", "rps_ci_high")
-FLAGGED_LABEL = "flagged: generator-bound, unstable, errors or failed at other levels"
+FLAGGED_LABEL = "flagged: generator-bound, unstable, noisy, errors or failed at other levels"
 CROSS: dict[str, Any] = {"marker": "X", "s": 70, "zorder": 4, "clip_on": False}
 
 
@@ -146,31 +148,50 @@ def _log_y(ax: Axes, label: str) -> None:
     ax.set_ylabel(label)
 
 
+def _x_of(data: pd.DataFrame) -> tuple[str, str, str]:
+    """(column, axis label, title words) of the load level: users, or the target rate of
+    an open-loop run."""
+    if open_loop(data):
+        return "target_rps", "target rate (requests/s)", "target rate"
+    return "users", "concurrent users (Locust users)", "concurrency"
+
+
 def throughput_vs_users(cells: pd.DataFrame, mix: str, styles: Mapping[str, StackStyle]) -> Figure:
-    """Requests/s against concurrent users, one line per stack (median of repeats, min-max bars)."""
+    """Requests/s against concurrent users, one line per stack (median of repeats, CI bars);
+    in an open-loop run the achieved rate against the target rate, with the y = x line."""
     data = levels(cells[cells["mix"] == mix])
-    title = f"Throughput vs concurrency — mix {mix}"
+    x, x_label, words = _x_of(data)
+    opened = x == "target_rps"
+    title = f"Achieved vs target rate — mix {mix}"
+    if not opened:
+        title = f"Throughput vs {words} — mix {mix}"
     if data.empty:
         return message_figure(title, f"no cells for mix {mix}")
     stacks = sorted(data["stack"].unique())
-    fig, (ax,) = _figure(4.2, len(stacks) + 2)
-    handles = [
-        _series(ax, data[data["stack"] == s], "users", "rps", styles[s], s, _RPS_BARS)
-        for s in stacks
+    fig, (ax,) = _figure(4.2, len(stacks) + 2 + opened)
+    handles: list[Artist] = [
+        _series(ax, data[data["stack"] == s], x, "rps", styles[s], s, _RPS_BARS) for s in stacks
     ]
-    _x_levels(ax, data["users"], "concurrent users (Locust users)")
-    ax.set_ylabel("throughput (requests/s)")
+    if opened:
+        targets = sorted(float(t) for t in data[x].dropna().unique())
+        (ideal,) = ax.plot(targets, targets, color="#888888", linestyle=":", linewidth=1,
+                           label="achieved = target (y = x)", zorder=1)  # fmt: skip
+        handles.append(ideal)
+    _x_levels(ax, data[x], x_label)
+    ax.set_ylabel("achieved throughput (requests/s)" if opened else "throughput (requests/s)")
     ax.set_ylim(bottom=0)
     ax.grid(True, alpha=0.3)
     fig.suptitle(title)
-    _legend(fig, handles + _mark_legend(*_has_flags(data)))
+    _legend(fig, [*handles, *_mark_legend(*_has_flags(data))])
     return fig
 
 
 def latency_vs_users(cells: pd.DataFrame, mix: str, styles: Mapping[str, StackStyle]) -> Figure:
-    """p50, p90 and p99 latency against concurrent users, one panel per percentile."""
+    """p50, p90 and p99 latency against concurrent users (the target rate in an open-loop
+    run), one panel per percentile."""
     data = levels(cells[cells["mix"] == mix])
-    title = f"Latency vs concurrency — mix {mix} (measure window, ok requests)"
+    x, x_label, words = _x_of(data)
+    title = f"Latency vs {words} — mix {mix} (measure window, ok requests)"
     ok = data[data["status"] == "ok"] if not data.empty else data
     if ok.empty:
         return message_figure(title, f"no finished cells for mix {mix}")
@@ -182,10 +203,10 @@ def latency_vs_users(cells: pd.DataFrame, mix: str, styles: Mapping[str, StackSt
     ):
         for s in stacks:
             frame = data[(data["stack"] == s) & (data["status"] == "ok")]
-            line = _series(ax, frame, "users", col, styles[s], s)
+            line = _series(ax, frame, x, col, styles[s], s)
             if ax is axes[0]:
                 handles.append(line)
-        _x_levels(ax, data["users"], "concurrent users")
+        _x_levels(ax, data[x], x_label.split(" (")[0] if x == "users" else x_label)
         ax.set_title(name)
         _log_y(ax, "latency (ms, log scale)" if ax is axes[0] else "")
         ax.grid(True, alpha=0.3)

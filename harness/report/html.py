@@ -18,7 +18,7 @@ import pandas as pd
 from harness.errors import ResultsError
 from harness.report import reproduction
 from harness.report.raw import read_cell_json
-from harness.report.tables import FLAG_LABELS, FLAG_MEANINGS, split_flags
+from harness.report.tables import FLAG_LABELS, FLAG_MEANINGS, open_loop, split_flags
 from harness.report.view import RunView
 
 if TYPE_CHECKING:
@@ -45,6 +45,7 @@ font-size:.78rem;font-weight:600;white-space:nowrap;border:1px solid}
 .badge-failed{background:#D55E00;color:#fff;border-color:#D55E00}
 .badge-generator_bound{background:#fff3d6;color:#7a4f00;border-color:#E69F00}
 .badge-unstable{background:#f6e6f0;color:#7a2d5a;border-color:#CC79A7}
+.badge-noisy{background:#e3f1fa;color:#0b4f75;border-color:#56B4E9}
 .badge-errors{background:#fff;color:#222;border-color:#222}
 .badge-some_failed{background:#fbe7dc;color:#8a3a00;border-color:#D55E00}
 figure{margin:1rem 0 2rem}figure img{max-width:100%;height:auto;border:1px solid #eee}
@@ -127,6 +128,7 @@ HEADLINE: tuple[tuple[str, Callable[[Any], str], bool], ...] = (
     ("rank", lambda r: _e(r.rank) or "–", False),
     ("stack", lambda r: f'<span class="stack">{_e(r.stack)}</span>', False),
     ("users", lambda r: _num(r.users), True),
+    ("target requests/s", lambda r: _num(r.target_rps), True),
     ("requests/s", lambda r: _num(r.rps), True),
     ("range of repeats", _spread, True),
     ("95% CI of median", _interval, True),
@@ -143,12 +145,20 @@ HEADLINE: tuple[tuple[str, Callable[[Any], str], bool], ...] = (
 
 
 REPEAT_COLUMNS = ("range of repeats", "95% CI of median")
+# An open-loop run shows the target rate beside the achieved one.
+OPEN_LOOP_HEADERS = {"requests/s": "achieved requests/s"}
 
 
 def headline(table: pd.DataFrame, mixes: Sequence[str]) -> str:
     """Ranked tables, one per scenario and mix, mixes in run order."""
     repeated = (table["repeats"] > 1).any()
-    columns = [c for c in HEADLINE if c[0] not in REPEAT_COLUMNS or repeated]
+    opened = open_loop(table)
+    columns = [
+        c
+        for c in HEADLINE
+        if (c[0] not in REPEAT_COLUMNS or repeated) and (c[0] != "target requests/s" or opened)
+    ]
+    heads = [OPEN_LOOP_HEADERS.get(c[0], c[0]) if opened else c[0] for c in columns]
     numeric = {i for i, c in enumerate(columns) if c[2]}
     parts = []
     for mix in mixes:
@@ -158,7 +168,7 @@ def headline(table: pd.DataFrame, mixes: Sequence[str]) -> str:
                 for r in group.itertuples(index=False)
             ]
             parts.append(f'<h3 id="table-{_e(mix)}">scenario {_e(scenario)} — mix {_e(mix)}</h3>')
-            parts.append(_table([c[0] for c in columns], rows, numeric))
+            parts.append(_table(heads, rows, numeric))
     return "".join(parts) or "<p>No finished cells.</p>"
 
 
@@ -209,19 +219,24 @@ def _error_text(view: RunView, cell: str) -> str:
 
 def all_cells(view: RunView) -> str:
     """Every cell of the run, with status, figures and the error of failed cells."""
-    head = ["cell", "stack", "mix", "users", "repeat", "requests/s", "p50 ms", "p99 ms",
+    opened = open_loop(view.run.cells)
+    target = ["target requests/s"] if opened else []
+    head = ["cell", "stack", "mix", "users", "repeat", *target,
+            "achieved requests/s" if opened else "requests/s", "p50 ms", "p99 ms",
             "errors", "flags", "error"]  # fmt: skip
     rows = []
     for r in view.run.cells.itertuples(index=False):
         error = _error_text(view, r.cell) if r.failed else ""
+        rate = [_num(r.target_rps)] if opened else []
         rows.append(("failed" if r.failed else "", [
             f'<a href="{_href("raw", r.cell)}/">{_e(r.cell)}</a>',
             f'<span class="stack">{_e(r.stack)}</span>', _e(r.mix),
-            _num(r.users), _num(r.repeat), _num(r.rps), _num(r.p50_ms, "ms"),
+            _num(r.users), _num(r.repeat), *rate, _num(r.rps), _num(r.p50_ms, "ms"),
             _num(r.p99_ms, "ms"), _num(r.error_rate, "pct"), badges(r.flags), _e(error),
         ]))  # fmt: skip
+    numeric = range(3, 9 + len(target))
     return (
-        f"<details><summary>{len(rows)} cells</summary>{_table(head, rows, range(3, 9))}</details>"
+        f"<details><summary>{len(rows)} cells</summary>{_table(head, rows, numeric)}</details>"
         if rows
         else "<p>No cells.</p>"
     )

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from harness.errors import ResultsError
+from harness.noise import PORT_RANGE_HALF
 from harness.repeats import UNSTABLE_CV, bootstrap_median_ci, coefficient_of_variation
 
 CELLS_COLUMNS: tuple[str, ...] = (
@@ -26,13 +27,14 @@ TEXT_COLUMNS: tuple[str, ...] = (
     "worker_class", "mix", "status", "keepalive", "server_cpus", "load_cpus", "started_at",
 )  # fmt: skip
 # Columns a later harness feature may add; when present they flag cells.
-OPTIONAL_FLAG_COLUMNS: tuple[str, ...] = ("generator_bound", "unstable")
+OPTIONAL_FLAG_COLUMNS: tuple[str, ...] = ("generator_bound", "unstable", "noisy")
 
 # Flag codes, in the order badges are shown, with the words a reader sees.
 FLAG_LABELS: dict[str, str] = {
     "failed": "failed",
     "generator_bound": "generator-bound",
     "unstable": "unstable",
+    "noisy": "noisy",
     "errors": "errors",
     "some_failed": "failed at some levels",
 }
@@ -41,6 +43,9 @@ FLAG_MEANINGS: dict[str, str] = {
     "never ranked, listed last",
     "generator_bound": "the load generator was the limit: throughput is a lower bound",
     "unstable": "repeats or seconds vary too much to trust the figure",
+    "noisy": "the machine was busy: other processes used more than 10% of a core during "
+    "the measurement, or sockets in TIME_WAIT held half the local port range at its start; "
+    "the figure may be low",
     "errors": "some requests in the measure window failed (see error rate)",
     "some_failed": "the stack failed at other concurrency levels of this mix",
 }
@@ -128,8 +133,15 @@ def _derive(frame: pd.DataFrame, metadata: dict[str, Any]) -> pd.DataFrame:
             frame[col] = pd.to_numeric(frame[col], errors="coerce")
     for col in TEXT_COLUMNS:
         frame[col] = frame[col].astype(str)
+    if "target_rps" in frame.columns:  # open loop; empty in a closed-loop run
+        frame["target_rps"] = pd.to_numeric(frame["target_rps"], errors="coerce")
     for col in OPTIONAL_FLAG_COLUMNS:
         frame[col] = _to_bool(frame[col]) if col in frame.columns else False
+    if "port_range_used_fraction" in frame.columns:
+        # A cell that started with TIME_WAIT over half the local port range is noisy too
+        # (harness/noise.py): its connects may have failed or stalled.
+        ports = pd.to_numeric(frame["port_range_used_fraction"], errors="coerce")
+        frame["noisy"] = frame["noisy"] | (ports >= PORT_RANGE_HALF)
     frame["failed"] = frame["status"] != "ok"
     frame["has_errors"] = ~frame["failed"] & (frame["error_rate"].fillna(0) > 0)
     frame["flags"] = [_cell_flags(row) for row in frame.itertuples(index=False)]
@@ -155,6 +167,8 @@ def _cell_flags(row: Any) -> str:
         codes.append("generator_bound")
     if row.unstable:
         codes.append("unstable")
+    if row.noisy:
+        codes.append("noisy")
     if row.has_errors:
         codes.append("errors")
     return ";".join(codes)
@@ -183,18 +197,24 @@ def split_flags(flags: str) -> list[str]:
     return [code for code in str(flags).split(";") if code]
 
 
+def open_loop(frame: pd.DataFrame) -> bool:
+    """Whether the cells (or levels) come from an open-loop run: target_rps is set."""
+    return bool(
+        "target_rps" in frame.columns
+        and pd.to_numeric(frame["target_rps"], errors="coerce").notna().any()
+    )
+
+
 def levels(cells: pd.DataFrame) -> pd.DataFrame:
-    """One row per scenario, mix, stack and users: repeats pooled by their median.
+    """One row per scenario, mix, stack and users (and target rate in an open-loop run):
+    repeats pooled by their median.
 
     A level with any failed repeat counts as failed; its metrics come from the
     repeats that finished, if any, and are never ranked.
     """
     keys = ["scenario", "mix", "stack", "users"]
-    # Open-loop runs (target_rps set) keep one level per target rate.
-    if (
-        "target_rps" in cells.columns
-        and pd.to_numeric(cells["target_rps"], errors="coerce").notna().any()
-    ):
+    # Open-loop runs keep one level per target rate.
+    if open_loop(cells):
         keys.append("target_rps")
     rows = []
     for key, group in cells.groupby(keys, sort=True, dropna=False):
@@ -223,8 +243,8 @@ def levels(cells: pd.DataFrame) -> pd.DataFrame:
 
 
 SUMMARY_COLUMNS: tuple[str, ...] = (
-    "scenario", "mix", "rank", "stack", "status", "flags", "users", "rps", "rps_min",
-    "rps_max", "rps_ci_low", "rps_ci_high", "rps_cv", "p50_ms_ci_low", "p50_ms_ci_high",
+    "scenario", "mix", "rank", "stack", "status", "flags", "users", "target_rps", "rps",
+    "rps_min", "rps_max", "rps_ci_low", "rps_ci_high", "rps_cv", "p50_ms_ci_low", "p50_ms_ci_high",
     "p90_ms_ci_low", "p90_ms_ci_high", "p99_ms_ci_low", "p99_ms_ci_high", "repeats",
     "p50_ms", "p90_ms", "p99_ms", "p999_ms", "error_rate",
     "server_cpu_pct", "server_rss_mb", "rps_per_cpu_s", "locust_cpu_pct", "failed_users",
@@ -258,6 +278,8 @@ def summary(cells: pd.DataFrame) -> pd.DataFrame:
         row["failed_users"] = ",".join(str(int(u)) for u in failed_users)
         rows.append(row)
     table = pd.DataFrame(rows)
+    if "target_rps" not in table.columns:
+        table["target_rps"] = np.nan
     table["_failed"] = table["status"] != "ok"
     table = table.sort_values(
         ["scenario", "mix", "_failed", "rps", "stack"], ascending=[True, True, True, False, True]

@@ -15,7 +15,7 @@ from harness.errors import ResultsError
 from harness.report import charts
 from harness.report.palette import StackStyle, stack_styles
 from harness.report.raw import measured_latencies_ms, percentile_curve, timeline
-from harness.report.tables import Run, load_run, summary
+from harness.report.tables import Run, load_run, open_loop, summary
 
 # Chart kinds drawn once per mix, in report order.
 MIX_CHARTS: tuple[str, ...] = (
@@ -39,6 +39,7 @@ class Percentiles:
     samples: dict[str, int]  # stack -> ok requests in the measure windows
     missing: tuple[str, ...]  # stacks without a finished cell at this level
     unreadable: tuple[str, ...] = ()  # stacks whose raw files could not be read
+    target_rps: float | None = None  # the level's target rate in an open-loop run
 
 
 @dataclass(frozen=True)
@@ -60,18 +61,26 @@ class RunView:
             raise ResultsError(f"run {self.run.run_id} has no mix {mix!r} (it has {self.mixes})")
         return self.run.cells[self.run.cells["mix"] == mix]
 
-    def percentiles(self, mix: str, users: int | None = None) -> Percentiles:
+    def percentiles(
+        self, mix: str, users: int | None = None, target_rps: float | None = None
+    ) -> Percentiles:
         """Pooled measured latencies per stack at `users` (default: the highest level any
-        stack finished)."""
+        stack finished) and, in an open-loop run, at `target_rps` (default: the highest
+        target rate any stack finished at that level)."""
         cells = self.mix_cells(mix)
         ok = cells[~cells["failed"]]
         if ok.empty:
             missing = tuple(sorted(cells["stack"].unique()))
-            return Percentiles(mix, int(users or 0), {}, {}, {}, missing)
+            return Percentiles(mix, int(users or 0), {}, {}, {}, missing, (), target_rps)
         level = int(users if users is not None else ok["users"].max())
+        at = ok[ok["users"] == level]
+        target = None
+        if open_loop(cells):
+            target = float(target_rps if target_rps is not None else at["target_rps"].max())
+            at = at[at["target_rps"] == target]
         curves, sources, samples = {}, {}, {}
         unreadable = []
-        for stack, group in ok[ok["users"] == level].groupby("stack"):
+        for stack, group in at.groupby("stack"):
             ids = tuple(group.sort_values("repeat")["cell"])
             try:
                 lat = measured_latencies_ms(self.run.raw_dir(c) for c in ids)
@@ -83,7 +92,7 @@ class RunView:
             sources[str(stack)] = ids
             samples[str(stack)] = len(lat)
         missing = tuple(sorted(set(cells["stack"]) - set(curves) - set(unreadable)))
-        return Percentiles(mix, level, curves, sources, samples, missing, tuple(unreadable))
+        return Percentiles(mix, level, curves, sources, samples, missing, tuple(unreadable), target)
 
     def timeline_cell(self, mix: str) -> str | None:
         """The cell a mix's timeline shows: the top-ranked stack's peak cell, first repeat."""
@@ -100,10 +109,14 @@ class RunView:
         tl = timeline(self.run.raw_dir(cell))
         return charts.cell_timeline(tl, self.styles[str(rows.iloc[0]["stack"])])
 
-    def percentile_figure(self, mix: str, users: int | None = None) -> Figure:
+    def percentile_figure(
+        self, mix: str, users: int | None = None, target_rps: float | None = None
+    ) -> Figure:
         """Latency percentile chart (tail axis) of one mix at one level."""
-        pct = self.percentiles(mix, users)
+        pct = self.percentiles(mix, users, target_rps)
         title = f"Latency percentiles — mix {mix}, {pct.users} users"
+        if pct.target_rps is not None:
+            title += f" at a target of {pct.target_rps:g} requests/s"
         if pct.missing:
             title += f"\n(no finished cell at this level: {', '.join(pct.missing)})"
         if pct.unreadable:

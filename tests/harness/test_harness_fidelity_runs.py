@@ -1,5 +1,6 @@
 """Real tiny runs: a stack faster than the generator is flagged generator-bound, a slow one
-is not; wrk cross-checks the cell; repeats give aggregates.csv with intervals."""
+is not; wrk cross-checks the cell, driving a mix's GET paths by weight; repeats give
+aggregates.csv with intervals."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness.repeats import AGGREGATE_COLUMNS
-from harness.results import CELL_COLUMNS
+from harness.results import CELL_COLUMNS, REPEAT_COLUMNS
 from tests.conftest import run_harness
 
 pytestmark = pytest.mark.slow
@@ -89,9 +90,12 @@ def test_fast_stack_is_generator_bound_and_wrk_cross_checks(tmp_path: Path) -> N
         float(row["rps"]) / float(row["rps_wrk"]), abs=1e-5
     )
     info = json.loads((run_dir / "raw" / row["cell"] / "cell.json").read_text())
-    assert info["crosscheck"]["path"] == "/json" and info["crosscheck"]["argv"][1] == "-t1"
+    assert info["crosscheck"]["paths"] == {"/json": 1} and info["crosscheck"]["argv"][1] == "-t1"
+    assert (row["wrk_paths"], row["wrk_left_out"]) == ("/json*1", "")
     assert any("generator-bound" in w for w in info["warnings"])
     assert row["noisy"] in ("true", "false") and float(row["other_cpu_pct"]) >= 0
+    # One repeat: no interval, no unstable flag.
+    assert all(row[c] == "" for c in REPEAT_COLUMNS)
     assert int(row["time_wait_start"]) >= 0 and 0 <= float(row["port_range_used_fraction"]) < 1
     metadata = json.loads((run_dir / "metadata.json").read_text())
     assert metadata["crosscheck"] == "wrk" and "calibration" in metadata
@@ -115,3 +119,37 @@ def test_slow_stack_is_not_generator_bound_and_repeats_aggregate(tmp_path: Path)
     rps = sorted(float(r["rps"]) for r in rows)
     assert rps[0] <= float(agg["rps_ci_low"]) <= float(agg["rps_median"]) <= rps[1]
     assert json.loads((run_dir / "metadata.json").read_text())["order_seed"] == 5
+    # Every repeat carries its level's intervals and flag in cells.csv.
+    for row in rows:
+        assert {c: row[c] for c in REPEAT_COLUMNS} == {c: agg[c] for c in REPEAT_COLUMNS}
+    assert rows[0]["unstable"] in ("true", "false") and rows[0]["p99_ms_ci_high"] != ""
+
+
+# The fast scenario with a mix of three kinds: wrk drives json and plaintext 3:1, crud
+# stays out.
+WEIGHTED = (
+    FAST.replace('name = "fid-fast"', 'name = "fid-wrk-mix"')
+    .replace("users = [64]", "users = [4]")
+    .replace("[mixes.json]\njson = 1", "[mixes.mixed]\njson = 3\nplaintext = 1\ncrud = 1")
+)
+
+
+def test_wrk_drives_the_mix_by_weight_and_leaves_crud_out(tmp_path: Path) -> None:
+    # Needs wrk: without it the run stops before starting and this test fails.
+    run_dir, (row,) = run(tmp_path, WEIGHTED)
+    assert (row["wrk_paths"], row["wrk_left_out"]) == ("/json*3;/plaintext*1", "crud")
+    assert float(row["rps_wrk"]) > 0
+    cell_dir = run_dir / "raw" / row["cell"]
+    info = json.loads((cell_dir / "cell.json").read_text())
+    check = info["crosscheck"]
+    assert check["paths"] == {"/json": 3, "/plaintext": 1} and check["left_out"] == ["crud"]
+    # Both paths exist on the server: wrk saw no error answer.
+    assert check["non_2xx"] == 0, check
+    script = (cell_dir / check["script"]).read_text()
+    assert script.count('"/json"') == 3 and script.count('"/plaintext"') == 1
+    assert check["argv"][-3:] == ["-s", str(cell_dir / "wrk.lua"), check["argv"][-1]]
+    assert check["argv"][-1].startswith("http://127.0.0.1:")
+    metadata = json.loads((run_dir / "metadata.json").read_text())
+    assert metadata["crosscheck_paths"] == {
+        "mixed": {"paths": {"/json": 3, "/plaintext": 1}, "left_out": ["crud"]}
+    }

@@ -6,13 +6,15 @@ from __future__ import annotations
 import math
 import statistics
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from harness import calibrate, crosscheck, fidelity, noise, repeats
+from harness import calibrate, crosscheck, fidelity, noise, repeats, resume
 from harness.errors import ScenarioError
-from harness.scenario import load_scenario, plan_cells
+from harness.results import CELL_COLUMNS, REPEAT_COLUMNS, write_cells_csv
+from harness.scenario import Cell, Mix, Scenario, load_scenario, plan_cells
 
 TCP = """\
   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
@@ -226,11 +228,39 @@ def test_wrk_output_parsed() -> None:
         crosscheck.parse_wrk("wrk: connection refused")
 
 
-def test_wrk_path_of_a_mix(tmp_path: Path) -> None:
+def test_wrk_drives_the_mixs_get_paths_by_weight(tmp_path: Path) -> None:
     sc = load_scenario(scenario_file(tmp_path))
     json_mix, io_mix = sc.mixes
-    assert crosscheck.mix_path(json_mix) == "/json"
-    assert crosscheck.mix_path(io_mix) == "/io/sleep?ms=5"
+    plan = crosscheck.mix_plan(json_mix)
+    assert plan == crosscheck.WrkPlan({"/json": 3, "/plaintext": 1}, ())
+    assert plan.sequence() == ["/json", "/json", "/plaintext", "/json"]
+    assert plan.columns() == {"wrk_paths": "/json*3;/plaintext*1", "wrk_left_out": ""}
+    assert crosscheck.mix_plan(io_mix).sequence() == ["/io/sleep?ms=5"]
+    # Weights reduced by their gcd, spread evenly; crud (needs state) left out.
+    mixed = Mix("m", (("json", 4), ("crud", 2), ("list", 2), ("db", 6)), ())
+    plan = crosscheck.mix_plan(mixed)
+    assert plan.left_out == ("crud",)
+    seq = plan.sequence()
+    assert Counter(seq) == {"/json": 2, "/items?limit=20": 1, "/db/query": 3}
+    assert seq == ["/db/query", "/json", "/items?limit=20", "/db/query", "/json", "/db/query"]
+    assert crosscheck.mix_plan(Mix("c", (("crud", 1),), ())).paths == {}
+    metadata = crosscheck.plans(crosscheck.with_tool(sc, "wrk"))
+    assert metadata == {
+        "json": {"paths": {"/json": 3, "/plaintext": 1}, "left_out": []},
+        "io": {"paths": {"/io/sleep?ms=5": 2}, "left_out": []},
+    }
+    assert crosscheck.plans(sc) is None
+
+
+def test_wrk_lua_script_cycles_through_the_list() -> None:
+    plan = crosscheck.WrkPlan({"/json": 3, "/io/sleep?ms=5": 1}, ("crud",))
+    script = crosscheck.lua_script(plan)
+    listed = [line.strip().rstrip(",") for line in script.splitlines() if line.startswith('  "')]
+    assert listed == ['"/json"', '"/json"', '"/io/sleep?ms=5"', '"/json"']
+    assert "request = function()" in script and 'wrk.format("GET", paths[n])' in script
+    assert "n = n % #paths + 1" in script
+    with pytest.raises(crosscheck.CrosscheckError, match="refusing"):
+        crosscheck.lua_script(crosscheck.WrkPlan({'/x"]]..os.exit()': 1}, ()))
 
 
 def test_crosscheck_missing_binary_names_make_system_deps(
@@ -242,3 +272,102 @@ def test_crosscheck_missing_binary_names_make_system_deps(
         crosscheck.require("wrk")
     with pytest.raises(ScenarioError, match="expected one of"):
         crosscheck.require("ab")
+
+
+PROXIED = """
+name = "p"
+proxy_client_keepalive = {client}
+[load]
+warmup_s = 1
+measure_s = 2
+users = [2]
+[[stacks]]
+apps = ["raw-wsgi"]
+servers = ["{server}"]
+proxy = "nginx"
+[mixes.json]
+json = 1
+"""
+
+
+def proxied_cell(tmp_path: Path, server: str, client: bool) -> tuple[Cell, Scenario]:
+    path = tmp_path / f"{server}-{client}.toml"
+    path.write_text(PROXIED.format(server=server, client=str(client).lower()))
+    sc = load_scenario(path)
+    (cell,) = plan_cells(sc)
+    return cell, sc
+
+
+def test_keepalive_behind_nginx_is_what_the_client_sees(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cal = calibrate.Calibration(
+        key="k", client="fasthttp", server_cpus="1", load_cpus="0", keepalive_rps=10000.0,
+        close_rps=4000.0, measured_at="x", stacks={}, users=[2],
+    )  # fmt: skip
+    drains: list[bool] = []
+
+    def fake_drain(needed: bool, below: int, max_s: float) -> noise.Drain:
+        drains.append(needed)
+        return noise.Drain(found=0, start=0, waited_s=0.0, not_drained=None)
+
+    monkeypatch.setattr(noise, "drain_time_wait", fake_drain)
+    quiet = noise.NoiseFigures(other_cpu_pct=0.0, load_avg_1m=0.0, locust_busy_pct=0.0)
+    # The app server closes every connection, nginx keeps the clients' open: keep-alive.
+    closing_app, sc = proxied_cell(tmp_path, "gunicorn-sync", client=True)
+    assert not closing_app.stack.server.keepalive
+    assert fidelity.cell_keepalive(closing_app, sc)
+    before = fidelity.before_cell(closing_app, sc, {})
+    row = fidelity.cell_figures(closing_app, sc, cal, 3800.0, 10.0, None, quiet, before, {})
+    assert drains == [False] and row["ceiling_fraction"] == 0.38
+    # The converse: a keep-alive app server, nginx closing the clients' connections.
+    keeping_app, sc = proxied_cell(tmp_path, "gunicorn-gthread", client=False)
+    assert keeping_app.stack.server.keepalive
+    assert not fidelity.cell_keepalive(keeping_app, sc)
+    before = fidelity.before_cell(keeping_app, sc, {})
+    row = fidelity.cell_figures(keeping_app, sc, cal, 3800.0, 10.0, None, quiet, before, {})
+    assert drains == [False, True] and row["ceiling_fraction"] == 0.95
+    assert row["generator_bound"]
+
+
+def level_rows(rps: dict[tuple[str, int | None], list[float]]) -> list[dict[str, object]]:
+    """cells.csv-like rows: for each (stack, target rate), one ok repeat per rps value."""
+    out: list[dict[str, object]] = []
+    for (stack, target), values in rps.items():
+        for i, r in enumerate(values, start=1):
+            out.append(
+                {"cell": f"{stack}-{target}-{i}", "stack": stack, "mix": "m", "users": 8,
+                 "target_rps": target, "repeat": i, "status": "ok", "rps": r, "p50_ms": r / 100,
+                 "p90_ms": 2.0, "p99_ms": 3.0, "generator_bound": False}
+            )  # fmt: skip
+    return out
+
+
+def test_cells_get_their_levels_intervals_and_unstable_flag(tmp_path: Path) -> None:
+    rows = level_rows({("a", None): [100.0, 101.0, 99.0], ("b", None): [100.0, 160.0]})
+    rows.append({**rows[-1], "cell": "b-3", "repeat": 3, "status": "failed", "rps": None})
+    done = repeats.with_repeat_columns(rows, repeats=3)
+    assert all(set(REPEAT_COLUMNS) <= set(r) for r in done)
+    a, b = repeats.aggregate(rows)
+    for row in done:
+        agg = a if row["stack"] == "a" else b
+        assert {c: row[c] for c in REPEAT_COLUMNS} == {c: agg[c] for c in REPEAT_COLUMNS}
+    assert [r["unstable"] for r in done] == [False] * 3 + [True] * 3
+    assert done[0]["rps_ci_low"] <= 100.0 <= done[0]["rps_ci_high"]
+    # One repeat: the columns stay empty.
+    single = repeats.with_repeat_columns(rows[:1], repeats=1)
+    assert all(single[0][c] is None for c in REPEAT_COLUMNS)
+    # Read back by --resume (strings), the same levels and values come out.
+    write_cells_csv(tmp_path / "cells.csv", [{**dict.fromkeys(CELL_COLUMNS), **r} for r in done])
+    again = repeats.with_repeat_columns(resume._read_rows(tmp_path / "cells.csv"), repeats=3)
+    assert [r["unstable"] for r in again] == [r["unstable"] for r in done]
+    assert [r["rps_ci_high"] for r in again] == pytest.approx([r["rps_ci_high"] for r in done])
+
+
+def test_open_loop_levels_are_kept_apart_by_target_rate() -> None:
+    rows = level_rows({("a", 200): [199.0, 200.0], ("a", 800): [500.0, 790.0]})
+    low, high = repeats.aggregate(rows)
+    assert (low["target_rps"], low["n"], low["unstable"]) == (200, 2, False)
+    assert (high["target_rps"], high["n"], high["unstable"]) == (800, 2, True)
+    done = repeats.with_repeat_columns(rows, repeats=2)
+    assert [r["unstable"] for r in done] == [False, False, True, True]

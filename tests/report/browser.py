@@ -30,6 +30,8 @@ PAGE_FACTS_JS = """
   return JSON.stringify({
     title: document.title,
     text_length: document.body ? document.body.innerText.trim().length : 0,
+    badges: [...document.querySelectorAll(".badge")].filter(b => b.checkVisibility())
+      .map(b => b.innerText.trim()),
     images: images.map((i, n) => ({alt: i.alt, natural_width: i.naturalWidth,
                                    complete: i.complete, decoded: decoded[n]})),
   });

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from .synthetic import SynthSpec, build_run
+from .synthetic import DEFAULT_STACKS, SynthSpec, build_run, cell_id
 
 
 @pytest.fixture(scope="session")
@@ -16,3 +16,34 @@ def synthetic_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     Shared by the session: tests must not write into it (build_report works on a copy).
     """
     return build_run(tmp_path_factory.mktemp("synthetic"), SynthSpec())
+
+
+# The noisy synthetic run's flagged cells: one by other processes' CPU, one by TIME_WAIT.
+NOISY_CPU_CELL = cell_id(DEFAULT_STACKS[4], "json", 16, 0)
+NOISY_PORTS_CELL = cell_id(DEFAULT_STACKS[0], "io", 4, 0)
+
+
+@pytest.fixture(scope="session")
+def noisy_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default synthetic run with two noisy cells (harness/noise.py's two criteria)."""
+    spec = SynthSpec(
+        extra_columns={
+            "noisy": {NOISY_CPU_CELL: "true"},
+            "port_range_used_fraction": {NOISY_PORTS_CELL: "0.62"},
+        }
+    )
+    return build_run(tmp_path_factory.mktemp("noisy"), spec)
+
+
+OPEN_RATES = (200.0, 500.0, 1000.0)
+
+
+@pytest.fixture(scope="session")
+def open_loop_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A synthetic open-loop run: one mix, a pool of 32 users, three target rates (the
+    faster stacks keep 500 requests/s, none keeps 1000)."""
+    spec = SynthSpec(
+        stacks=(DEFAULT_STACKS[0], DEFAULT_STACKS[4]), mixes=("json",), users=(32,),
+        rates=OPEN_RATES, run_id="20261121T061500Z-synthetic-open",
+    )  # fmt: skip
+    return build_run(tmp_path_factory.mktemp("open"), spec)

@@ -62,6 +62,8 @@ class SynthSpec:
     scenario: str = "synthetic"
     extra_columns: dict[str, dict[str, str]] = field(default_factory=dict)  # col -> cell -> value
     seed: int = 7
+    # Open loop: one cell per target rate (requests/s), users[0] the pool.
+    rates: tuple[float, ...] = ()
 
 
 MIX_CONTENT = {
@@ -71,8 +73,11 @@ MIX_CONTENT = {
 }
 
 
-def cell_id(stack: SynthStack, mix: str, users: int, repeat: int) -> str:
-    return f"{stack.id}__{mix}__u{users}__r{repeat}"
+def cell_id(
+    stack: SynthStack, mix: str, users: int, repeat: int, target: float | None = None
+) -> str:
+    level = f"u{users}" if target is None else f"q{target:g}"
+    return f"{stack.id}__{mix}__{level}__r{repeat}"
 
 
 @dataclass(frozen=True)
@@ -85,8 +90,11 @@ class Requests:
         return Requests(self.t[keep], self.latency[keep], self.ok[keep])
 
 
-def _requests(rng: np.random.Generator, stack: SynthStack, users: int, mix: str) -> Requests:
-    rate = min(stack.capacity_rps, users * 60.0) * (0.6 if mix == "io" else 1.0)
+def _requests(
+    rng: np.random.Generator, stack: SynthStack, users: int, mix: str, target: float | None
+) -> Requests:
+    offered = users * 60.0 if target is None else target
+    rate = min(stack.capacity_rps, offered) * (0.6 if mix == "io" else 1.0)
     n = int(rate * (WARMUP_S + MEASURE_S + 0.5))
     t = np.sort(rng.uniform(T0, T0 + WARMUP_S + MEASURE_S + 0.5, n))
     latency = rng.lognormal(np.log(1000.0 * users / rate * 1000.0), 0.5, n).astype("int64")
@@ -104,10 +112,12 @@ def _write_requests(path: Path, rows: Requests, mix: str) -> None:
 
 
 def _cell_row(spec: SynthSpec, stack: SynthStack, mix: str, users: int, repeat: int,
-              rows: Requests | None) -> dict[str, object]:  # fmt: skip
+              rows: Requests | None, target: float | None) -> dict[str, object]:  # fmt: skip
     row: dict[str, object] = {c: "" for c in CELLS_COLUMNS}
+    if spec.rates:
+        row["target_rps"] = "" if target is None else f"{target:g}"
     row.update(
-        run=spec.run_id, scenario=spec.scenario, cell=cell_id(stack, mix, users, repeat),
+        run=spec.run_id, scenario=spec.scenario, cell=cell_id(stack, mix, users, repeat, target),
         stack=stack.id, app=stack.app, framework=stack.framework, interface=stack.interface,
         server=stack.server, worker_class=stack.worker_class, workers=stack.workers,
         threads="" if stack.threads is None else stack.threads, mix=mix, users=users,
@@ -164,6 +174,13 @@ def _metadata(spec: SynthSpec, cells: int) -> dict[str, object]:
     }  # fmt: skip
 
 
+def _levels(spec: SynthSpec) -> list[tuple[int, float | None]]:
+    """(users, target rate): each users level, or each rate with users[0] as the pool."""
+    if spec.rates:
+        return [(spec.users[0], rate) for rate in spec.rates]
+    return [(users, None) for users in spec.users]
+
+
 def build_run(root: Path, spec: SynthSpec | None = None) -> Path:
     """Write a synthetic run directory under root and return it."""
     spec = spec or SynthSpec()
@@ -172,17 +189,17 @@ def build_run(root: Path, spec: SynthSpec | None = None) -> Path:
     rows = []
     for stack in spec.stacks:
         for mix in spec.mixes:
-            for users in spec.users:
+            for users, target in _levels(spec):
                 for repeat in range(spec.repeats):
-                    cell = cell_id(stack, mix, users, repeat)
+                    cell = cell_id(stack, mix, users, repeat, target)
                     raw = run_dir / "raw" / cell
                     raw.mkdir(parents=True)
                     failed = mix in stack.fail_mixes or users in stack.fail_users
-                    reqs = None if failed else _requests(rng, stack, users, mix)
+                    reqs = None if failed else _requests(rng, stack, users, mix, target)
                     if reqs is not None:
                         _write_requests(raw / "requests.csv.gz", reqs, mix)
                     (raw / "cell.json").write_text(json.dumps(_cell_json(stack, cell, failed)))
-                    rows.append(_cell_row(spec, stack, mix, users, repeat, reqs))
+                    rows.append(_cell_row(spec, stack, mix, users, repeat, reqs, target))
     for col, values in spec.extra_columns.items():
         for row in rows:
             row[col] = values.get(str(row["cell"]), "false")

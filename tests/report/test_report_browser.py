@@ -69,6 +69,13 @@ def test_synthetic_report_with_failures_renders_cleanly(
     assert len(report.facts["images"]) == 2 * len(MIX_CHARTS)
 
 
+def test_noisy_cells_show_their_badge(chromium: str, noisy_run: Path, tmp_path: Path) -> None:
+    report = render(chromium, _copy_and_build(noisy_run, tmp_path), tmp_path)
+    assert _problems(report) == []
+    # Visible: the legend's badge and the ranked json peak (the all-cells list is folded).
+    assert report.facts["badges"].count("noisy") >= 2
+
+
 def test_the_checks_catch_a_broken_page(chromium: str, tmp_path: Path) -> None:
     page = tmp_path / "broken.html"
     page.write_text(

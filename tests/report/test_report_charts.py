@@ -10,10 +10,11 @@ from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from harness.report.charts import message_figure, save, to_png
+from harness.report.charts import FLAGGED_LABEL, RING, message_figure, save, to_png
 from harness.report.raw import TAIL_QUANTILES, tail_x
 from harness.report.view import MIX_CHARTS, RunView, open_run
 
+from .conftest import OPEN_RATES
 from .synthetic import DEFAULT_STACKS, SynthSpec, build_run
 
 
@@ -139,3 +140,49 @@ def test_save_and_png(tmp_path: Path) -> None:
     assert png.read_bytes().startswith(b"\x89PNG")
     assert b"<svg" in svg.read_bytes()[:400]
     assert to_png(fig).startswith(b"\x89PNG")
+
+
+def test_noisy_cells_are_ringed_and_the_legend_says_noisy(noisy_run: Path) -> None:
+    view = open_run(noisy_run)
+    fig = view.figure("throughput-users", "json")
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert FLAGGED_LABEL in labels and "noisy" in FLAGGED_LABEL
+    rings = [
+        np.asarray(c.get_offsets())
+        for c in fig.axes[0].collections
+        if c.get_sizes().size and c.get_sizes()[0] == RING["s"] and len(c.get_offsets())
+    ]
+    level = view.table.set_index(["mix", "stack"]).loc[("json", DEFAULT_STACKS[4].id)]
+    assert [list(p) for points in rings for p in points] == [[16, level["rps"]]]
+
+
+def test_open_loop_charts_put_the_target_rate_on_x(open_loop_run: Path) -> None:
+    view = open_run(open_loop_run)
+    fig = view.figure("throughput-users", "json")
+    (ax,) = fig.axes
+    assert "target rate" in ax.get_xlabel() and "achieved" in ax.get_ylabel()
+    assert "Achieved vs target rate" in fig.get_suptitle()
+    lines = _lines(fig)
+    ideal = lines["achieved = target (y = x)"]
+    assert list(ideal.get_xdata()) == list(ideal.get_ydata()) == list(OPEN_RATES)
+    fast = lines[DEFAULT_STACKS[4].id]
+    assert list(fast.get_xdata()) == list(OPEN_RATES)
+    achieved = np.asarray(fast.get_ydata(), dtype=float)
+    assert achieved[0] == pytest.approx(200, rel=0.15) and achieved[-1] < 950
+    latency = view.figure("latency-users", "json")
+    assert all("target rate" in a.get_xlabel() for a in latency.axes)
+    assert "target rate" in latency.get_suptitle()
+    for line in _lines(latency).values():
+        assert list(line.get_xdata()) == list(OPEN_RATES)
+    pct = view.percentiles("json")
+    assert pct.target_rps == OPEN_RATES[-1]
+    assert all(c.endswith("__q1000__r0") for cells in pct.cells.values() for c in cells)
+    assert "target of 1000 requests/s" in view.figure("latency-percentiles", "json").get_suptitle()
+    for kind in MIX_CHARTS:
+        _check_layout(view.figure(kind, "json"), kind)
+
+
+def test_closed_loop_charts_keep_users_on_x(view: RunView) -> None:
+    fig = view.figure("throughput-users", "json")
+    assert "users" in fig.axes[0].get_xlabel()
+    assert "achieved = target (y = x)" not in _lines(fig)

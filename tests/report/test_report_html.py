@@ -138,3 +138,35 @@ def test_a_damaged_raw_file_costs_one_curve_not_the_report(
     text = build_report(run_dir).read_text(encoding="utf-8")
     assert "raw files unreadable: fastapi-async@uvicorn-w2" in text
     assert len(_page(text).imgs) == 2 * len(MIX_CHARTS)
+
+
+def test_noisy_cells_carry_a_badge_and_the_legend_explains_it(
+    noisy_run: Path, tmp_path: Path
+) -> None:
+    run_dir = tmp_path / noisy_run.name
+    shutil.copytree(noisy_run, run_dir)
+    text = build_report(run_dir).read_text(encoding="utf-8")
+    badge = '<span class="badge badge-noisy">noisy</span>'
+    json_table = text.split('id="table-json"')[1].split("</table>")[0]
+    assert badge in json_table  # the ranked peak of the fastest json stack
+    cells = text.split('id="cells"')[1].split("</table>")[0]
+    assert cells.count(badge) == 2  # both noisy cells in the list of every cell
+    assert "other processes used more than 10% of a core" in text  # the legend
+    assert "TIME_WAIT" in text.split('id="headline"')[1].split("<table>")[0]
+
+
+def test_open_loop_tables_show_target_and_achieved(open_loop_run: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / open_loop_run.name
+    shutil.copytree(open_loop_run, run_dir)
+    text = build_report(run_dir).read_text(encoding="utf-8")
+    table = text.split('id="table-json"')[1].split("</table>")[0]
+    assert "<th>target requests/s</th>" in table and "<th>achieved requests/s</th>" in table
+    cells = text.split('id="cells"')[1].split("</table>")[0]
+    assert "<th>target requests/s</th>" in cells and '<td class="num">1,000</td>' in cells
+    assert "achieved = target" in text  # the chart caption
+    summary = pd.read_csv(run_dir / "summary.csv")
+    assert set(summary["target_rps"]) <= {200.0, 500.0, 1000.0}
+
+
+def test_closed_loop_tables_have_no_target_column(built: tuple[Path, str]) -> None:
+    assert "target requests/s" not in built[1]

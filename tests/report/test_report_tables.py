@@ -22,6 +22,7 @@ from harness.report.tables import (
     worker_kind,
 )
 
+from .conftest import NOISY_CPU_CELL, NOISY_PORTS_CELL, OPEN_RATES
 from .synthetic import DEFAULT_STACKS, SynthSpec, build_run, cell_id
 
 
@@ -119,6 +120,7 @@ def test_flag_columns_absent_means_unflagged(synthetic_run: Path) -> None:
     cells = load_run(synthetic_run).cells
     assert not cells["generator_bound"].any()
     assert not cells["unstable"].any()
+    assert not cells["noisy"].any()
 
 
 def test_kind_comparison_and_pivot(synthetic_run: Path) -> None:
@@ -168,3 +170,28 @@ def test_missing_cells_csv_or_columns_raise(tmp_path: Path, synthetic_run: Path)
     frame.to_csv(broken / "cells.csv", index=False)
     with pytest.raises(ResultsError, match="p99_ms"):
         load_run(broken)
+
+
+def test_noisy_cells_are_flagged_by_cpu_or_time_wait(noisy_run: Path) -> None:
+    cells = load_run(noisy_run).cells.set_index("cell")
+    assert set(cells.index[cells["noisy"]]) == {NOISY_CPU_CELL, NOISY_PORTS_CELL}
+    assert "noisy" in split_flags(cells.loc[NOISY_CPU_CELL, "flags"])
+    assert "noisy" in split_flags(cells.loc[NOISY_PORTS_CELL, "flags"])
+    table = summary(load_run(noisy_run).cells).set_index(["mix", "stack"])
+    # The fastest json stack peaks at the noisy level: ranked first, flagged.
+    top = table.loc[("json", DEFAULT_STACKS[4].id)]
+    assert top["rank"] == 1 and split_flags(top["flags"]) == ["noisy"]
+
+
+def test_open_loop_levels_and_summary_keep_the_target_rate(open_loop_run: Path) -> None:
+    cells = load_run(open_loop_run).cells
+    per_level = levels(cells)
+    assert len(per_level) == 2 * len(OPEN_RATES)  # one level per stack and target rate
+    fast = per_level[per_level["stack"] == DEFAULT_STACKS[4].id].sort_values("target_rps")
+    assert list(fast["target_rps"]) == list(OPEN_RATES)
+    assert fast["rps"].iloc[0] == pytest.approx(200, rel=0.15)
+    assert fast["rps"].iloc[-1] < 0.95 * OPEN_RATES[-1]  # 900 requests/s at most
+    table = summary(cells).set_index("stack")
+    assert table.loc[DEFAULT_STACKS[4].id, "target_rps"] == OPEN_RATES[-1]
+    assert pd.isna(summary(load_run(open_loop_run).cells.drop(columns="target_rps"))[
+        "target_rps"]).all()  # fmt: skip
