@@ -113,6 +113,17 @@ def git_info() -> dict[str, Any]:
     }
 
 
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON file that must hold one object (metadata.json, cell.json, claims.json)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ResultsError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ResultsError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
     _replace_with(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
 

@@ -4,7 +4,6 @@ report.html, all rebuilt from claims.json (`python -m harness report <claims dir
 from __future__ import annotations
 
 import base64
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from harness.errors import ResultsError
+from harness.results import read_json_object
 
 VERDICT_MARK = {
     "supported": "✅ supported",
@@ -239,11 +239,7 @@ def pick_claims(results_root: Path) -> Path | None:
 
 
 def load(out_dir: Path) -> dict[str, Any]:
-    try:
-        data: dict[str, Any] = json.loads((out_dir / "claims.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ResultsError(f"{out_dir}: cannot read claims.json: {exc}") from exc
-    return data
+    return read_json_object(out_dir / "claims.json")
 
 
 def verdict_table(data: dict[str, Any]) -> pd.DataFrame:

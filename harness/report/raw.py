@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from harness.errors import ResultsError
+from harness.results import read_json_object
 
 REQUEST_COLUMNS: dict[str, str] = {
     "t_start": "float64",
@@ -54,14 +54,7 @@ class Timeline:
 
 def read_cell_json(raw_dir: Path) -> dict[str, Any]:
     """cell.json of one cell."""
-    path = Path(raw_dir) / "cell.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ResultsError(f"cannot read {path}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ResultsError(f"{path}: expected a JSON object, got {type(data).__name__}")
-    return data
+    return read_json_object(Path(raw_dir) / "cell.json")
 
 
 def _find_window_values(meta: dict[str, Any]) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ import pandas as pd
 from harness.errors import ResultsError
 from harness.noise import PORT_RANGE_HALF
 from harness.repeats import UNSTABLE_CV, bootstrap_median_ci, coefficient_of_variation
+from harness.results import read_json_object
 
 CELLS_COLUMNS: tuple[str, ...] = (
     "run", "scenario", "cell", "stack", "app", "framework", "interface", "server",
@@ -83,13 +83,7 @@ def load_metadata(run_dir: Path) -> dict[str, Any]:
     path = run_dir / "metadata.json"
     if not path.exists():
         return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ResultsError(f"cannot read {path}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ResultsError(f"{path}: expected a JSON object, got {type(data).__name__}")
-    return data
+    return read_json_object(path)
 
 
 def load_run(run_dir: Path) -> Run:
