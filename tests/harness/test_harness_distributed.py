@@ -194,3 +194,17 @@ def test_a_target_is_loaded_but_never_started_or_stopped(tmp_path: Path) -> None
     assert not (run_dir / "raw" / row["cell"] / "server.log").exists()
     metadata = json.loads((run_dir / "metadata.json").read_text())
     assert metadata["unmanaged_targets"] == {"raw-wsgi@gunicorn-sync-w1": target}
+
+
+def test_workers_that_never_connect_fail_the_cell_in_time(tmp_path: Path) -> None:
+    load = f"workers = 1\nmaster_port = {free_port()}\nworkers_wait_s = 1"
+    scenario = _scenario(tmp_path, "noworkers", load=load)
+    done = subprocess.run(
+        _harness(scenario, tmp_path / "results"),
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+    run_dir, row, info = _one_run(tmp_path / "results")
+    assert row["status"] == "failed"
+    assert "Gave up waiting for workers" in str(info["error"]), info["error"]
+    assert marked_pids(run_dir.name) == []
