@@ -72,7 +72,9 @@ def calibration_key(client: str, server_cpus: tuple[int, ...], load_cpus: tuple[
 
 
 def _key_for(scenario: Scenario) -> str:
-    return calibration_key(scenario.load.client, scenario.cpus.server, scenario.cpus.load)
+    key = calibration_key(scenario.load.client, scenario.cpus.server, scenario.cpus.load)
+    # Several Locust processes share the load CPUs: a ceiling of its own.
+    return key + (f"|processes {scenario.load.processes}" if scenario.load.processes > 1 else "")
 
 
 def _read_all(results_dir: Path) -> dict[str, Any]:
@@ -122,6 +124,7 @@ def _scenario_dict(base: Scenario, app: str, server: str) -> dict[str, Any]:
             "spawn_margin_s": 10,
             "stop_timeout_s": 1,
             "time_wait_drain_s": base.load.time_wait_drain_s,
+            "processes": base.load.processes,
         },
         "cpus": {"server": list(base.cpus.server), "load": list(base.cpus.load)},
         "stacks": [{"apps": [app], "servers": [server], "workers": [1]}],
@@ -176,7 +179,14 @@ def for_run(
 ) -> Calibration | None:
     """The calibration a run uses: measured now with load.calibrate = true (and stored),
     else the stored one for this machine, CPU sets and client (results_dir first, then
-    the default results directory), else None (ceiling_fraction stays empty)."""
+    the default results directory), else None (ceiling_fraction stays empty).
+    Workers started by hand elsewhere have no ceiling measured here: None."""
+    if scenario.load.workers:
+        out(
+            "load.workers: the workers run elsewhere, so no calibrated ceiling applies "
+            "(ceiling_fraction stays empty; calibrate on a worker host with load.processes)"
+        )
+        return None
     if scenario.load.calibrate:
         cal = measure_calibration(scenario, out)
         store_calibration(cal, results_dir)

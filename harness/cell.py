@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import math
 import os
+import shlex
 import time
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from subprocess import Popen
 from typing import Any
@@ -26,7 +28,7 @@ from harness.procs import cpu_list
 from harness.registry import REPO_ROOT
 from harness.results import REPEAT_COLUMNS, iso, utc_now, write_json_atomic
 from harness.scenario import Cell, Scenario
-from harness.server import HOST, Running, free_port, log_tail, wait_healthy
+from harness.server import HOST, Running, free_port, log_tail, poll_health, wait_healthy
 from harness.services.front import client_keepalive, start_front
 from harness.session import Services
 from harness.stats import CellStats, Window, cell_stats
@@ -81,34 +83,58 @@ def quick_checks(url: str) -> list[str]:
     return [f"{p.check}: {p.reason} ({p.url})" for p in problems]
 
 
-def _spawn_locust(cell: Cell, ctx: RunContext, url: str, cell_dir: Path) -> Popen[bytes]:
+def _spawn_locust(
+    cell: Cell, ctx: RunContext, url: str, cell_dir: Path, info: dict[str, Any]
+) -> Popen[bytes]:
     """Start Locust now: it imports (the slow part) and then waits for the go file, so its
-    start-up overlaps the server's on the other CPU set."""
+    start-up overlaps the server's on the other CPU set. With load.workers, print the
+    command that starts each worker."""
     load = ctx.scenario.load
-    env = {**os.environ, **loadgen.locust_env(load, cell.mix, cell_dir, cell.target_rps)}
+    env = {
+        **os.environ,
+        **loadgen.locust_env(load, cell.mix, cell_dir, cell.target_rps, cell.users),
+    }
+    # --processes: the master listens on a free loopback port for its forked workers.
+    master_port = free_port() if load.processes > 1 else None
+    argv = loadgen.locust_argv(load, cell.users, url, master_port)
+    info["locust_command"] = argv
+    if load.workers:
+        command = shlex.join(loadgen.worker_command(load, cell.mix, cell.users, cell.target_rps))
+        info["worker_command"] = command
+        print(
+            f"{cell.id}: Locust master on {load.master_host}:{load.master_port} waits up to "
+            f"{load.workers_wait_s:g} s for {load.workers} worker(s); start each with:\n"
+            f"  {command}"
+        )
     return ctx.services.procs.spawn(
-        loadgen.locust_argv(load, cell.users, url),
-        cpus=ctx.scenario.cpus.load,
-        env=env,
-        log_path=cell_dir / "locust.log",
-        cwd=REPO_ROOT,
+        argv, cpus=ctx.scenario.cpus.load, env=env, log_path=cell_dir / "locust.log", cwd=REPO_ROOT
     )
 
 
 def _drive_locust(
-    locust: Popen[bytes], ctx: RunContext, running: Running, cell_dir: Path
+    locust: Popen[bytes], ctx: RunContext, running: Running | None, cell_dir: Path
 ) -> list[Sample]:
-    """Let Locust go and wait for its end with the monitor sampling; returns the samples."""
+    """Let Locust go and wait for its end with the monitor sampling; returns the samples.
+    running None: a target started by the user (not monitored)."""
     load = ctx.scenario.load
     if locust.poll() is not None:
         tail = log_tail(cell_dir / "locust.log")
         raise LoadError(f"Locust exited with code {locust.returncode} before the start:\n{tail}")
     loadgen.go_file(cell_dir).touch()
-    monitor = Monitor(running.proc.pid, locust.pid, cell_dir / "monitor.csv").start()
-    # Past budget + faults.DEADLINE_GRACE_S, Locust and the server are killed.
+    server = running.proc if running is not None else None
+    monitor = Monitor(
+        server.pid if server is not None else None, locust.pid, cell_dir / "monitor.csv"
+    ).start()
+    # Past budget + faults.DEADLINE_GRACE_S, Locust and the server are killed; workers
+    # started by hand may take up to workers_wait_s to connect.
     budget = loadgen.run_time_s(load) + load.stop_timeout_s
+    if load.workers:
+        budget += load.workers_wait_s
     try:
-        code = faults.watch_load(locust, running.proc, budget_s=budget, server_log=running.log_path)
+        code = faults.watch_load(
+            locust, server, budget_s=budget,
+            server_log=running.log_path if running is not None else None,
+        )  # fmt: skip
     finally:
         monitor.stop()
         ctx.services.procs.stop(locust)
@@ -119,6 +145,8 @@ def _drive_locust(
 
 
 def _measure(cell: Cell, ctx: RunContext, cell_dir: Path, info: dict[str, Any]) -> Measured:
+    if cell.stack.target is not None:
+        return _measure_target(cell, ctx, cell_dir, info, cell.stack.target)
     port = free_port()
     faults.require_loopback(HOST, allow_remote=ctx.allow_remote)
     # The port was free when picked; another process may have taken it since.
@@ -148,7 +176,7 @@ def _measure(cell: Cell, ctx: RunContext, cell_dir: Path, info: dict[str, Any]) 
 
     locust = None
     try:
-        locust = _spawn_locust(cell, ctx, running.url, cell_dir)
+        locust = _spawn_locust(cell, ctx, running.url, cell_dir, info)
         try:
             wait_healthy(running, "/health", ctx.scenario.load.startup_timeout_s)
         except ServerStartError as exc:
@@ -174,9 +202,30 @@ def _measure(cell: Cell, ctx: RunContext, cell_dir: Path, info: dict[str, Any]) 
     return measured
 
 
+def _measure_target(
+    cell: Cell, ctx: RunContext, cell_dir: Path, info: dict[str, Any], url: str
+) -> Measured:
+    """A server started by the user: checked and loaded, never started, monitored or
+    stopped; its database is not ours, so no integrity check."""
+    info["command"] = None
+    phases: dict[str, float] = info.setdefault("phases_s", {})
+    clock = time.monotonic()
+    locust = _spawn_locust(cell, ctx, url, cell_dir, info)
+    try:
+        poll_health(url, "/health", ctx.scenario.load.startup_timeout_s)
+        info["contract_warnings"] = quick_checks(url)
+        phases["checks"] = round(time.monotonic() - clock, 3)
+        samples = _drive_locust(locust, ctx, None, cell_dir)
+        phases["locust"] = round(time.monotonic() - clock - phases["checks"], 3)
+        fidelity.crosscheck_cell(cell, ctx.scenario, ctx.services.procs, url, cell_dir, info)
+    finally:
+        ctx.services.procs.stop(locust)
+    return _figures(ctx, cell_dir, info, samples)
+
+
 def _items_snapshot(cell: Cell, ctx: RunContext) -> integrity.Snapshot | None:
     """Rows of `items` before a writing cell's load (None for a mix that only reads)."""
-    if not integrity.applies(cell.mix):
+    if not integrity.applies(cell.mix) or not cell.stack.managed:
         return None
     return integrity.snapshot(ctx.services.own_env["DATABASE_URL"])
 
@@ -201,6 +250,11 @@ def _figures(
     load = ctx.scenario.load
     output = loadgen.collect(cell_dir)
     loadgen.write_records_gz(output.records, cell_dir / "requests.csv.gz")
+    info["load_processes"] = load.load_processes
+    info["load_distribution"] = loadgen.distribution(load)
+    # Records per Locust process that ran users (its file before the merge), and for a
+    # worker what it reported: users, host, pid.
+    info["records_per_process"] = output.per_process
     start_at = output.spawn_complete_at + load.warmup_s
     window = Window(start_at, start_at + load.measure_s)
     info.update(
@@ -222,6 +276,9 @@ def _figures(
             "raise load.spawn_margin_s"
         )
     monitor = means(samples, window.start, window.end)
+    if load.workers:
+        # Workers on other hosts: the local Locust is only the master, its CPU says nothing.
+        monitor = replace(monitor, locust_cpu_pct=math.nan)
     return Measured(cell_stats(output.records, window), monitor, window, output)
 
 
@@ -242,6 +299,12 @@ def _row(
     }  # fmt: skip
     figures: dict[str, Any] = asdict(m.stats) if m else dict.fromkeys(asdict(_EMPTY))
     figures.update(asdict(m.monitor) if m else dict.fromkeys(asdict(_EMPTY_MONITOR)))
+    figures.update(
+        load_processes=scenario.load.load_processes,
+        server_managed=stack.managed,
+        records=len(m.load.records) if m else None,
+        locust_requests=m.load.locust_requests if m else None,
+    )
     return {**row, **figures}
 
 

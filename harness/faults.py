@@ -17,6 +17,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from harness.errors import HarnessError, LoadError, ResultsError, ServerStartError
@@ -53,28 +54,30 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 
 def watch_load(
     locust: subprocess.Popen[bytes],
-    server: subprocess.Popen[bytes],
+    server: subprocess.Popen[bytes] | None,
     *,
     budget_s: float,
-    server_log: Path,
+    server_log: Path | None,
 ) -> int:
     """Wait for Locust to end; returns its exit code.
 
     Raises ServerExitedError (with the server's log tail) as soon as the server exits, and
     DeadlineError after SIGKILL to both groups when budget_s + DEADLINE_GRACE_S pass.
+    server None: a target started by the user, neither watched nor killed.
     """
     deadline = time.monotonic() + budget_s + DEADLINE_GRACE_S
     while True:
         with contextlib.suppress(subprocess.TimeoutExpired):
             return locust.wait(timeout=POLL_S)
-        code = server.poll()
-        if code is not None:
+        code = server.poll() if server is not None else None
+        if code is not None and server_log is not None:
             raise ServerExitedError(
                 f"server exited with code {code} during the load; log tail:\n{log_tail(server_log)}"
             )
         if time.monotonic() > deadline:
             _kill_group(locust)
-            _kill_group(server)
+            if server is not None:
+                _kill_group(server)
             raise DeadlineError(
                 f"load phase still running {budget_s + DEADLINE_GRACE_S:g} s after the go "
                 f"(budget {budget_s:g} s + {DEADLINE_GRACE_S:g} s); Locust and server killed"
@@ -151,4 +154,20 @@ def require_loopback(host: str, *, allow_remote: bool) -> None:
         raise RemoteTargetError(
             f"target host {host!r} is not loopback: load tests stay on this machine "
             "unless --allow-remote is given"
+        )
+
+
+def require_endpoints(endpoints: Sequence[tuple[str, str]], *, allow_remote: bool) -> None:
+    """Refuse a scenario naming a non-loopback host (a target, the Locust master's bind
+    address) unless allow_remote; the error names the file and key."""
+    if allow_remote:
+        return
+    remote = [(where, host) for where, host in endpoints if not is_loopback(host)]
+    if remote:
+        raise RemoteTargetError(
+            "\n".join(
+                f"{where}: host {host!r} is not loopback: load tests stay on this machine "
+                "unless --allow-remote is given"
+                for where, host in remote
+            )
         )

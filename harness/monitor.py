@@ -76,8 +76,9 @@ class _Tree:
 class Monitor:
     """Samples in a daemon thread until stop(); rows go to monitor.csv as they come."""
 
-    def __init__(self, server_pid: int, locust_pid: int, path: Path) -> None:
-        self._server = _Tree(server_pid)
+    def __init__(self, server_pid: int | None, locust_pid: int, path: Path) -> None:
+        # None: a server started by the user, possibly elsewhere: its columns stay NaN.
+        self._server = _Tree(server_pid) if server_pid is not None else None
         self._locust = _Tree(locust_pid)
         self._path = path
         self._stop = threading.Event()
@@ -98,7 +99,7 @@ class Monitor:
             writer.writerow(MONITOR_COLUMNS)
             next_at = time.monotonic()
             while not self._stop.is_set():
-                cpu, rss, procs = self._server.sample()
+                cpu, rss, procs = self._server.sample() if self._server else (math.nan, math.nan, 0)
                 locust_cpu, _, _ = self._locust.sample()
                 s = Sample(time.time(), cpu, rss, procs, locust_cpu)
                 self.samples.append(s)

@@ -47,7 +47,8 @@ CELL_COLUMNS = (
     "errors", "error_rate", "rps", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms",
     "mean_ms", "server_cpu_pct", "server_rss_mb", "locust_cpu_pct", "keepalive",
     "server_cpus", "load_cpus", "warmup_s", "measure_s", "started_at", *FIDELITY_COLUMNS,
-    "integrity", *REPEAT_COLUMNS,
+    "integrity", "load_processes", "server_managed", "records", "locust_requests",
+    *REPEAT_COLUMNS,
 )  # fmt: skip
 
 

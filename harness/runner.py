@@ -13,7 +13,7 @@ from typing import Any
 
 from harness import calibrate, crosscheck, faults, resume
 from harness.cell import RunContext, run_cell
-from harness.loadgen import run_time_s
+from harness.loadgen import distribution, run_time_s
 from harness.repeats import with_repeat_columns, write_aggregates
 from harness.results import (
     SCHEMA_VERSION,
@@ -57,6 +57,17 @@ def build_metadata(run_id: str, scenario: Scenario, cells: list[Cell]) -> dict[s
             "load": list(scenario.cpus.load),
             "upstream": list(scenario.cpus.upstream),
         },
+        "load": {
+            "distribution": distribution(scenario.load),
+            "processes": scenario.load.load_processes,
+            "master": (
+                f"{scenario.load.master_host}:{scenario.load.master_port}"
+                if scenario.load.workers
+                else None
+            ),
+        },
+        # Stacks served by a server the user started: loaded, never started or monitored.
+        "unmanaged_targets": {s.id: s.target for s in scenario.stacks if not s.managed},
         "started_at": iso(utc_now()),
         "ended_at": None,
         "cells_planned": len(cells),
@@ -129,6 +140,8 @@ def run_scenario(
     with every finished cell already in cells.csv. With resume_dir, the cells already in
     that run's cells.csv are kept and only the others run. use_calibration=False: no
     generator ceiling (the calibration's own runs)."""
+    # A target or master address that is not loopback, named by file and key.
+    faults.require_endpoints(scenario.endpoints, allow_remote=allow_remote)
     crosscheck.require(scenario.load.crosscheck)
     preflight(scenario)  # a missing postgres / pgbouncer / nginx, before anything starts
     seed = scenario.load.seed

@@ -15,6 +15,13 @@ from typing import Any
 
 from harness import registry
 from harness.errors import ScenarioError
+from harness.remote import (
+    DISTRIBUTION_KEYS,
+    MASTER_PORT,
+    endpoints,
+    parse_distribution,
+    target_stacks,
+)
 from harness.services.spec import SERVICE_KEYS, ServicesSpec, parse_services, proxy_axis
 from harness.stacks import Stack, invalid_reason, make_stack
 
@@ -52,9 +59,10 @@ LOAD_KEYS = {
     "time_wait_drain_s",
     "mode",
     "rates",
+    *DISTRIBUTION_KEYS,
 }
 SAFE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
-SELECTOR_KEYS = {"apps", "servers", "workers", "threads", "skip_invalid", "proxy"}
+SELECTOR_KEYS = {"apps", "servers", "workers", "threads", "skip_invalid", "proxy", "target"}
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,20 @@ class LoadSpec:
     # arrival rate per level (rates, requests/s), users = [pool size] (mix.py: open loop).
     mode: str = "closed"
     rates: tuple[int, ...] = ()
+    # Distributed Locust: processes > 1 forks a master and that many workers on the load
+    # CPUs (--processes); workers > 0 starts a master that waits for that many workers
+    # started by hand, possibly on other hosts, connecting to master_host:master_port.
+    processes: int = 1
+    workers: int = 0
+    master_host: str = "127.0.0.1"
+    master_port: int = MASTER_PORT
+    # How long the master waits for its workers to connect before the cell fails.
+    workers_wait_s: float = 300.0
+
+    @property
+    def load_processes(self) -> int:
+        """How many Locust processes run users: the workers, or the one local process."""
+        return self.workers or self.processes
 
 
 @dataclass(frozen=True)
@@ -119,6 +141,9 @@ class Scenario:
     content: dict[str, Any] = field(compare=False, hash=False, repr=False)
     # Database, pgbouncer, proxy options (harness/services/spec.py).
     services: ServicesSpec = field(default_factory=ServicesSpec)
+    # Every host the run talks to or listens on beside its own loopback servers, with the
+    # file and key that name it, checked against --allow-remote (faults.require_endpoints).
+    endpoints: tuple[tuple[str, str], ...] = ()
 
     @property
     def needs_upstream(self) -> bool:
@@ -231,6 +256,7 @@ def _parse_load(chk: _Checker, data: dict[str, Any]) -> LoadSpec:
         startup_timeout_s=chk.number(t, "startup_timeout_s", "load", 1, default=30),
         request_timeout_s=chk.number(t, "request_timeout_s", "load", 0.1, default=60),
         **_fidelity_keys(chk, t),
+        **parse_distribution(t, chk.bad),
     )
 
 
@@ -371,6 +397,8 @@ def _selector_stacks(chk: _Checker, i: int, sel: Any) -> list[Stack]:
                     chk.bad(path, f"{reason} (set skip_invalid = true to skip such combinations)")
     if not stacks and len(chk.problems) == problems_before:
         chk.bad(path, "selects no valid stack")
+    if "target" in sel:
+        return target_stacks(path, sel, stacks, chk.bad)
     return stacks
 
 
@@ -382,7 +410,14 @@ def _parse_stacks(chk: _Checker, data: dict[str, Any]) -> tuple[Stack, ...]:
     seen: dict[str, Stack] = {}
     for i, sel in enumerate(selectors):
         for stack in _selector_stacks(chk, i, sel):
-            seen.setdefault(stack.id, stack)
+            first = seen.setdefault(stack.id, stack)
+            if first.target != stack.target:
+                chk.bad(
+                    f"stacks[{i}]",
+                    f"{stack.id} is selected twice with different targets "
+                    f"({first.target or 'started by the harness'}, "
+                    f"{stack.target or 'started by the harness'}): one id, one server",
+                )
     return tuple(seen.values())
 
 
@@ -411,6 +446,7 @@ def parse_scenario(data: dict[str, Any], source: str, path: Path) -> Scenario:
         mixes=mixes,
         content=data,
         services=services,
+        endpoints=endpoints(data, load.workers, load.master_host, source),
     )
 
 

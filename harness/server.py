@@ -54,13 +54,20 @@ def wait_healthy(running: Running, path: str, timeout: float) -> float:
 
     Raises ServerStartError with the log tail if the process exits or time runs out.
     """
+    return poll_health(running.url, path, timeout, running)
+
+
+def poll_health(url: str, path: str, timeout: float, running: Running | None = None) -> float:
+    """Poll GET url+path until 200; returns seconds taken. With running, a process that
+    exits fails at once, and errors carry its log tail (a target started by the user has
+    neither)."""
     started = time.monotonic()
     deadline = started + timeout
     last_error = "no answer yet"
-    with httpx.Client(base_url=running.url, timeout=1.0) as client:
+    with httpx.Client(base_url=url, timeout=1.0) as client:
         while time.monotonic() < deadline:
-            code = running.proc.poll()
-            if code is not None:
+            code = running.proc.poll() if running is not None else None
+            if running is not None and code is not None:
                 raise ServerStartError(
                     f"{running.argv[0]} exited with code {code} before answering {path}; "
                     f"log tail:\n{log_tail(running.log_path)}"
@@ -73,9 +80,9 @@ def wait_healthy(running: Running, path: str, timeout: float) -> float:
             except httpx.HTTPError as exc:
                 last_error = type(exc).__name__
             time.sleep(0.05)
+    tail = f"; log tail:\n{log_tail(running.log_path)}" if running is not None else ""
     raise ServerStartError(
-        f"no 200 from {running.url}{path} within {timeout:g} s (last: {last_error}); "
-        f"log tail:\n{log_tail(running.log_path)}"
+        f"no 200 from {url}{path} within {timeout:g} s (last: {last_error}){tail}"
     )
 
 

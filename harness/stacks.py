@@ -32,6 +32,13 @@ class Stack:
     threads: int | None
     # A proxy in front ("nginx"): the server then binds a Unix socket (uds_argv).
     proxy: str | None = None
+    # http://HOST:PORT of a server started by the user: loaded, never started or stopped.
+    target: str | None = None
+
+    @property
+    def managed(self) -> bool:
+        """True when the harness starts, monitors and stops the server."""
+        return self.target is None
 
     @property
     def id(self) -> str:
@@ -74,6 +81,8 @@ class Stack:
             "keepalive": self.server.keepalive,
             "stop_signal": self.server.stop_signal.name,
             "proxy": self.proxy,
+            "target": self.target,
+            "server_managed": self.managed,
         }
 
 

@@ -2,9 +2,14 @@
 
 Run by the harness as a subprocess. It reads from the environment:
   PWB_MIX         JSON {"name": str, "weights": {kind: int}, "params": {key: int}}
-  PWB_OUTPUT_DIR  where to write requests.<pid>.csv and spawn.<pid>.json
+  PWB_OUTPUT_DIR  where to write requests.<pid>.csv and spawn.<pid>.json (distributed:
+                  the master writes requests.w<index>.csv per worker and
+                  spawn.master.json; workers write nothing there, see _records.py)
   PWB_GO_FILE     optional: wait (after importing, before any user starts) until this file
-                  exists, so that Locust's start-up overlaps the server's
+                  exists, so that Locust's start-up overlaps the server's (not on workers:
+                  the master starts them)
+  PWB_USERS       optional: the users of the whole load, over every worker (open loop:
+                  each user's share of the rate); default: this process's target count
   PWB_CLIENT      "lean" (LeanHttpUser from lean.py beside this file, the default: less
                   client work per request) or "fasthttp" (Locust's FastHttpUser)
   PWB_REQUEST_TIMEOUT_S  seconds after which an unanswered request fails (default 60)
@@ -23,7 +28,8 @@ charged for the requests it delayed. Further requests
 of one task (crud) start when the previous answer arrives, as in the closed loop. Too
 small a pool cannot keep the rate: the achieved rate (cells.csv rps) then falls below
 target_rps, and latencies grow with the backlog.
-Lines are buffered in memory-backed file buffers and flushed when Locust quits.
+Lines are buffered in memory-backed file buffers and flushed when Locust quits (a worker
+sends them to its master when told to stop).
 """
 
 from __future__ import annotations
@@ -49,8 +55,11 @@ GO_TIMEOUT_S = 300.0
 CLIENT = os.environ.get("PWB_CLIENT", "lean")
 REQUEST_TIMEOUT_S = float(os.environ.get("PWB_REQUEST_TIMEOUT_S", "60"))
 TARGET_RPS = float(os.environ.get("PWB_TARGET_RPS", "0"))
+TOTAL_USERS = int(os.environ.get("PWB_USERS", "0"))
+# Locust puts this file's folder on sys.path, where _records.py and lean.py live.
+from _records import Records  # noqa: E402
+
 if CLIENT == "lean":
-    # Locust puts this file's folder on sys.path, where lean.py lives.
     from lean import LeanHttpUser as BaseUser
 elif CLIENT == "fasthttp":
     BaseUser = FastHttpUser
@@ -58,19 +67,15 @@ else:
     raise SystemExit(f"PWB_CLIENT must be 'fasthttp' or 'lean', got {CLIENT!r}")
 ITEM = {"name": "widget", "price": 9.5, "description": "load test item"}
 
-_requests_file = (OUTPUT_DIR / f"requests.{os.getpid()}.csv").open(
-    "w", buffering=4 * 1024 * 1024, encoding="ascii", newline="\n"
-)
-_spawn: dict[str, Any] = {"pid": os.getpid(), "spawn_complete_at": None}
+RECORDS = Records(OUTPUT_DIR, STOP_AFTER_S)
 # Open loop: each user greenlet's intended send time of its current task's first request.
 _intended: dict[Any, float] = {}
-_environment: list[Any] = []
 
 
 @events.init.add_listener
-def _keep_environment_and_wait_for_go(environment: Any, **_: Any) -> None:
-    _environment.append(environment)
-    if GO_FILE is None:
+def _open_records_and_wait_for_go(environment: Any, **_: Any) -> None:
+    RECORDS.init(environment)
+    if GO_FILE is None or RECORDS.role == "worker":
         return
     deadline = time.monotonic() + GO_TIMEOUT_S
     while not os.path.exists(GO_FILE):
@@ -97,29 +102,19 @@ def _record(
     intended = _intended.pop(gevent.getcurrent(), None)
     if intended is not None and intended < t_start:
         response_time += (t_start - intended) * 1000
-    _requests_file.write(
+    RECORDS.file.write(  # type: ignore[union-attr]
         f"{t_start:.6f},{round(response_time * 1000)},{name},{status},{ok},{response_length or 0}\n"
     )
 
 
 @events.spawning_complete.add_listener
 def _spawned(user_count: int, **_: Any) -> None:
-    # Only the first completion marks the start of steady load.
-    if _spawn["spawn_complete_at"] is None:
-        _spawn["spawn_complete_at"] = time.time()
-        _spawn["user_count"] = user_count
-        if STOP_AFTER_S > 0 and _environment:
-            gevent.spawn_later(STOP_AFTER_S, _environment[0].runner.quit)
+    RECORDS.spawning_complete(user_count)
 
 
 @events.quitting.add_listener
 def _flush(environment: Any, **_: Any) -> None:
-    _requests_file.flush()
-    _requests_file.close()
-    total = environment.stats.total
-    _spawn["locust_requests"] = total.num_requests
-    _spawn["locust_failures"] = total.num_failures
-    (OUTPUT_DIR / f"spawn.{os.getpid()}.json").write_text(json.dumps(_spawn))
+    RECORDS.quitting(environment)
 
 
 def task_json(user: Any) -> None:
@@ -213,9 +208,11 @@ class MixUser(BaseUser):  # type: ignore[misc,valid-type]
     def on_start(self) -> None:
         self.own_ids: list[int] = []
         if TARGET_RPS > 0:
-            users = max(
-                1, int(_spawn.get("user_count") or self.environment.runner.target_user_count or 1)
-            )
+            runner = self.environment.runner
+            users = max(1, TOTAL_USERS or int(runner.target_user_count or 1))
             self.interval = users / TARGET_RPS
-            self.next_at = time.time() + (_user_index[0] % users) / TARGET_RPS
+            # Locust hands users to workers in turn: worker i of n gets users i, i + n, ...
+            n = max(1, int(getattr(self.environment.parsed_options, "expect_workers", 1) or 1))
+            index = _user_index[0] * n + max(0, getattr(runner, "worker_index", 0))
+            self.next_at = time.time() + (index % users) / TARGET_RPS
             _user_index[0] += 1

@@ -101,3 +101,27 @@ def test_run_takes_resume_and_allow_remote() -> None:
     args = build_parser().parse_args(["run", "s.toml", "--resume", "RUN", "--allow-remote"])
     assert (args.resume, args.allow_remote) == ("RUN", True)
     assert build_parser().parse_args(["run", "s.toml"]).allow_remote is False
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "host"),
+    [
+        (GOOD.replace('servers = ["gunicorn-sync"]',
+                      'servers = ["gunicorn-sync"]\ntarget = "http://10.0.0.5:8000"'),
+         "stacks[0].target", "10.0.0.5"),
+        (GOOD.replace("users = [2]", 'users = [2]\nworkers = 2\nmaster_host = "0.0.0.0"'),
+         "load.master_host", "0.0.0.0"),
+    ],
+)  # fmt: skip
+def test_non_loopback_target_or_master_is_refused_without_allow_remote(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, key: str, host: str
+) -> None:
+    # Refused before anything starts: no traffic goes anywhere.
+    path = tmp_path / "remote.toml"
+    path.write_text(text)
+    results = tmp_path / "results"
+    assert main(["run", str(path), "--results-dir", str(results)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: {key}: host '{host}' is not loopback" in err, err
+    assert "--allow-remote" in err
+    assert not results.exists()

@@ -182,3 +182,18 @@ def test_interrupted_run_stops_even_stubborn_groups_within_5_s(tmp_path: Path) -
     assert all(p.returncode == -signal.SIGKILL for p in procs)
     assert time.monotonic() - signalled < 5
     assert marked_pids("faults-units-interrupt") == []
+
+
+def test_scenario_endpoints_name_file_and_key_unless_remote_is_allowed() -> None:
+    endpoints = [
+        ("s.toml: stacks[0].target", "127.0.0.1"),
+        ("s.toml: load.master_host", "10.1.2.3"),
+    ]
+    faults.require_endpoints(endpoints[:1], allow_remote=False)
+    with pytest.raises(faults.RemoteTargetError) as excinfo:
+        faults.require_endpoints(endpoints, allow_remote=False)
+    assert str(excinfo.value) == (
+        "s.toml: load.master_host: host '10.1.2.3' is not loopback: load tests stay on this "
+        "machine unless --allow-remote is given"
+    )
+    faults.require_endpoints(endpoints, allow_remote=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from harness.loadgen import (
     locust_env,
     read_records,
     run_time_s,
+    worker_command,
     write_records_gz,
 )
 from harness.registry import REPO_ROOT
@@ -69,3 +71,73 @@ def test_missing_or_malformed_records_raise(tmp_path: Path) -> None:
     bad.write_text("1.0,notanint,GET /json,200,1,3\n")
     with pytest.raises(LoadError, match="malformed request record"):
         read_records(bad)
+
+
+def test_argv_of_processes_binds_the_master_to_loopback() -> None:
+    load = dataclasses.replace(load_scenario(TINY).load, processes=3)
+    argv = locust_argv(load, 6, "http://127.0.0.1:9999", master_port=40123)
+    assert argv[argv.index("--processes") + 1] == "3"
+    for flag, value in [
+        ("--master-bind-host", "127.0.0.1"), ("--master-bind-port", "40123"),
+        ("--master-host", "127.0.0.1"), ("--master-port", "40123"),
+    ]:  # fmt: skip
+        assert argv[argv.index(flag) + 1] == value
+    assert "--master" not in argv
+    with pytest.raises(LoadError, match="needs a port"):
+        locust_argv(load, 6, "http://127.0.0.1:9999")
+
+
+def test_argv_of_workers_waits_for_them_and_prints_their_command() -> None:
+    scenario = load_scenario(TINY)
+    load = dataclasses.replace(scenario.load, workers=2, master_port=40124, workers_wait_s=30)
+    argv = locust_argv(load, 6, "http://127.0.0.1:9999")
+    assert "--master" in argv and "--processes" not in argv
+    assert argv[argv.index("--expect-workers") + 1] == "2"
+    assert argv[argv.index("--expect-workers-max-wait") + 1] == "30"
+    assert argv[argv.index("--master-bind-port") + 1] == "40124"
+    command = worker_command(load, scenario.mixes[0], 6, None)
+    assert command[0] == "env"
+    env = dict(arg.split("=", 1) for arg in command[1 : command.index("locust")])
+    assert set(env) == {
+        "PWB_MIX", "PWB_CLIENT", "PWB_REQUEST_TIMEOUT_S", "PWB_TARGET_RPS", "PWB_USERS",
+    }  # fmt: skip
+    assert env["PWB_USERS"] == "6"
+    assert json.loads(env["PWB_MIX"])["weights"] == {"json": 3, "plaintext": 1}
+    tail = command[command.index("locust") :]
+    assert tail[:4] == ["locust", "-f", "scenarios/locustfiles/mix.py", "--worker"]
+    assert tail[tail.index("--master-host") + 1] == "127.0.0.1"
+    assert tail[tail.index("--master-port") + 1] == "40124"
+
+
+def _master_run(tmp_path: Path, workers: dict[str, dict[str, object]], missing: list[str]) -> None:
+    (tmp_path / "requests.w0.csv").write_text("1.000000,900,GET /json,200,1,10\n" * 2)
+    (tmp_path / "requests.w1.csv").write_text("1.500000,700,GET /json,200,1,10\n")
+    spawn = {"spawn_complete_at": 1.2, "locust_requests": 3, "locust_failures": 0,
+             "workers": workers, "workers_missing": missing}  # fmt: skip
+    (tmp_path / "spawn.master.json").write_text(json.dumps(spawn))
+
+
+def test_collect_keeps_each_workers_count(tmp_path: Path) -> None:
+    workers = {
+        "w0": {"records": 2, "users": 2, "host": "a", "pid": 7, "client_id": "a_1"},
+        "w1": {"records": 1, "users": 2, "host": "b", "pid": 8, "client_id": "b_1"},
+    }
+    _master_run(tmp_path, workers, [])
+    out = collect(tmp_path)
+    assert len(out.records) == 3 == out.locust_requests
+    assert out.per_process["w0"]["records"] == 2 and out.per_process["w0"]["host"] == "a"
+    assert out.per_process["w1"]["records"] == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_collect_refuses_a_worker_whose_records_did_not_all_arrive(tmp_path: Path) -> None:
+    workers = {"w0": {"records": 5, "host": "a"}, "w1": {"records": 1, "host": "b"}}
+    _master_run(tmp_path, workers, [])
+    with pytest.raises(LoadError, match="worker w0 on a logged 5 requests but 2 records arrived"):
+        collect(tmp_path)
+
+
+def test_collect_refuses_a_run_with_a_silent_worker(tmp_path: Path) -> None:
+    _master_run(tmp_path, {"w0": {"records": 2, "host": "a"}}, ["c_9"])
+    with pytest.raises(LoadError, match=r"1 Locust worker\(s\) sent no records.*c_9"):
+        collect(tmp_path)

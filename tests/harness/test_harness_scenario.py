@@ -132,3 +132,81 @@ def test_shipped_scenarios_are_valid(name: str) -> None:
     scenario = load_scenario(REPO_ROOT / "scenarios" / f"{name}.toml")
     assert scenario.name == name
     assert plan_cells(scenario)
+
+
+LOAD_LINE = "repeats = 2"
+TARGET = """
+[[stacks]]
+apps = ["raw-wsgi"]
+servers = ["gunicorn-sync"]
+target = "http://127.0.0.1:8000"
+"""
+
+
+@pytest.mark.parametrize(
+    ("new", "expected"),
+    [
+        ("processes = 0", "load.processes: expected an int in 1..1024, got 0"),
+        ("processes = 1.5", "load.processes: expected an int in 1..1024, got 1.5"),
+        ("workers = 0", "load.workers: expected an int in 1..1024, got 0"),
+        ("workers = 2\nprocesses = 2", "load.workers: not with load.processes > 1"),
+        ('master_host = "127.0.0.1"', "load.master_host: only with load.workers"),
+        ("master_port = 6000", "load.master_port: only with load.workers"),
+        ("workers_wait_s = 10", "load.workers_wait_s: only with load.workers"),
+        ("workers = 2\nmaster_port = 70000", "load.master_port: expected an int in 1..65535"),
+        ('workers = 2\nmaster_host = "h:1"', "load.master_host: expected a host name or IP"),
+        ("workers = 2\nworkers_wait_s = 0", "load.workers_wait_s: expected a number >= 1"),
+    ],
+)
+def test_bad_distribution_values_are_named(tmp_path: Path, new: str, expected: str) -> None:
+    message = problems_of(tmp_path, VALID.replace(LOAD_LINE, f"{LOAD_LINE}\n{new}", 1))
+    assert f"{tmp_path / 's.toml'}: {expected}" in message
+
+
+def test_processes_and_workers_are_parsed(tmp_path: Path) -> None:
+    processes = load_scenario(write(tmp_path, VALID.replace(LOAD_LINE, "processes = 2"))).load
+    assert (processes.processes, processes.workers, processes.load_processes) == (2, 0, 2)
+    text = VALID.replace(LOAD_LINE, 'workers = 3\nmaster_host = "10.0.0.2"\nmaster_port = 6000')
+    scenario = load_scenario(write(tmp_path, text))
+    assert (scenario.load.workers, scenario.load.load_processes) == (3, 3)
+    assert (scenario.load.master_host, scenario.load.master_port) == ("10.0.0.2", 6000)
+    assert scenario.endpoints == ((f"{tmp_path / 's.toml'}: load.master_host", "10.0.0.2"),)
+    single = load_scenario(write(tmp_path, VALID)).load
+    assert (single.processes, single.workers, single.load_processes) == (1, 0, 1)
+
+
+def test_a_target_stack_is_one_unmanaged_server(tmp_path: Path) -> None:
+    scenario = load_scenario(write(tmp_path, VALID + TARGET))
+    stack = scenario.stacks[-1]
+    assert stack.id == "raw-wsgi@gunicorn-sync-w1"
+    assert (stack.target, stack.managed) == ("http://127.0.0.1:8000", False)
+    assert all(s.managed for s in scenario.stacks[:-1])
+    assert scenario.endpoints == ((f"{tmp_path / 's.toml'}: stacks[2].target", "127.0.0.1"),)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ('"http://127.0.0.1:8000"', '"https://127.0.0.1:8000"', "expected http://HOST:PORT"),
+        ('"http://127.0.0.1:8000"', '"http://127.0.0.1"', "expected http://HOST:PORT"),
+        ('"http://127.0.0.1:8000"', "8000", "expected http://HOST:PORT"),
+        ('"http://127.0.0.1:8000"', '"http://127.0.0.1:8000/api"', "and nothing more"),
+        ('servers = ["gunicorn-sync"]', 'servers = ["gunicorn-sync", "uwsgi"]', "one server"),
+        ('servers = ["gunicorn-sync"]', 'servers = ["gunicorn-sync"]\nworkers = [1, 2]', "one"),
+        (
+            'servers = ["gunicorn-sync"]',
+            'servers = ["gunicorn-sync"]\nproxy = ["none", "nginx"]',
+            "one proxy setting",
+        ),
+    ],
+)
+def test_bad_targets_are_named(tmp_path: Path, old: str, new: str, expected: str) -> None:
+    message = problems_of(tmp_path, VALID + TARGET.replace(old, new))
+    assert f"{tmp_path / 's.toml'}: stacks[2]" in message
+    assert expected in message
+
+
+def test_one_stack_id_cannot_be_both_started_and_a_target(tmp_path: Path) -> None:
+    text = VALID + TARGET.replace("raw-wsgi", "flask")
+    message = problems_of(tmp_path, text)
+    assert "stacks[2]: flask@gunicorn-sync-w1 is selected twice with different targets" in message
