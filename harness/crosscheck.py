@@ -32,6 +32,7 @@ _PATHS = {
     "sleep": "/io/sleep?ms={sleep_ms}",
     "upstream": "/io/upstream?ms={upstream_ms}",
     "cpu": "/cpu?n={cpu_n}",
+    "static": "/static/app.js",
 }
 _RPS = re.compile(r"^Requests/sec:\s+([0-9.]+)", re.MULTILINE)
 _ERRORS = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")

@@ -30,6 +30,8 @@ TASK_PARAMS: dict[str, str | None] = {
     "sleep": "sleep_ms",
     "upstream": "upstream_ms",
     "cpu": "cpu_n",
+    # The three static files in a fixed rotation (GET /static/site.css, app.js, blob.bin).
+    "static": None,
 }
 PARAM_RANGES = {"sleep_ms": (0, 10000), "upstream_ms": (0, 10000), "cpu_n": (1, 1000000)}
 TOP_KEYS = {"name", "description", "load", "cpus", "stacks", "mixes", *SERVICE_KEYS}

@@ -1,6 +1,7 @@
 """Stacks: an app variant run by one server entry with a worker (and thread) count.
 
-A stack id reads `<app>@<server>-w<workers>[t<threads>]`, e.g. `flask@gunicorn-gthread-w2t4`.
+A stack id reads `<app>@<server>-w<workers>[t<threads>][+<proxy>]`, e.g.
+`flask@gunicorn-gthread-w2t4` or `flask@gunicorn-sync-w2+nginx`.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from harness.registry import AppVariant, ServerSpec
 
 _STACK_ID = re.compile(
     r"^(?P<app>[\w.-]+)@(?P<server>[\w.-]+?)(?:-w(?P<w>\d+)(?:t(?P<t>\d+))?)?"
-    r"(?:\+(?P<proxy>[a-z]+))?$"
+    r"(?:\+(?P<proxy>[a-z-]+))?$"
 )
-PROXIES = ("nginx",)
+# "nginx": nginx in front, serving /static/ itself; "nginx-app-static": nginx in front,
+# passing /static/ to the app like every other path.
+PROXIES = ("nginx", "nginx-app-static")
 
 
 @dataclass(frozen=True)
@@ -30,8 +33,13 @@ class Stack:
     server: ServerSpec
     workers: int
     threads: int | None
-    # A proxy in front ("nginx"): the server then binds a Unix socket (uds_argv).
+    # A proxy in front (one of PROXIES): the server then binds a Unix socket (uds_argv).
     proxy: str | None = None
+
+    @property
+    def proxy_serves_static(self) -> bool:
+        """nginx answers /static/ from apps/static/ itself, without the app."""
+        return self.proxy == "nginx"
 
     @property
     def id(self) -> str:
@@ -74,6 +82,7 @@ class Stack:
             "keepalive": self.server.keepalive,
             "stop_signal": self.server.stop_signal.name,
             "proxy": self.proxy,
+            "static_from": "nginx" if self.proxy_serves_static else "app",
         }
 
 

@@ -41,6 +41,7 @@ CONTRACT_ROUTES = {
     ("/io/sleep", "GET"),
     ("/io/upstream", "GET"),
     ("/cpu", "GET"),
+    ("/static/{name}", "GET"),
 }
 
 

@@ -127,7 +127,7 @@ def test_invalid_toml_and_missing_file(tmp_path: Path) -> None:
         load_scenario(tmp_path / "missing.toml")
 
 
-@pytest.mark.parametrize("name", ["quick", "default", "full"])
+@pytest.mark.parametrize("name", ["quick", "default", "full", "static"])
 def test_shipped_scenarios_are_valid(name: str) -> None:
     scenario = load_scenario(REPO_ROOT / "scenarios" / f"{name}.toml")
     assert scenario.name == name
