@@ -26,8 +26,8 @@ from harness.procs import cpu_list
 from harness.registry import REPO_ROOT
 from harness.results import iso, utc_now, write_json_atomic
 from harness.scenario import Cell, Scenario
-from harness.server import HOST, Running, free_port, log_tail, wait_healthy
-from harness.services.front import client_keepalive, start_front
+from harness.server import HOST, free_port, log_tail, wait_healthy
+from harness.services.front import Front, client_keepalive, start_front
 from harness.session import Services
 from harness.stats import CellStats, Window, cell_stats
 
@@ -96,15 +96,20 @@ def _spawn_locust(cell: Cell, ctx: RunContext, url: str, cell_dir: Path) -> Pope
 
 
 def _drive_locust(
-    locust: Popen[bytes], ctx: RunContext, running: Running, cell_dir: Path
+    locust: Popen[bytes], ctx: RunContext, front: Front, cell_dir: Path
 ) -> list[Sample]:
-    """Let Locust go and wait for its end with the monitor sampling; returns the samples."""
+    """Let Locust go and wait for its end with the monitor sampling (server, Locust and the
+    services around the server); returns the samples."""
+    running = front.running
     load = ctx.scenario.load
     if locust.poll() is not None:
         tail = log_tail(cell_dir / "locust.log")
         raise LoadError(f"Locust exited with code {locust.returncode} before the start:\n{tail}")
     loadgen.go_file(cell_dir).touch()
-    monitor = Monitor(running.proc.pid, locust.pid, cell_dir / "monitor.csv").start()
+    services = dict(ctx.services.service_pids)
+    if front.proxy is not None:
+        services["nginx"] = front.proxy.pid
+    monitor = Monitor(running.proc.pid, locust.pid, cell_dir / "monitor.csv", services).start()
     # Past budget + faults.DEADLINE_GRACE_S, Locust and the server are killed.
     budget = loadgen.run_time_s(load) + load.stop_timeout_s
     try:
@@ -161,7 +166,7 @@ def _measure(cell: Cell, ctx: RunContext, cell_dir: Path, info: dict[str, Any]) 
         info["contract_warnings"] = quick_checks(running.url)
         lap("checks")
         before = _items_snapshot(cell, ctx)
-        samples = _drive_locust(locust, ctx, running, cell_dir)
+        samples = _drive_locust(locust, ctx, front, cell_dir)
         lap("locust")
         fidelity.crosscheck_cell(cell, ctx.scenario, procs, running.url, cell_dir, info)
     finally:
