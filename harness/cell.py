@@ -244,6 +244,8 @@ def _row(
         "server_cpus": cpu_list(scenario.cpus.server),
         "load_cpus": cpu_list(scenario.cpus.load), "warmup_s": scenario.load.warmup_s,
         "measure_s": scenario.load.measure_s, "started_at": started,
+        # Empty: the apps' default (DB_POOL_SIZE unset).
+        "db_pool_size": stack.db_pool_size or scenario.services.db_pool_size,
     }  # fmt: skip
     figures: dict[str, Any] = asdict(m.stats) if m else dict.fromkeys(asdict(_EMPTY))
     figures.update(asdict(m.monitor) if m else dict.fromkeys(asdict(_EMPTY_MONITOR)))
@@ -264,7 +266,7 @@ def run_cell(cell: Cell, ctx: RunContext) -> dict[str, Any]:
         "users": cell.users, "repeat": cell.repeat, "versions": versions(cell),
         "cpu_sets": {"server": list(ctx.scenario.cpus.server), "load": list(ctx.scenario.cpus.load),
                      "upstream": list(ctx.scenario.cpus.upstream)},
-        "env": ctx.services.public_env(), "started_at": started,
+        "env": {**ctx.services.public_env(), **cell.stack.env()}, "started_at": started,
     }  # fmt: skip
     measured = before = None
     sampler = noise.NoiseSampler()

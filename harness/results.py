@@ -37,7 +37,8 @@ FIDELITY_COLUMNS = (
 )  # fmt: skip
 CELL_COLUMNS = (
     "run", "scenario", "cell", "stack", "app", "framework", "interface", "server",
-    "worker_class", "workers", "threads", "mix", "users", "repeat", "status", "requests",
+    "worker_class", "workers", "threads", "db_pool_size", "mix", "users", "repeat", "status",
+    "requests",
     "errors", "error_rate", "rps", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms",
     "mean_ms", "server_cpu_pct", "server_rss_mb", "locust_cpu_pct", *SERVICE_COLUMNS,
     "keepalive",

@@ -56,7 +56,9 @@ def start_front(
     socket_parent: Path | None = None,
 ) -> Front:
     """Start the stack's server on port, or nginx on port in front of the server on a
-    Unix socket when the stack has a proxy."""
+    Unix socket when the stack has a proxy. The stack's own variables (db_pool_size) go
+    over env."""
+    env = {**env, **stack.env()}
     if stack.proxy is None:
         argv = stack.argv(HOST, port)
         running = start(procs, argv, port, cpus=cpus, env=env, log_path=cell_dir / "server.log",

@@ -74,6 +74,7 @@ def test_run_on_postgres_through_nginx_leaves_nothing(tmp_path: Path) -> None:
     with (run_dir / "cells.csv").open(newline="") as f:
         by_stack = {row["stack"]: row for row in csv.DictReader(f)}
     for stack_id, row in by_stack.items():
+        assert row["db_pool_size"] == "2"  # the scenario-wide value
         for role in ("db", "pgbouncer", "nginx"):
             cpu, rss = row[f"{role}_cpu_pct"], row[f"{role}_rss_mb"]
             if role == "nginx" and not stack_id.endswith("+nginx"):

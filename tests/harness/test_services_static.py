@@ -66,7 +66,14 @@ def test_tiny_static_run_behind_nginx(tmp_path: Path) -> None:
     data = {
         "name": "static",
         "load": {"warmup_s": 0.5, "measure_s": 1, "users": [4], "spawn_margin_s": 8},
-        "stacks": [{"apps": ["flask"], "servers": ["gunicorn-gthread"], "proxy": "nginx"}],
+        "stacks": [
+            {
+                "apps": ["flask"],
+                "servers": ["gunicorn-gthread"],
+                "proxy": "nginx",
+                "db_pool_size": 3,
+            }
+        ],
         "mixes": {"static": {"static": 1}},
     }
     scn = parse_scenario(data, "test", REPO_ROOT / "test.toml")
@@ -76,6 +83,12 @@ def test_tiny_static_run_behind_nginx(tmp_path: Path) -> None:
     # The quick contract checks (static_files among them) passed before the load.
     assert info["status"] == "ok", info.get("error")
     assert info["stack"]["static_from"] == "nginx"
+    # The stack's own pool size: in its id, its server's environment and cells.csv.
+    assert cell_dir.name.startswith("flask@gunicorn-gthread-w1t4p3+nginx__")
+    assert info["env"]["DB_POOL_SIZE"] == "3" and info["stack"]["db_pool_size"] == 3
+    with (run_dir / "cells.csv").open(newline="") as f:
+        (row,) = list(csv.DictReader(f))
+    assert row["db_pool_size"] == "3"
     assert "location /static/" in (cell_dir / "nginx.conf").read_text()
     with gzip.open(cell_dir / "requests.csv.gz", "rt", newline="") as f:
         records = list(csv.DictReader(f))
