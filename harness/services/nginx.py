@@ -16,7 +16,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.procs import ProcessRegistry
+from harness.procs import ProcessRegistry, title_marker
 from harness.server import HOST
 from harness.services.binaries import require
 
@@ -137,8 +137,10 @@ def start(
         config_text(socket, port, protocol, work_dir, client_keepalive=client_keepalive,
                     static_dir=static_dir)
     )  # fmt: skip
+    # The run's marker in the command line: nginx overwrites its environment with its
+    # process title, and the sweep for PWB_RUN_ID would miss it (procs.marked_pids).
     argv = [binary, "-e", str(work_dir / "nginx-error.log"), "-p", str(work_dir),
-            "-c", str(conf), "-g", "daemon off;"]  # fmt: skip
+            "-c", str(conf), "-g", f"daemon off; {title_marker(procs.run_id)}"]  # fmt: skip
     # SIGQUIT would wait for open connections; SIGTERM is nginx's fast shutdown.
     return procs.spawn(
         argv, cpus=cpus, env=dict(os.environ), log_path=work_dir / "nginx.log",
