@@ -28,8 +28,8 @@ from harness.procs import cpu_list
 from harness.registry import REPO_ROOT
 from harness.results import REPEAT_COLUMNS, iso, utc_now, write_json_atomic
 from harness.scenario import Cell, Scenario
-from harness.server import HOST, Running, free_port, log_tail, poll_health, wait_healthy
-from harness.services.front import client_keepalive, start_front
+from harness.server import HOST, free_port, log_tail, poll_health, wait_healthy
+from harness.services.front import Front, client_keepalive, start_front
 from harness.session import Services
 from harness.stats import CellStats, Window, cell_stats
 
@@ -112,19 +112,25 @@ def _spawn_locust(
 
 
 def _drive_locust(
-    locust: Popen[bytes], ctx: RunContext, running: Running | None, cell_dir: Path
+    locust: Popen[bytes], ctx: RunContext, front: Front | None, cell_dir: Path
 ) -> list[Sample]:
-    """Let Locust go and wait for its end with the monitor sampling; returns the samples.
-    running None: a target started by the user (not monitored)."""
+    """Let Locust go and wait for its end with the monitor sampling (server, Locust and the
+    services around the server); returns the samples. front None: a target started by the
+    user (not monitored)."""
+    running = front.running if front is not None else None
     load = ctx.scenario.load
     if locust.poll() is not None:
         tail = log_tail(cell_dir / "locust.log")
         raise LoadError(f"Locust exited with code {locust.returncode} before the start:\n{tail}")
     loadgen.go_file(cell_dir).touch()
     server = running.proc if running is not None else None
+    services = dict(ctx.services.service_pids)
+    if front is not None and front.proxy is not None:
+        services["nginx"] = front.proxy.pid
     monitor = Monitor(
-        server.pid if server is not None else None, locust.pid, cell_dir / "monitor.csv"
-    ).start()
+        server.pid if server is not None else None, locust.pid, cell_dir / "monitor.csv",
+        services,
+    ).start()  # fmt: skip
     # Past budget + faults.DEADLINE_GRACE_S, Locust and the server are killed; workers
     # started by hand may take up to workers_wait_s to connect.
     budget = loadgen.run_time_s(load) + load.stop_timeout_s
@@ -187,7 +193,7 @@ def _measure(cell: Cell, ctx: RunContext, cell_dir: Path, info: dict[str, Any]) 
         info["contract_warnings"] = quick_checks(running.url)
         lap("checks")
         before = _items_snapshot(cell, ctx)
-        samples = _drive_locust(locust, ctx, running, cell_dir)
+        samples = _drive_locust(locust, ctx, front, cell_dir)
         lap("locust")
         fidelity.crosscheck_cell(cell, ctx.scenario, procs, running.url, cell_dir, info)
     finally:
@@ -296,6 +302,8 @@ def _row(
         "server_cpus": cpu_list(scenario.cpus.server),
         "load_cpus": cpu_list(scenario.cpus.load), "warmup_s": scenario.load.warmup_s,
         "measure_s": scenario.load.measure_s, "started_at": started,
+        # Empty: the apps' default (DB_POOL_SIZE unset).
+        "db_pool_size": stack.db_pool_size or scenario.services.db_pool_size,
     }  # fmt: skip
     figures: dict[str, Any] = asdict(m.stats) if m else dict.fromkeys(asdict(_EMPTY))
     figures.update(asdict(m.monitor) if m else dict.fromkeys(asdict(_EMPTY_MONITOR)))
@@ -322,7 +330,7 @@ def run_cell(cell: Cell, ctx: RunContext) -> dict[str, Any]:
         "users": cell.users, "repeat": cell.repeat, "versions": versions(cell),
         "cpu_sets": {"server": list(ctx.scenario.cpus.server), "load": list(ctx.scenario.cpus.load),
                      "upstream": list(ctx.scenario.cpus.upstream)},
-        "env": ctx.services.public_env(), "started_at": started,
+        "env": {**ctx.services.public_env(), **cell.stack.env()}, "started_at": started,
     }  # fmt: skip
     measured = before = None
     sampler = noise.NoiseSampler()

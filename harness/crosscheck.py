@@ -38,6 +38,7 @@ _PATHS = {
     "sleep": "/io/sleep?ms={sleep_ms}",
     "upstream": "/io/upstream?ms={upstream_ms}",
     "cpu": "/cpu?n={cpu_n}",
+    "static": "/static/app.js",
 }
 _SAFE_PATH = re.compile(r"^/[A-Za-z0-9/_.?=&-]*$")
 _RPS = re.compile(r"^Requests/sec:\s+([0-9.]+)", re.MULTILINE)

@@ -1,4 +1,6 @@
-"""A psutil sampler thread: the server's whole process tree and Locust's processes, 5 Hz."""
+"""A psutil sampler thread, 5 Hz: the server's whole process tree, Locust's processes, and
+the services a run started around the server (nginx, pgbouncer, PostgreSQL), each its own
+tree. A service that is not there has NaN figures (empty in cells.csv), never zeros."""
 
 from __future__ import annotations
 
@@ -7,13 +9,21 @@ import csv
 import math
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 
-MONITOR_COLUMNS = ("t", "server_cpu_pct", "server_rss_mb", "server_procs", "locust_cpu_pct")
+# The services sampled besides the server, by role: nginx (proxy = "nginx"), pgbouncer
+# and db (PostgreSQL's postmaster and its backends) when the run started them.
+SERVICE_ROLES = ("nginx", "pgbouncer", "db")
+SERVICE_COLUMNS = tuple(
+    f"{role}_{kind}" for role in SERVICE_ROLES for kind in ("cpu_pct", "rss_mb")
+)
+MONITOR_COLUMNS = (
+    "t", "server_cpu_pct", "server_rss_mb", "server_procs", "locust_cpu_pct", *SERVICE_COLUMNS,
+)  # fmt: skip
 INTERVAL_S = 0.2
 
 
@@ -24,6 +34,8 @@ class Sample:
     server_rss_mb: float
     server_procs: int
     locust_cpu_pct: float
+    # role -> (CPU %, RSS MB) of each service present in the cell.
+    services: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -31,6 +43,13 @@ class MonitorMeans:
     server_cpu_pct: float
     server_rss_mb: float
     locust_cpu_pct: float
+    # NaN where the service was not running (cells.csv: empty).
+    nginx_cpu_pct: float = math.nan
+    nginx_rss_mb: float = math.nan
+    pgbouncer_cpu_pct: float = math.nan
+    pgbouncer_rss_mb: float = math.nan
+    db_cpu_pct: float = math.nan
+    db_rss_mb: float = math.nan
 
 
 class _Tree:
@@ -74,12 +93,25 @@ class _Tree:
 
 
 class Monitor:
-    """Samples in a daemon thread until stop(); rows go to monitor.csv as they come."""
+    """Samples in a daemon thread until stop(); rows go to monitor.csv as they come.
 
-    def __init__(self, server_pid: int | None, locust_pid: int, path: Path) -> None:
-        # None: a server started by the user, possibly elsewhere: its columns stay NaN.
+    services maps a role of SERVICE_ROLES to the pid at the root of that service's tree.
+    server_pid None: a server started by the user, possibly elsewhere: its columns stay NaN."""
+
+    def __init__(
+        self,
+        server_pid: int | None,
+        locust_pid: int,
+        path: Path,
+        services: Mapping[str, int] | None = None,
+    ) -> None:
+        services = services or {}
         self._server = _Tree(server_pid) if server_pid is not None else None
         self._locust = _Tree(locust_pid)
+        unknown = set(services) - set(SERVICE_ROLES)
+        if unknown:
+            raise ValueError(f"unknown service roles {sorted(unknown)} (known: {SERVICE_ROLES})")
+        self._services = {role: _Tree(pid) for role, pid in services.items()}
         self._path = path
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="monitor", daemon=True)
@@ -93,31 +125,50 @@ class Monitor:
         self._stop.set()
         self._thread.join(timeout=5)
 
+    def _sample(self) -> Sample:
+        cpu, rss, procs = self._server.sample() if self._server else (math.nan, math.nan, 0)
+        locust_cpu, _, _ = self._locust.sample()
+        services = {role: tree.sample()[:2] for role, tree in self._services.items()}
+        return Sample(time.time(), cpu, rss, procs, locust_cpu, services)
+
     def _loop(self) -> None:
         with self._path.open("w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(MONITOR_COLUMNS)
             next_at = time.monotonic()
             while not self._stop.is_set():
-                cpu, rss, procs = self._server.sample() if self._server else (math.nan, math.nan, 0)
-                locust_cpu, _, _ = self._locust.sample()
-                s = Sample(time.time(), cpu, rss, procs, locust_cpu)
+                s = self._sample()
                 self.samples.append(s)
-                writer.writerow(
-                    [f"{s.t:.3f}", f"{cpu:.1f}", f"{rss:.1f}", procs, f"{locust_cpu:.1f}"]
-                )
+                writer.writerow(_csv_row(s))
                 next_at += INTERVAL_S
                 self._stop.wait(max(0.0, next_at - time.monotonic()))
 
 
+def _csv_row(s: Sample) -> list[str]:
+    row = [f"{s.t:.3f}", f"{s.server_cpu_pct:.1f}", f"{s.server_rss_mb:.1f}",
+           str(s.server_procs), f"{s.locust_cpu_pct:.1f}"]  # fmt: skip
+    for role in SERVICE_ROLES:
+        figures = s.services.get(role)
+        row += [f"{v:.1f}" for v in figures] if figures is not None else ["", ""]
+    return row
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else math.nan
+
+
 def means(samples: Sequence[Sample], start: float, end: float) -> MonitorMeans:
-    """Mean of the samples taken inside [start, end); NaN where there are none."""
+    """Mean of the samples taken inside [start, end); NaN where there are none (and for a
+    service absent from them)."""
     inside = [s for s in samples if start <= s.t < end]
-    if not inside:
-        return MonitorMeans(math.nan, math.nan, math.nan)
-    n = len(inside)
+    services: dict[str, float] = {}
+    for role in SERVICE_ROLES:
+        present = [s.services[role] for s in inside if role in s.services]
+        services[f"{role}_cpu_pct"] = _mean([cpu for cpu, _ in present])
+        services[f"{role}_rss_mb"] = _mean([rss for _, rss in present])
     return MonitorMeans(
-        server_cpu_pct=sum(s.server_cpu_pct for s in inside) / n,
-        server_rss_mb=sum(s.server_rss_mb for s in inside) / n,
-        locust_cpu_pct=sum(s.locust_cpu_pct for s in inside) / n,
+        server_cpu_pct=_mean([s.server_cpu_pct for s in inside]),
+        server_rss_mb=_mean([s.server_rss_mb for s in inside]),
+        locust_cpu_pct=_mean([s.locust_cpu_pct for s in inside]),
+        **services,
     )

@@ -2,7 +2,8 @@
 
 Every group the harness starts is registered, so that one call (on success, error, Ctrl-C
 or SIGTERM) stops them all. As a last net, processes that carry this run's PWB_RUN_ID
-marker in their environment are found through /proc and killed.
+marker in their environment (or, for nginx, in its process title) are found through /proc
+and killed.
 """
 
 from __future__ import annotations
@@ -139,20 +140,41 @@ def _wait_group_gone(pgid: int, deadline: float) -> None:
         time.sleep(0.05)
 
 
+def title_marker(run_id: str) -> str:
+    """The run's marker for a command line: nginx overwrites its environment with its
+    process title, so it gets this as a harmless main-context directive (-g "env ...;"),
+    which its master's title repeats; see marked_pids."""
+    return f"env {RUN_ID_ENV}={run_id};"
+
+
+def _descendants(pid: int) -> list[int]:
+    try:
+        return [child.pid for child in psutil.Process(pid).children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
 def marked_pids(run_id: str) -> list[int]:
-    """Live processes whose environment carries PWB_RUN_ID=run_id."""
+    """Live processes whose environment carries PWB_RUN_ID=run_id, and those whose command
+    line carries title_marker(run_id) (an nginx master) with their descendants (its
+    workers, whose environment nginx has overwritten too)."""
     marker = f"{RUN_ID_ENV}={run_id}".encode()
-    found = []
+    in_title = title_marker(run_id).encode()
+    found: set[int] = set()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
             environ = (entry / "environ").read_bytes()
+            cmdline = (entry / "cmdline").read_bytes()
         except OSError:
             continue
         if marker in environ.split(b"\0"):
-            found.append(int(entry.name))
-    return found
+            found.add(int(entry.name))
+        elif in_title in cmdline:
+            found.update([int(entry.name), *_descendants(int(entry.name))])
+    found.discard(os.getpid())
+    return sorted(found)
 
 
 def kill_marked(run_id: str) -> None:

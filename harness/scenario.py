@@ -37,6 +37,8 @@ TASK_PARAMS: dict[str, str | None] = {
     "sleep": "sleep_ms",
     "upstream": "upstream_ms",
     "cpu": "cpu_n",
+    # The three static files in a fixed rotation (GET /static/site.css, app.js, blob.bin).
+    "static": None,
 }
 PARAM_RANGES = {"sleep_ms": (0, 10000), "upstream_ms": (0, 10000), "cpu_n": (1, 1000000)}
 TOP_KEYS = {"name", "description", "load", "cpus", "stacks", "mixes", *SERVICE_KEYS}
@@ -62,7 +64,9 @@ LOAD_KEYS = {
     *DISTRIBUTION_KEYS,
 }
 SAFE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
-SELECTOR_KEYS = {"apps", "servers", "workers", "threads", "skip_invalid", "proxy", "target"}
+SELECTOR_KEYS = {
+    "apps", "servers", "workers", "threads", "skip_invalid", "proxy", "target", "db_pool_size",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -366,6 +370,16 @@ def _parse_mixes(chk: _Checker, data: dict[str, Any]) -> tuple[Mix, ...]:
     return tuple(m for m in parsed if m is not None)
 
 
+def _pool_axis(chk: _Checker, sel: dict[str, Any], path: str) -> tuple[int | None, ...]:
+    """A selector's db_pool_size: an int or a list of them; (None,) when absent (the
+    scenario-wide db_pool_size applies)."""
+    if "db_pool_size" not in sel:
+        return (None,)
+    value = sel["db_pool_size"]
+    wrapped = {"db_pool_size": value if isinstance(value, list) else [value]}
+    return chk.int_list(wrapped, "db_pool_size", path, 1) or (None,)
+
+
 def _selector_stacks(chk: _Checker, i: int, sel: Any) -> list[Stack]:
     path = f"stacks[{i}]"
     problems_before = len(chk.problems)
@@ -379,6 +393,7 @@ def _selector_stacks(chk: _Checker, i: int, sel: Any) -> list[Stack]:
     threads = chk.int_list(sel, "threads", path, 1) if "threads" in sel else None
     skip = sel.get("skip_invalid", False)
     proxies = proxy_axis(sel.get("proxy", "none"), lambda p: chk.bad(f"{path}.proxy", p))
+    pools = _pool_axis(chk, sel, path)
     if not isinstance(skip, bool):
         chk.bad(f"{path}.skip_invalid", f"expected true or false, got {skip!r}")
     stacks = []
@@ -389,10 +404,11 @@ def _selector_stacks(chk: _Checker, i: int, sel: Any) -> list[Stack]:
             thread_axis: tuple[int | None, ...] = (
                 (threads or (None,)) if server.threads else (None,)
             )
-            for w, t, proxy in [(w, t, p) for w in workers for t in thread_axis for p in proxies]:
+            axes = [(w, t, p) for w in workers for t in thread_axis for p in proxies]
+            for (w, t, proxy), pool in [(a, pool) for a in axes for pool in pools]:
                 reason = invalid_reason(app, server, w, t, proxy)
                 if not reason:
-                    stacks.append(make_stack(app_id, server_id, w, t, proxy))
+                    stacks.append(make_stack(app_id, server_id, w, t, proxy, pool))
                 elif skip is not True:
                     chk.bad(path, f"{reason} (set skip_invalid = true to skip such combinations)")
     if not stacks and len(chk.problems) == problems_before:

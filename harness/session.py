@@ -38,6 +38,8 @@ class Services:
     upstream: Running | None
     # What the database is and who started it, for metadata.json (no password).
     database: dict[str, Any] = field(default_factory=dict)
+    # Root pids of the services this session started ("db", "pgbouncer"), for the monitor.
+    service_pids: dict[str, int] = field(default_factory=dict)
 
     @property
     def env(self) -> dict[str, str]:
@@ -81,8 +83,10 @@ def _database(
     spec: ServicesSpec,
     work_dir: Path,
     cpus: Sequence[int],
+    pids: dict[str, int],
 ) -> tuple[str, dict[str, Any]]:
-    """The DATABASE_URL for the apps and its description; services entered on `stack`."""
+    """The DATABASE_URL for the apps and its description; services entered on `stack`,
+    their root pids put into pids."""
     if spec.db == "url" and spec.db_url:
         postgres.seed(spec.db_url)
         own = {"kind": "url", "url": redact_url(spec.db_url), "started_by_harness": False}
@@ -92,6 +96,7 @@ def _database(
         return url, {"kind": "sqlite", "url": url, "started_by_harness": True}
     root = postgres.cluster_root(work_dir / "postgres")
     pg = stack.enter_context(postgres.cluster(procs, root, cpus))
+    pids["db"] = pg.proc.pid
     info: dict[str, Any] = {
         "kind": "postgres", "url": redact_url(pg.url), "started_by_harness": True,
         "cluster_dir": str(root),  # removed at the end of the run
@@ -104,6 +109,7 @@ def _database(
     bouncer = stack.enter_context(
         pgbouncer.bouncer(procs, pg, home, cpus, pool_mode=pool_mode, pool_size=pool_size)
     )
+    pids["pgbouncer"] = bouncer.proc.pid
     info["pgbouncer"] = {
         "version": bouncer.version, "pool_mode": pool_mode, "pool_size": pool_size,
         "url": redact_url(bouncer.url),
@@ -128,7 +134,8 @@ def session(
     spec = spec or ServicesSpec()
     procs = ProcessRegistry(run_id)
     with shutdown_on_signals(procs), contextlib.ExitStack() as stack:
-        database_url, database = _database(stack, procs, spec, work_dir, service_cpus)
+        pids: dict[str, int] = {}
+        database_url, database = _database(stack, procs, spec, work_dir, service_cpus, pids)
         database["db_pool_size"] = spec.db_pool_size
         own_env = {
             "PYTHONPATH": str(REPO_ROOT),
@@ -143,4 +150,4 @@ def session(
         if upstream_cpus is not None:
             upstream = _start_upstream(procs, {**os.environ, **own_env}, upstream_cpus, work_dir)
             own_env["UPSTREAM_URL"] = upstream.url
-        yield Services(run_id, procs, own_env, work_dir, upstream, database)
+        yield Services(run_id, procs, own_env, work_dir, upstream, database, pids)

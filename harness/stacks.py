@@ -1,6 +1,7 @@
 """Stacks: an app variant run by one server entry with a worker (and thread) count.
 
-A stack id reads `<app>@<server>-w<workers>[t<threads>]`, e.g. `flask@gunicorn-gthread-w2t4`.
+A stack id reads `<app>@<server>-w<workers>[t<threads>][p<db pool size>][+<proxy>]`, e.g.
+`flask@gunicorn-gthread-w2t4` or `flask@gunicorn-sync-w2p10+nginx`.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from harness.errors import StackError
 from harness.registry import AppVariant, ServerSpec
 
 _STACK_ID = re.compile(
-    r"^(?P<app>[\w.-]+)@(?P<server>[\w.-]+?)(?:-w(?P<w>\d+)(?:t(?P<t>\d+))?)?"
-    r"(?:\+(?P<proxy>[a-z]+))?$"
+    r"^(?P<app>[\w.-]+)@(?P<server>[\w.-]+?)(?:-w(?P<w>\d+)(?:t(?P<t>\d+))?(?:p(?P<p>\d+))?)?"
+    r"(?:\+(?P<proxy>[a-z-]+))?$"
 )
-PROXIES = ("nginx",)
+# "nginx": nginx in front, serving /static/ itself; "nginx-app-static": nginx in front,
+# passing /static/ to the app like every other path.
+PROXIES = ("nginx", "nginx-app-static")
 
 
 @dataclass(frozen=True)
@@ -30,10 +33,13 @@ class Stack:
     server: ServerSpec
     workers: int
     threads: int | None
-    # A proxy in front ("nginx"): the server then binds a Unix socket (uds_argv).
+    # A proxy in front (one of PROXIES): the server then binds a Unix socket (uds_argv).
     proxy: str | None = None
     # http://HOST:PORT of a server started by the user: loaded, never started or stopped.
     target: str | None = None
+    # Database connections per worker process for this stack (DB_POOL_SIZE); None: the
+    # scenario's db_pool_size, else the apps' default.
+    db_pool_size: int | None = None
 
     @property
     def managed(self) -> bool:
@@ -41,8 +47,14 @@ class Stack:
         return self.target is None
 
     @property
+    def proxy_serves_static(self) -> bool:
+        """nginx answers /static/ from apps/static/ itself, without the app."""
+        return self.proxy == "nginx"
+
+    @property
     def id(self) -> str:
         suffix = f"-w{self.workers}" + (f"t{self.threads}" if self.threads is not None else "")
+        suffix += f"p{self.db_pool_size}" if self.db_pool_size is not None else ""
         proxy = f"+{self.proxy}" if self.proxy else ""
         return f"{self.app.id}@{self.server.id}{suffix}{proxy}"
 
@@ -65,6 +77,10 @@ class Stack:
         template = self.server.uds_argv if socket is not None else self.server.argv
         return [arg.format(**values) for arg in template]
 
+    def env(self) -> dict[str, str]:
+        """What this stack sets in its server's environment over the run's (DB_POOL_SIZE)."""
+        return {} if self.db_pool_size is None else {"DB_POOL_SIZE": str(self.db_pool_size)}
+
     def describe(self) -> dict[str, Any]:
         """Every field of the stack, for cell.json."""
         return {
@@ -83,6 +99,8 @@ class Stack:
             "proxy": self.proxy,
             "target": self.target,
             "server_managed": self.managed,
+            "static_from": "nginx" if self.proxy_serves_static else "app",
+            "db_pool_size": self.db_pool_size,
         }
 
 
@@ -127,6 +145,7 @@ def make_stack(
     workers: int = 1,
     threads: int | None = None,
     proxy: str | None = None,
+    db_pool_size: int | None = None,
 ) -> Stack:
     """A valid stack, or StackError saying why the combination cannot run.
 
@@ -134,11 +153,14 @@ def make_stack(
     """
     app, server = _lookup(app_id, server_id)
     reason = invalid_reason(app, server, workers, threads, proxy)
+    if db_pool_size is not None and db_pool_size < 1:
+        reason = reason or f"db_pool_size must be >= 1, got {db_pool_size}"
     if reason:
         raise StackError(f"invalid stack {app_id}@{server_id}: {reason}")
     if server.threads and threads is None:
         threads = server.default_threads
-    return Stack(app=app, server=server, workers=workers, threads=threads, proxy=proxy)
+    return Stack(app=app, server=server, workers=workers, threads=threads, proxy=proxy,
+                 db_pool_size=db_pool_size)  # fmt: skip
 
 
 def parse_stack_id(text: str) -> Stack:
@@ -146,12 +168,14 @@ def parse_stack_id(text: str) -> Stack:
     match = _STACK_ID.match(text.strip())
     if match is None:
         raise StackError(
-            f"bad stack id {text!r}: expected <app>@<server>[-w<workers>[t<threads>]][+<proxy>], "
-            "e.g. flask@gunicorn-gthread-w2t4 or flask@gunicorn-sync-w2+nginx"
+            f"bad stack id {text!r}: expected "
+            "<app>@<server>[-w<workers>[t<threads>][p<db pool size>]][+<proxy>], "
+            "e.g. flask@gunicorn-gthread-w2t4, flask@gunicorn-sync-w2p10+nginx"
         )
     workers = int(match["w"]) if match["w"] else 1
     threads = int(match["t"]) if match["t"] else None
-    return make_stack(match["app"], match["server"], workers, threads, match["proxy"])
+    pool = int(match["p"]) if match["p"] else None
+    return make_stack(match["app"], match["server"], workers, threads, match["proxy"], pool)
 
 
 @dataclass(frozen=True)

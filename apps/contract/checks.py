@@ -14,11 +14,12 @@ import httpx
 from apps.contract.checks_basic import BASIC_CHECKS
 from apps.contract.checks_inputs import INPUT_CHECKS
 from apps.contract.checks_items import ITEM_CHECKS
+from apps.contract.checks_static import STATIC_CHECKS
 from apps.contract.probe import Check, Problem, Severity
 
 __all__ = ["CHECKS", "Check", "Problem", "Severity", "check_by_name", "errors", "run_checks"]
 
-CHECKS: tuple[Check, ...] = BASIC_CHECKS + ITEM_CHECKS + INPUT_CHECKS
+CHECKS: tuple[Check, ...] = BASIC_CHECKS + ITEM_CHECKS + INPUT_CHECKS + STATIC_CHECKS
 
 _names = [c.name for c in CHECKS]
 if len(set(_names)) != len(_names):

@@ -123,6 +123,11 @@ def _media_type(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
 
 
+def _is_binary(media_object: dict[str, Any]) -> bool:
+    schema = media_object.get("schema") or {}
+    return isinstance(schema, dict) and schema.get("format") == "binary"
+
+
 def _parse_body(body: Any, media: str) -> tuple[Any, str | None]:
     """Raw bytes/str are decoded (and parsed for JSON); anything else is already parsed."""
     if isinstance(body, bytes):
@@ -189,6 +194,9 @@ def validate_response(
     media = _media_type(content_type)
     if media not in content:
         return [*problems, f"Content-Type {content_type!r} is not one of {sorted(content)}"]
+    if _is_binary(content[media]):
+        # A binary body (format: binary) has no JSON Schema instance to validate.
+        return problems
     instance, error = _parse_body(body_json_or_text, media)
     if error is not None:
         return [*problems, error]

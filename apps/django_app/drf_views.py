@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from django.http import HttpResponse
+from django.http import FileResponse, HttpResponse
 from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -26,6 +26,7 @@ from apps.django_app.drf_serializers import (
     PageQuerySerializer,
 )
 from apps.django_app.drf_support import PayloadTooLarge
+from apps.django_app.responses import file_response
 from apps.django_app.store import DjangoStore
 
 store = DjangoStore(DEFAULT_ALIAS)
@@ -143,3 +144,10 @@ class CpuView(APIView):
     def get(self, request: Request) -> Response:
         n = _query(CpuQuerySerializer, request)["n"]
         return Response({"n": n, "digest": hash_chain(n)})
+
+
+class StaticFileView(APIView):
+    # A Django FileResponse passes through DRF untouched (no renderer); an unknown name
+    # raises the ApiError 404 that the DRF exception handler shapes.
+    def get(self, request: Request, name: str) -> FileResponse:
+        return file_response(name)

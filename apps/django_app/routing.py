@@ -74,4 +74,5 @@ def contract_urlpatterns(views: ModuleType, dispatch: Callable[..., Any]) -> lis
         path("io/sleep", dispatch(GET=views.io_sleep)),
         path("io/upstream", dispatch(GET=views.io_upstream)),
         path("cpu", dispatch(GET=views.cpu)),
+        path("static/<str:name>", dispatch(GET=views.static_file)),
     ]

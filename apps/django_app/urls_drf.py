@@ -17,6 +17,7 @@ urlpatterns = [
     path("io/sleep", views.SleepView.as_view()),
     path("io/upstream", views.UpstreamView.as_view()),
     path("cpu", views.CpuView.as_view()),
+    path("static/<str:name>", views.StaticFileView.as_view()),
 ]
 
 handler400 = "apps.django_app.responses.bad_request"

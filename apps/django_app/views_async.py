@@ -22,7 +22,7 @@ from apps.common.upstream import UpstreamError, fetch_delay_async
 from apps.common.validation import MAX_ITEM_ID
 from apps.django_app.databases import ASGI_ALIAS
 from apps.django_app.inputs import item_body, item_id, not_found_item, query_int
-from apps.django_app.responses import json_response, no_content
+from apps.django_app.responses import json_response, no_content, static_target
 from apps.django_app.store import DjangoStore
 
 store = DjangoStore(ASGI_ALIAS)
@@ -105,3 +105,10 @@ async def cpu(request: HttpRequest) -> Any:
     n = query_int(request, "n", default=None, lo=1, hi=1_000_000)
     # Runs on the event loop, as an async view's CPU work does.
     return json_response({"n": n, "digest": hash_chain(n)})
+
+
+async def static_file(request: HttpRequest, name: str) -> HttpResponse:
+    # An HttpResponse of the file's bytes, not FileResponse: Django's ASGI handler would
+    # iterate FileResponse's sync file through a thread per block (and warn about it).
+    path, content_type = static_target(name)
+    return HttpResponse(path.read_bytes(), content_type=content_type)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 
 from apps.common import errors
 from apps.common.cpu import hash_chain
@@ -13,7 +13,7 @@ from apps.common.upstream import UpstreamError, fetch_delay_sync
 from apps.common.validation import MAX_ITEM_ID
 from apps.django_app.databases import DEFAULT_ALIAS
 from apps.django_app.inputs import item_body, item_id, not_found_item, query_int
-from apps.django_app.responses import json_response, no_content
+from apps.django_app.responses import file_response, json_response, no_content
 from apps.django_app.store import DjangoStore
 
 store = DjangoStore(DEFAULT_ALIAS)
@@ -88,3 +88,7 @@ def io_upstream(request: HttpRequest) -> Any:
 def cpu(request: HttpRequest) -> Any:
     n = query_int(request, "n", default=None, lo=1, hi=1_000_000)
     return json_response({"n": n, "digest": hash_chain(n)})
+
+
+def static_file(request: HttpRequest, name: str) -> FileResponse:
+    return file_response(name)

@@ -11,12 +11,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, HTTPException, Response
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import FileResponse, PlainTextResponse
 
 from apps.common.cpu import hash_chain
 from apps.common.store import close_async_store, get_async_store
 from apps.common.upstream import close_async_client, fetch_delay_async
-from apps.fastapi_app.factory import create_app
+from apps.fastapi_app.factory import create_app, static_response
 from apps.fastapi_app.models import Item, ItemIn
 from apps.fastapi_app.params import HashRounds, ItemId, Limit, Millis, Offset
 
@@ -107,3 +107,8 @@ async def io_upstream(ms: Millis) -> dict[str, int]:
 @app.get("/cpu")
 async def cpu(n: HashRounds) -> dict[str, int | str]:
     return {"n": n, "digest": hash_chain(n)}
+
+
+@app.get("/static/{name}")
+async def static_file(name: str) -> FileResponse:
+    return static_response(name)

@@ -11,12 +11,12 @@ from __future__ import annotations
 import time
 
 from fastapi import HTTPException, Response
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import FileResponse, PlainTextResponse
 
 from apps.common.cpu import hash_chain
 from apps.common.store import get_sync_store
 from apps.common.upstream import fetch_delay_sync
-from apps.fastapi_app.factory import create_app
+from apps.fastapi_app.factory import create_app, static_response
 from apps.fastapi_app.models import Item, ItemIn
 from apps.fastapi_app.params import HashRounds, ItemId, Limit, Millis, Offset
 
@@ -98,3 +98,8 @@ def io_upstream(ms: Millis) -> dict[str, int]:
 @app.get("/cpu")
 def cpu(n: HashRounds) -> dict[str, int | str]:
     return {"n": n, "digest": hash_chain(n)}
+
+
+@app.get("/static/{name}")
+def static_file(name: str) -> FileResponse:
+    return static_response(name)

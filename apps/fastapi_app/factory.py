@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException
+from fastapi.responses import FileResponse
 from starlette.types import Lifespan
 
+from apps.common import static
 from apps.fastapi_app.errors import install_error_handlers
 from apps.fastapi_app.params import JsonBodyRoute
 
@@ -26,3 +28,12 @@ def create_app(lifespan: Lifespan[FastAPI] | None = None) -> FastAPI:
     app.router.route_class = JsonBodyRoute
     install_error_handlers(app)
     return app
+
+
+def static_response(name: str) -> FileResponse:
+    """/static/{name}: Starlette's FileResponse (sent in blocks from a worker thread), with
+    the contract's Content-Type; 404 for a name that is not one of the files."""
+    path = static.path_of(name)
+    if path is None:
+        raise HTTPException(status_code=404, detail=f"no static file {name!r}")
+    return FileResponse(path, media_type=static.content_type(name))

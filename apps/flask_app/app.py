@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any, cast
 
-from flask import Flask, Response, request
+from flask import Flask, Response, request, send_from_directory
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import (
     HTTPException,
@@ -15,7 +15,7 @@ from werkzeug.exceptions import (
     RequestEntityTooLarge,
 )
 
-from apps.common import errors, validation
+from apps.common import errors, static, validation
 from apps.common.cpu import hash_chain
 from apps.common.errors import ApiError
 from apps.common.settings import MAX_BODY_BYTES
@@ -35,7 +35,8 @@ class CompactJSONProvider(DefaultJSONProvider):
         return cast(Response, self._app.response_class(body, mimetype=self.mimetype))
 
 
-app = Flask(__name__)
+# No built-in static route: /static/<name> below serves the contract's files.
+app = Flask(__name__, static_folder=None)
 app.json = CompactJSONProvider(app)
 # Werkzeug refuses a larger Content-Length with 413, but silently truncates a streamed
 # (chunked) body at exactly this limit. One byte of slack lets parse_item_body see that
@@ -138,6 +139,18 @@ def io_upstream() -> ViewResult:
 def cpu() -> ViewResult:
     n = validation.parse_cpu_n(request.args)
     return {"n": n, "digest": hash_chain(n)}
+
+
+@app.get("/static/<name>")
+def static_file(name: str) -> ViewResult:
+    content_type = static.content_type(name)
+    if content_type is None:
+        raise errors.not_found(f"no static file {name!r}")
+    # send_from_directory refuses paths outside the directory and lets the server send
+    # the file (wsgi.file_wrapper); the media type is the contract's, not guessed, and
+    # Werkzeug adds "; charset=utf-8" to text/* itself.
+    media_type = content_type.split(";", 1)[0]
+    return send_from_directory(static.STATIC_DIR, name, mimetype=media_type)
 
 
 def _error_response(exc: ApiError) -> ViewResult:

@@ -6,13 +6,15 @@ Routing is two dict lookups; handlers return (status, content type, body, extra 
 from __future__ import annotations
 
 import logging
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from apps.common import errors, validation
+from apps.common import errors, static, validation
 from apps.common.cpu import hash_chain
 from apps.common.errors import ApiError, json_bytes
 from apps.common.settings import MAX_BODY_BYTES
@@ -22,7 +24,8 @@ from apps.common.upstream import UpstreamError, fetch_delay_sync
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
 Headers = list[tuple[str, str]]
-Result = tuple[int, str | None, bytes, Headers]
+# The body is bytes, or the Path of a static file the server sends (wsgi.file_wrapper).
+Result = tuple[int, str | None, bytes | Path, Headers]
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +33,7 @@ JSON = "application/json"
 TEXT = "text/plain; charset=utf-8"
 STATUS_LINES = {s.value: f"{s.value} {s.phrase}" for s in HTTPStatus}
 _NO_HEADERS: Headers = []
+FILE_BLOCK = 64 * 1024
 
 
 def _json(status: int, value: Any, headers: Headers = _NO_HEADERS) -> Result:
@@ -167,6 +171,13 @@ ITEM_ROUTES: dict[str, Callable[[Environ, int], Result]] = {
 }
 
 
+def static_file(environ: Environ, name: str) -> Result:
+    path = static.path_of(name)
+    if path is None:
+        raise errors.not_found(f"no static file {name!r}")
+    return 200, static.content_type(name), path, _NO_HEADERS
+
+
 def dispatch(environ: Environ) -> Result:
     """Route one request to its handler; raises ApiError for routing failures."""
     path = environ.get("PATH_INFO", "") or "/"
@@ -185,6 +196,10 @@ def dispatch(environ: Environ) -> Result:
         if item_id is None:
             raise errors.not_found(f"no item at {path}")
         return item_handler(environ, item_id)
+    if path.startswith(static.STATIC_PREFIX):
+        if method != "GET":
+            raise errors.method_not_allowed(method, path, ("GET",))
+        return static_file(environ, path[len(static.STATIC_PREFIX) :])
     raise errors.not_found(f"no route for {path}")
 
 
@@ -192,7 +207,19 @@ def _error_result(exc: ApiError) -> Result:
     return exc.status, JSON, exc.body(), list(exc.headers)
 
 
-def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
+def _file_body(environ: Environ, path: Path) -> tuple[int, Iterable[bytes]]:
+    """(length, body iterable) of a static file: the server's wsgi.file_wrapper (sendfile
+    where it can) when it offers one, else the file's bytes."""
+    handle = path.open("rb")
+    length = os.fstat(handle.fileno()).st_size
+    wrapper = environ.get("wsgi.file_wrapper")
+    if wrapper is not None:
+        return length, wrapper(handle, FILE_BLOCK)
+    with handle:
+        return length, [handle.read()]
+
+
+def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
     """The WSGI entry point."""
     try:
         status, content_type, body, extra = dispatch(environ)
@@ -202,11 +229,15 @@ def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
         method, path = environ.get("REQUEST_METHOD"), environ.get("PATH_INFO")
         log.exception("unhandled error in %s %s", method, path)
         status, content_type, body, extra = _error_result(errors.internal_error())
+    if isinstance(body, Path):
+        length, chunks = _file_body(environ, body)
+    else:
+        length, chunks = len(body), [body]
     headers: Headers = []
     # RFC 9110: a 204 carries neither a body nor Content-Length.
     if status != 204:
         headers.append(("Content-Type", content_type or JSON))
-        headers.append(("Content-Length", str(len(body))))
+        headers.append(("Content-Length", str(length)))
     headers.extend(extra)
     start_response(STATUS_LINES[status], headers)
-    return [body]
+    return chunks

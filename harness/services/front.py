@@ -14,10 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.procs import ProcessRegistry
+from harness.registry import REPO_ROOT
 from harness.server import HOST, Running, start
 from harness.services import nginx
 from harness.services.spec import ServicesSpec
 from harness.stacks import Stack
+
+# The contract's static files (apps/contract/openapi.yaml, /static/{name}).
+STATIC_DIR = REPO_ROOT / "apps" / "static"
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,9 @@ def start_front(
     socket_parent: Path | None = None,
 ) -> Front:
     """Start the stack's server on port, or nginx on port in front of the server on a
-    Unix socket when the stack has a proxy."""
+    Unix socket when the stack has a proxy. The stack's own variables (db_pool_size) go
+    over env."""
+    env = {**env, **stack.env()}
     if stack.proxy is None:
         argv = stack.argv(HOST, port)
         running = start(procs, argv, port, cpus=cpus, env=env, log_path=cell_dir / "server.log",
@@ -64,8 +70,9 @@ def start_front(
     socket = socket_dir / "app.sock"
     proxy = None
     try:
+        static_dir = STATIC_DIR if stack.proxy_serves_static else None
         proxy = nginx.start(procs, socket, port, stack.server.uds_protocol, cell_dir, cpus,
-                            client_keepalive=client_keepalive)  # fmt: skip
+                            client_keepalive=client_keepalive, static_dir=static_dir)  # fmt: skip
         argv = stack.argv(HOST, port, socket=str(socket))
         server = start(procs, argv, port, cpus=cpus, env=env, log_path=cell_dir / "server.log",
                        stop_signal=stack.server.stop_signal)  # fmt: skip

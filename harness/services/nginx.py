@@ -16,7 +16,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.procs import ProcessRegistry
+from harness.procs import ProcessRegistry, title_marker
 from harness.server import HOST
 from harness.services.binaries import require
 
@@ -30,6 +30,8 @@ UWSGI_PARAMS = (
     "SERVER_NAME $server_name",
 )  # fmt: skip
 UPSTREAM_KEEPALIVE = 64
+# Set on the files nginx serves itself (never by the apps): tells them apart in tests.
+STATIC_HEADER = "X-Served-By"
 
 
 def _location(protocol: str) -> list[str]:
@@ -47,10 +49,41 @@ def _location(protocol: str) -> list[str]:
     ]
 
 
+def _static_locations(static_dir: Path, protocol: str) -> list[str]:
+    """/static/ from static_dir by nginx itself; anything that is not one of its files
+    (and any method nginx's static module refuses) goes to the app, as @app."""
+    return [
+        "    location /static/ {",
+        # root, not alias: the URI's /static/ prefix is the directory's own name.
+        f"      root {static_dir.parent};",
+        "      try_files $uri @app;",
+        "      error_page 405 = @app;",
+        "      sendfile on;",
+        # The contract's Content-Types (apps/contract/openapi.yaml, /static/{name}).
+        "      types { text/css css; text/javascript js; application/octet-stream bin; }",
+        "      charset utf-8;",
+        "      charset_types text/css text/javascript;",
+        f"      add_header {STATIC_HEADER} nginx;",
+        "    }",
+        "    location @app {",
+        *(f"  {line}" for line in _location(protocol)),
+        "    }",
+    ]
+
+
 def config_text(
-    socket: Path, port: int, protocol: str, work_dir: Path, *, client_keepalive: bool
+    socket: Path,
+    port: int,
+    protocol: str,
+    work_dir: Path,
+    *,
+    client_keepalive: bool,
+    static_dir: Path | None = None,
 ) -> str:
-    """nginx.conf for one cell: one worker, upstream over the Unix socket."""
+    """nginx.conf for one cell: one worker, upstream over the Unix socket; with static_dir,
+    nginx serves /static/ from it."""
+    if static_dir is not None and static_dir.name != "static":
+        raise ValueError(f"static_dir must be a directory named static, got {static_dir}")
     user = pwd.getpwuid(os.geteuid()).pw_name
     temp = work_dir / "nginx-temp"
     keepalive = "keepalive_timeout 75s;" if client_keepalive else "keepalive_timeout 0;"
@@ -77,6 +110,7 @@ def config_text(
         "    location / {",
         *(f"  {line}" for line in _location(protocol)),
         "    }",
+        *(_static_locations(static_dir, protocol) if static_dir is not None else []),
         "  }",
         "}",
     ]  # fmt: skip
@@ -92,16 +126,21 @@ def start(
     cpus: Sequence[int],
     *,
     client_keepalive: bool,
+    static_dir: Path | None = None,
 ) -> subprocess.Popen[bytes]:
-    """nginx started (not yet answering: the caller polls through it)."""
+    """nginx started (not yet answering: the caller polls through it); with static_dir,
+    nginx serves /static/ from it."""
     binary = require(["nginx"], 'proxy = "nginx"')["nginx"]
     (work_dir / "nginx-temp").mkdir(parents=True, exist_ok=True)
     conf = work_dir / "nginx.conf"
     conf.write_text(
-        config_text(socket, port, protocol, work_dir, client_keepalive=client_keepalive)
-    )
+        config_text(socket, port, protocol, work_dir, client_keepalive=client_keepalive,
+                    static_dir=static_dir)
+    )  # fmt: skip
+    # The run's marker in the command line: nginx overwrites its environment with its
+    # process title, and the sweep for PWB_RUN_ID would miss it (procs.marked_pids).
     argv = [binary, "-e", str(work_dir / "nginx-error.log"), "-p", str(work_dir),
-            "-c", str(conf), "-g", "daemon off;"]  # fmt: skip
+            "-c", str(conf), "-g", f"daemon off; {title_marker(procs.run_id)}"]  # fmt: skip
     # SIGQUIT would wait for open connections; SIGTERM is nginx's fast shutdown.
     return procs.spawn(
         argv, cpus=cpus, env=dict(os.environ), log_path=work_dir / "nginx.log",

@@ -18,7 +18,7 @@ def needed(scenario: Scenario) -> dict[str, list[str]]:
         needs['db = "postgres"'] = ["initdb", "postgres"]
     if scenario.services.pgbouncer:
         needs["pgbouncer = true"] = ["pgbouncer"]
-    if any(s.proxy == "nginx" for s in scenario.stacks):
+    if any(s.proxy is not None for s in scenario.stacks):
         needs['proxy = "nginx"'] = ["nginx"]
     return needs
 

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 DB_KINDS = ("sqlite", "postgres", "url")
 POOL_MODES = ("session", "transaction")
-PROXIES = ("none", "nginx")
+PROXIES = ("none", "nginx", "nginx-app-static")
 SERVICE_KEYS = {
     "db",
     "db_url",
@@ -120,7 +120,9 @@ def parse_services(data: dict[str, Any], bad: Callable[[str, str], None]) -> Ser
 
 
 def proxy_axis(value: Any, bad: Callable[[str], None]) -> tuple[str | None, ...]:
-    """A selector's proxy key: "nginx", "none", or a list of them; None means no proxy."""
+    """A selector's proxy key: "none", "nginx" (nginx serves /static/ itself),
+    "nginx-app-static" (nginx passes /static/ to the app) or a list of them; None means
+    no proxy."""
     values = value if isinstance(value, list) else [value]
     if not values or not all(v in PROXIES for v in values):
         bad(f"expected one of {', '.join(PROXIES)} or a list of them, got {value!r}")

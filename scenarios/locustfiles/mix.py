@@ -145,6 +145,16 @@ def task_cpu(user: Any) -> None:
     user.client.get(f"/cpu?n={PARAMS['cpu_n']}", name="GET /cpu")
 
 
+# The contract's static files, fetched in this fixed rotation (each user its own turn).
+STATIC_PATHS = ("/static/site.css", "/static/app.js", "/static/blob.bin")
+
+
+def task_static(user: MixUser) -> None:
+    path = STATIC_PATHS[user.static_turn]
+    user.static_turn = (user.static_turn + 1) % len(STATIC_PATHS)
+    user.client.get(path, name=f"GET {path}")
+
+
 def task_crud(user: MixUser) -> None:
     """Create, read, update, delete one item; the user only touches ids it created."""
     created = user.client.post("/items", json=ITEM, name="POST /items")
@@ -168,6 +178,7 @@ TASK_KINDS: dict[str, Callable[..., None]] = {
     "sleep": task_sleep,
     "upstream": task_upstream,
     "cpu": task_cpu,
+    "static": task_static,
 }
 
 
@@ -207,6 +218,7 @@ class MixUser(BaseUser):  # type: ignore[misc,valid-type]
 
     def on_start(self) -> None:
         self.own_ids: list[int] = []
+        self.static_turn = 0
         if TARGET_RPS > 0:
             runner = self.environment.runner
             users = max(1, TOTAL_USERS or int(runner.target_user_count or 1))

@@ -391,7 +391,7 @@ def test_each_handler_serves_its_own_urlconf(facts: dict[str, Any]) -> None:
     assert "ASGIHandler" in routes["django-asgi"]["handler_class"]
     assert "WSGIHandler" in routes["drf"]["handler_class"]
     expected = {"health", "json", "plaintext", "items", "items/<str:item_id_segment>"}
-    expected |= {"db/query", "io/sleep", "io/upstream", "cpu"}
+    expected |= {"db/query", "io/sleep", "io/upstream", "cpu", "static/<str:name>"}
     for variant in VARIANTS:
         assert set(routes[variant]["routes"]) == expected, variant
 

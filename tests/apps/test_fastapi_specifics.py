@@ -44,6 +44,7 @@ CONTRACT_ROUTES = {
     ("/io/sleep", "GET"),
     ("/io/upstream", "GET"),
     ("/cpu", "GET"),
+    ("/static/{name}", "GET"),
 }
 
 

@@ -63,6 +63,7 @@ def test_quick_set_is_the_documented_one() -> None:
         "db_query",
         "unknown_route",
         "method_not_allowed",
+        "static_files",
     }
 
 

@@ -24,6 +24,7 @@ ROUTES = {
     ("GET", "/io/sleep"),
     ("GET", "/io/upstream"),
     ("GET", "/cpu"),
+    ("GET", "/static/{name}"),
 }
 ERROR_CODES = {
     400: "bad_request",

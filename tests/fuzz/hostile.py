@@ -14,6 +14,7 @@ from urllib.parse import quote
 from jsonschema import Draft202012Validator
 
 from apps.contract.checks_inputs import padded_body
+from apps.contract.checks_static import TRAVERSALS
 from apps.contract.schema import load_document
 
 JSON = "application/json"
@@ -187,6 +188,31 @@ def path_cases() -> list[Hostile]:
     return cases
 
 
+STATIC_TRICKS = {
+    "nul": "site.css%00",
+    "nul_then_ext": "site.css%00.py",
+    "newline": "site.css%0A",
+    "invalid_utf8": "site.css%FF",
+    "dot": ".",
+    "absolute": "%2fetc%2fpasswd",
+    "above_root": "..%2f..%2fapps%2fcommon%2fsettings.py",
+    "above_root_dots": "%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+    "upper": "SITE.CSS",
+    "trailing_dot": "site.css.",
+}
+
+
+def static_cases() -> list[Hostile]:
+    """Static file names that leave the directory or only resemble a file: all 404, and a
+    POST with a body to a real file 405."""
+    tricks = {**{f"traversal_{i}": t for i, t in enumerate(TRAVERSALS)}, **STATIC_TRICKS}
+    cases = [_hostile(f"static_{name}", "GET", f"/static/{target}", {404})
+             for name, target in tricks.items()]  # fmt: skip
+    cases.append(_hostile("static_post", "POST", "/static/site.css", {405}, body=VALID_ITEM,
+                          content_type=JSON))  # fmt: skip
+    return cases
+
+
 QUERY_TRICKS = {
     "invalid_utf8": "%FF",
     "1e999": "1e999",
@@ -231,7 +257,7 @@ def query_cases() -> list[Hostile]:
 
 def all_cases() -> list[Hostile]:
     """Every hostile request, names unique."""
-    cases = body_cases() + content_type_cases() + path_cases() + query_cases()
+    cases = body_cases() + content_type_cases() + path_cases() + query_cases() + static_cases()
     names = [case.name for case in cases]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:

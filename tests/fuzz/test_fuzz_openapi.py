@@ -27,7 +27,7 @@ MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
 # Paths whose operation calls the upstream service: the test starts the real one for them.
 UPSTREAM_PATHS = frozenset({"/io/upstream"})
 # Drawn cases per (variant, operation, mode), on top of the ~250 coverage cases per variant:
-# 8 variants x 24 (operation, mode) pairs must fit the ~90 s the fuzz run may take of
+# 8 variants x 26 (operation, mode) pairs must fit the ~90 s the fuzz run may take of
 # `make test` on 2 cores.
 MAX_EXAMPLES = 20
 FUZZ_SETTINGS = settings(

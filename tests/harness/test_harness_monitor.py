@@ -9,7 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-from harness.monitor import MONITOR_COLUMNS, Monitor, Sample, means
+import pytest
+
+from harness.monitor import MONITOR_COLUMNS, SERVICE_COLUMNS, Monitor, Sample, means
 
 # A parent that burns CPU and starts one sleeping child: the tree has two processes.
 TREE = """
@@ -50,3 +52,32 @@ def test_means_use_only_the_window() -> None:
     m = means(samples, 2, 4)
     assert m.server_cpu_pct == 60.0 and m.server_rss_mb == 100.0
     assert math.isnan(means(samples, 10, 11).server_cpu_pct)
+
+
+def test_services_are_sampled_as_their_own_trees(tmp_path: Path) -> None:
+    sleeper = [sys.executable, "-c", "import time; time.sleep(30)"]
+    server, locust = subprocess.Popen(sleeper), subprocess.Popen(sleeper)
+    nginx = subprocess.Popen([sys.executable, "-c", TREE])
+    path = tmp_path / "monitor.csv"
+    try:
+        monitor = Monitor(server.pid, locust.pid, path, {"nginx": nginx.pid}).start()
+        time.sleep(1.5)
+        monitor.stop()
+    finally:
+        for proc in (server, locust, nginx):
+            proc.kill()
+            proc.wait()
+    with path.open() as f:
+        rows = list(csv.DictReader(f))[3:]
+    assert max(float(r["nginx_cpu_pct"]) for r in rows) > 5
+    assert min(float(r["nginx_rss_mb"]) for r in rows) > 5
+    # Absent services: empty cells, not zeros.
+    assert {r["db_cpu_pct"] for r in rows} == {""} == {r["pgbouncer_rss_mb"] for r in rows}
+    m = means(monitor.samples, 0, time.time() + 1)
+    assert m.nginx_cpu_pct > 5 and math.isnan(m.db_cpu_pct) and math.isnan(m.pgbouncer_rss_mb)
+    assert set(SERVICE_COLUMNS) <= set(MONITOR_COLUMNS)
+
+
+def test_unknown_service_role_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="redis"):
+        Monitor(1, 1, tmp_path / "m.csv", {"redis": 1})

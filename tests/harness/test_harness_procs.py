@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 import psutil
 
-from harness.procs import ProcessRegistry, cpu_list, marked_pids
+from harness.procs import ProcessRegistry, cpu_list, kill_marked, marked_pids
+from harness.server import free_port
+from tests.harness.services_helpers import need
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # A parent that ignores SIGTERM and a child that does too: only SIGKILL ends them.
 STUBBORN = """
@@ -73,3 +80,52 @@ def test_stop_all_stops_everything_registered(tmp_path: Path) -> None:
     assert len(marked_pids(run_id)) == 2
     procs.stop_all(timeout=2)
     assert marked_pids(run_id) == []
+
+
+# A harness that starts nginx through the registry, prints its pid and then dies by
+# SIGKILL: no cleanup runs, nginx (master and worker) is left behind.
+ABANDON_NGINX = """
+import os, signal, sys, time
+from pathlib import Path
+from harness.procs import ProcessRegistry
+from harness.services import nginx
+work = Path(sys.argv[1])
+procs = ProcessRegistry(sys.argv[2])
+proxy = nginx.start(procs, work / "none.sock", int(sys.argv[3]), "http", work,
+                    sorted(os.sched_getaffinity(0)), client_keepalive=True)
+deadline = time.monotonic() + 10
+while not (work / "nginx.pid").exists() and time.monotonic() < deadline:
+    time.sleep(0.05)
+print(proxy.pid, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_nginx_left_by_a_killed_harness_is_found_and_killed(tmp_path: Path) -> None:
+    need("nginx")
+    run_id = f"test-procs-nginx-{os.getpid()}-{time.monotonic_ns()}"
+    harness = subprocess.run(
+        [sys.executable, "-c", ABANDON_NGINX, str(tmp_path), run_id, str(free_port())],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )  # fmt: skip
+    assert harness.returncode == -signal.SIGKILL, harness.stderr
+    master = int(harness.stdout.split()[0])
+    try:
+        deadline = time.monotonic() + 10
+        while len(marked_pids(run_id)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        found = marked_pids(run_id)
+        workers = [p.pid for p in psutil.Process(master).children()]
+        # Its environment says nothing (nginx wrote its title over it): the title does.
+        assert b"PWB_RUN_ID" not in Path(f"/proc/{master}/environ").read_bytes()
+        assert set(found) == {master, *workers} and workers, (found, workers)
+        kill_marked(run_id)
+        deadline = time.monotonic() + 5
+        while marked_pids(run_id) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marked_pids(run_id) == []
+        assert not psutil.pid_exists(master) or psutil.Process(master).status() == "zombie"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(master, signal.SIGKILL)

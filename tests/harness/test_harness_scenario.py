@@ -9,6 +9,7 @@ import pytest
 from harness.errors import ScenarioError
 from harness.registry import REPO_ROOT
 from harness.scenario import load_scenario, plan_cells
+from harness.stacks import parse_stack_id
 
 VALID = """
 name = "t"
@@ -114,6 +115,8 @@ def test_invalid_combination_is_an_error_unless_skipped(tmp_path: Path) -> None:
         ("upstream_ms = 5", "", "mixes.io.params.upstream_ms: expected an int"),
         ("json = 3", "json = 0", "mixes.json.json: expected a weight int >= 1"),
         ("threads = [2]", "threads = [0]", "stacks[0].threads: expected a non-empty list"),
+        ("threads = [2]", "db_pool_size = 0", "stacks[0].db_pool_size: expected a non-empty"),
+        ("threads = [2]", 'db_pool_size = ["4"]', "stacks[0].db_pool_size: expected a non-empty"),
     ],
 )
 def test_bad_values_are_named(tmp_path: Path, old: str, new: str, expected: str) -> None:
@@ -127,7 +130,27 @@ def test_invalid_toml_and_missing_file(tmp_path: Path) -> None:
         load_scenario(tmp_path / "missing.toml")
 
 
-@pytest.mark.parametrize("name", ["quick", "default", "full"])
+def test_db_pool_size_per_stack_overrides_the_scenarios(tmp_path: Path) -> None:
+    text = VALID.replace('name = "t"', 'name = "t"\ndb_pool_size = 3').replace(
+        '[[stacks]]\napps = ["fastapi-async"]',
+        '[[stacks]]\napps = ["fastapi-async"]\ndb_pool_size = [2, 8]',
+    )
+    scenario = load_scenario(write(tmp_path, text))
+    pooled = [s for s in scenario.stacks if s.app.id == "fastapi-async"]
+    assert [(s.id, s.db_pool_size) for s in pooled] == [
+        ("fastapi-async@uvicorn-w1p2", 2), ("fastapi-async@uvicorn-w1p8", 8),
+    ]  # fmt: skip
+    assert pooled[0].env() == {"DB_POOL_SIZE": "2"}
+    assert pooled[0].describe()["db_pool_size"] == 2
+    # Stacks without their own value keep the scenario-wide one (the server environment).
+    plain = scenario.stacks[0]
+    assert plain.db_pool_size is None and plain.env() == {}
+    assert scenario.services.db_pool_size == 3
+    assert parse_stack_id("fastapi-async@uvicorn-w1p8") == pooled[1]
+    assert parse_stack_id("flask@gunicorn-gthread-w2t4p5+nginx").db_pool_size == 5
+
+
+@pytest.mark.parametrize("name", ["quick", "default", "full", "static"])
 def test_shipped_scenarios_are_valid(name: str) -> None:
     scenario = load_scenario(REPO_ROOT / "scenarios" / f"{name}.toml")
     assert scenario.name == name

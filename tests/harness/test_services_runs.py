@@ -4,6 +4,7 @@ whose server fails to start, after an error that ends the run, and after Ctrl-C.
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import shutil
@@ -71,6 +72,20 @@ def test_run_on_postgres_through_nginx_leaves_nothing(tmp_path: Path) -> None:
         assert info["env"]["DB_POOL_SIZE"] == "2"
     nginx_cell = run_dir / "raw" / "fastapi-async@uvicorn-w1+nginx__db__u4__r1"
     assert "uwsgi_pass" not in (nginx_cell / "nginx.conf").read_text()
+    # The monitor sampled nginx (only where it ran), pgbouncer and PostgreSQL.
+    with (run_dir / "cells.csv").open(newline="") as f:
+        by_stack = {row["stack"]: row for row in csv.DictReader(f)}
+    for stack_id, row in by_stack.items():
+        assert row["db_pool_size"] == "2"  # the scenario-wide value
+        for role in ("db", "pgbouncer", "nginx"):
+            cpu, rss = row[f"{role}_cpu_pct"], row[f"{role}_rss_mb"]
+            if role == "nginx" and not stack_id.endswith("+nginx"):
+                assert (cpu, rss) == ("", ""), (stack_id, role)
+            else:
+                assert float(cpu) >= 0 and float(rss) > 0, (stack_id, role, cpu, rss)
+    with (nginx_cell / "monitor.csv").open(newline="") as f:
+        samples = list(csv.DictReader(f))
+    assert any(float(s["nginx_cpu_pct"]) > 0 for s in samples[2:])
     meta = json.loads((run_dir / "metadata.json").read_text())
     database = meta["services"]["database"]
     assert database["kind"] == "postgres" and database["pgbouncer"]["pool_mode"] == "session"

@@ -85,6 +85,44 @@ def test_nginx_config_uwsgi_protocol_and_no_client_keepalive(tmp_path: Path) -> 
     assert "proxy_pass http://app;" in http and "keepalive 64;" in http
 
 
+def test_nginx_config_serves_static_only_when_asked(tmp_path: Path) -> None:
+    static_dir = REPO_ROOT / "apps" / "static"
+    for protocol, upstream in (("http", "proxy_pass http://app;"), ("uwsgi", "uwsgi_pass app;")):
+        conf = nginx.config_text(tmp_path / "a.sock", 8080, protocol, tmp_path,
+                                 client_keepalive=True, static_dir=static_dir)  # fmt: skip
+        static = conf[conf.index("location /static/ {") : conf.index("location @app {")]
+        assert f"root {static_dir.parent};" in static and "try_files $uri @app;" in static
+        assert "error_page 405 = @app;" in static and "sendfile on;" in static
+        assert "text/javascript js;" in static
+        assert "charset_types text/css text/javascript;" in static
+        assert f"add_header {nginx.STATIC_HEADER} nginx;" in static
+        # Unknown names and refused methods reach the app through @app, same protocol.
+        assert upstream in conf[conf.index("location @app {") :]
+    plain = nginx.config_text(tmp_path / "a.sock", 8080, "http", tmp_path, client_keepalive=True)
+    assert "/static/" not in plain and "charset" not in plain
+    with pytest.raises(ValueError, match="named static"):
+        nginx.config_text(tmp_path / "a.sock", 8080, "http", tmp_path, client_keepalive=True,
+                          static_dir=tmp_path)  # fmt: skip
+
+
+def test_proxy_axis_with_static_from_nginx_or_the_app() -> None:
+    sel = {"apps": ["flask"], "servers": ["gunicorn-gthread"],
+           "proxy": ["none", "nginx-app-static", "nginx"]}  # fmt: skip
+    scn = parse_scenario(data(stacks=[sel]), "t", REPO_ROOT / "t.toml")
+    assert [(s.id, s.proxy_serves_static) for s in scn.stacks] == [
+        ("flask@gunicorn-gthread-w1t4", False),
+        ("flask@gunicorn-gthread-w1t4+nginx-app-static", False),
+        ("flask@gunicorn-gthread-w1t4+nginx", True),
+    ]
+    assert needed(scn) == {'proxy = "nginx"': ["nginx"]}
+    stack = parse_stack_id("flask@gunicorn-gthread-w1t4+nginx-app-static")
+    assert stack.proxy == "nginx-app-static" and stack.describe()["static_from"] == "app"
+    assert parse_stack_id("flask@uwsgi+nginx").describe()["static_from"] == "nginx"
+    assert load_scenario(REPO_ROOT / "scenarios" / "static.toml").mixes[0].weights == (
+        ("static", 1),
+    )
+
+
 def test_preflight_names_the_missing_binary_and_starts_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
