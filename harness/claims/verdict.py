@@ -7,8 +7,16 @@ difference) of the same figure of two cells, with a 95% percentile-bootstrap int
 - supported: the whole interval is on the claimed side of the threshold;
 - refuted: the whole interval is on the other side;
 - inconclusive: the interval straddles the threshold, or the figures cannot be trusted:
-  a cell generator-bound in any repeat, a failed repeat, errors above max_error_rate,
-  fewer than two repeats (no interval), or a cell missing from the run.
+  a failed repeat, errors above max_error_rate, fewer than two repeats (no interval), a
+  cell missing from the run, or a generator-bound cell, except in one direction:
+
+A generator-bound cell measured the load generator, so its throughput is a lower bound of
+the server's (and its latency, which includes the generator's own queueing, an upper
+bound). The check's value then is a bound too (a ratio rises with `of`, falls with
+`over`), and a verdict stands only when the bound points its way: throughput of `of`
+at least t times `over` with `of` generator-bound is still supported; the same with
+`over` generator-bound is inconclusive. A metric with no known direction (error_rate),
+or both cells bound, leaves the check inconclusive.
 
 A claim is refuted when any check is refuted, supported when every check is supported,
 inconclusive otherwise. Every verdict carries the figures and the reason.
@@ -27,6 +35,8 @@ from harness.claims.spec import Check, Claim, Select
 from harness.repeats import BOOTSTRAP_RESAMPLES, CONFIDENCE, bootstrap_median_ci
 
 SUPPORTED, REFUTED, INCONCLUSIVE = "supported", "refuted", "inconclusive"
+# A generator-bound figure against the server's own: throughput at least, latency at most.
+BOUND_DIRECTION = {"rps": 1, "p50_ms": -1, "p90_ms": -1, "p99_ms": -1}
 VERDICTS = (SUPPORTED, REFUTED, INCONCLUSIVE)
 Row = Mapping[str, Any]
 
@@ -45,6 +55,9 @@ class Figure:
     # Repeats during which other processes used the machine (noise.py): shown, and left
     # to the interval (a noisy repeat that moved the figure widens it).
     noisy: int = 0
+    # A generator-bound cell's figure: +1 the server's true value is at least the measured
+    # one (throughput), -1 at most (latency), 0 unknown; None when not generator-bound.
+    bound: int | None = None
 
 
 @dataclass(frozen=True)
@@ -99,8 +112,9 @@ def figure(rows: Sequence[Row], select: Select, metric: str, max_error_rate: flo
     failed = [f"r{r.get('repeat')} {r.get('status')}" for r in mine if r.get("status") != "ok"]
     if failed:
         problems.append(f"{select.label}: failed repeats ({', '.join(failed)})")
+    bound = None
     if any(_true(r.get("generator_bound")) for r in ok):
-        problems.append(f"{select.label}: generator-bound (the load generator was the limit)")
+        bound = BOUND_DIRECTION.get(metric, 0)
     if metric != "error_rate":
         worst = max((_number(r.get("error_rate")) for r in ok), default=0.0)
         if worst > max_error_rate:
@@ -112,7 +126,7 @@ def figure(rows: Sequence[Row], select: Select, metric: str, max_error_rate: flo
     return Figure(
         cell=select.label, metric=metric, values=values, median=ci.median,
         ci_low=ci.low, ci_high=ci.high, problems=tuple(problems),
-        noisy=sum(_true(r.get("noisy")) for r in ok),
+        noisy=sum(_true(r.get("noisy")) for r in ok), bound=bound,
     )  # fmt: skip
 
 
@@ -152,6 +166,31 @@ def judge(op: str, threshold: float, low: float, high: float) -> tuple[str, str]
     return INCONCLUSIVE, f"{interval} straddles the threshold {threshold:g}"
 
 
+def value_bound(figs: Sequence[Figure]) -> int | None:
+    """Whether the check's true value is at least (+1) or at most (-1) the measured one,
+    given its generator-bound cells; 0: unknown; None: no cell generator-bound."""
+    signs = [f.bound for f in figs]
+    if all(b is None for b in signs):
+        return None
+    # The value rises with `of` (the first figure) and falls with `over` (the second).
+    directions = {b * (1 if i == 0 else -1) for i, b in enumerate(signs) if b is not None}
+    return directions.pop() if len(directions) == 1 and 0 not in directions else 0
+
+
+def bounded_verdict(
+    verdict: str, reason: str, op: str, bound: int | None, bound_cells: str
+) -> tuple[str, str]:
+    """A verdict from generator-bound figures stands only in the direction of the bound."""
+    if bound is None or verdict == INCONCLUSIVE:
+        return verdict, reason
+    claimed_up = op == ">="
+    holds = bound == 1 if (verdict == SUPPORTED) == claimed_up else bound == -1
+    side = {1: "a lower bound", -1: "an upper bound", 0: "of unknown direction"}[bound]
+    if bound != 0 and holds:
+        return verdict, f"{reason}; {bound_cells} generator-bound: the value is {side}, so it holds"
+    return INCONCLUSIVE, f"{bound_cells} generator-bound (the value is {side}): {reason}"
+
+
 def evaluate_check(check: Check, rows: Sequence[Row]) -> CheckResult:
     figs = [figure(rows, check.of, check.metric, check.max_error_rate)]
     if check.over is not None:
@@ -167,6 +206,8 @@ def evaluate_check(check: Check, rows: Sequence[Row]) -> CheckResult:
     else:
         value, low, high = combined_interval(figs[0].values, figs[1].values, check.compare)
     verdict, reason = judge(check.op, check.threshold, low, high)
+    bound_cells = ", ".join(f.cell for f in figs if f.bound is not None)
+    verdict, reason = bounded_verdict(verdict, reason, check.op, value_bound(figs), bound_cells)
     if problems:
         # The figures are shown, but a verdict needs figures that can be trusted.
         verdict, reason = INCONCLUSIVE, "; ".join(problems) + f" (measured: {reason})"

@@ -88,14 +88,45 @@ def test_inconclusive_when_interval_straddles_threshold() -> None:
     assert "straddles" in result.reason
 
 
+def bound(rows: list[dict[str, str]], stack: str) -> list[dict[str, str]]:
+    return [{**r, "generator_bound": "true"} if r["stack"] == stack else r for r in rows]
+
+
 def test_generator_bound_cell_makes_a_clear_result_inconclusive() -> None:
     rows = rows_for(FAST, [600, 620, 610]) + rows_for(SLOW, [19.5, 19.6, 19.4])
-    rows[1]["generator_bound"] = "true"
-    result = evaluate_check(ratio_check(">=", 5), rows)
+    # The divisor measured the generator: its throughput is a lower bound, so the ratio is
+    # an upper bound, and "at least 5x" cannot be concluded from it.
+    result = evaluate_check(ratio_check(">=", 5), bound(rows, SLOW.stack))
     assert result.verdict == INCONCLUSIVE
-    assert "generator-bound" in result.reason
+    assert "generator-bound (the value is an upper bound)" in result.reason
     # The figures are still computed and shown.
     assert result.value == pytest.approx(610 / 19.5)
+    # Both cells bound: no direction at all.
+    both = evaluate_check(ratio_check(">=", 5), bound(bound(rows, SLOW.stack), FAST.stack))
+    assert both.verdict == INCONCLUSIVE and "unknown direction" in both.reason
+
+
+def test_generator_bound_verdict_stands_in_the_direction_of_the_bound() -> None:
+    rows = rows_for(FAST, [600, 620, 610]) + rows_for(SLOW, [19.5, 19.6, 19.4])
+    # The faster cell hit the generator's ceiling: the server could do more, so a ratio
+    # already above the threshold only grows: supported stands.
+    supported = evaluate_check(ratio_check(">=", 5), bound(rows, FAST.stack))
+    assert supported.verdict == SUPPORTED
+    assert "is a lower bound, so it holds" in supported.reason
+    # "fast is at most 5x slow" measured at 31x with fast bound: refuted stands too.
+    refuted = evaluate_check(ratio_check("<=", 5), bound(rows, FAST.stack))
+    assert refuted.verdict == REFUTED
+    # But "at most 50x" would only be supported by a lower bound: inconclusive.
+    assert evaluate_check(ratio_check("<=", 50), bound(rows, FAST.stack)).verdict == INCONCLUSIVE
+    # Latency from a generator-bound cell is an upper bound: "p50 <= t" stands.
+    slow_bound = bound(rows_for(SLOW, [19.5, 19.6, 19.4], p50_ms=2.0), SLOW.stack)
+    check = Check("p50", "p50_ms", SLOW, None, "ratio", "<=", 3.0, 0.01)
+    assert evaluate_check(check, slow_bound).verdict == SUPPORTED
+    check = Check("p50", "p50_ms", SLOW, None, "ratio", ">=", 1.0, 0.01)
+    assert evaluate_check(check, slow_bound).verdict == INCONCLUSIVE
+    # error_rate has no known direction.
+    check = Check("errors", "error_rate", SLOW, None, "ratio", "<=", 0.5, 0.01)
+    assert evaluate_check(check, slow_bound).verdict == INCONCLUSIVE
 
 
 def test_failed_repeat_errors_and_missing_cells_are_inconclusive() -> None:
@@ -212,10 +243,10 @@ def test_evaluate_claim_from_a_parsed_file() -> None:
     assert result.verdict == SUPPORTED
     assert [c.verdict for c in result.checks] == [SUPPORTED, SUPPORTED]
     assert result.run_dir == "runs/x"
-    bound = [{**r, "generator_bound": "true"} if r["stack"] == FAST.stack else r for r in rows]
-    result = evaluate_claim(claim, bound)
+    result = evaluate_claim(claim, bound(rows, SLOW.stack))
     assert result.verdict == INCONCLUSIVE
-    assert [c.verdict for c in result.checks] == [INCONCLUSIVE, SUPPORTED]
+    # "slow <= 21" with slow's throughput a lower bound cannot be supported either.
+    assert [c.verdict for c in result.checks] == [INCONCLUSIVE, INCONCLUSIVE]
 
 
 def test_not_run_is_inconclusive_and_says_why() -> None:
