@@ -66,9 +66,12 @@ def _records(run_dir: Path, cell: str) -> list[dict[str, str]]:
 
 
 # Stop timeout 0: Locust kills every user at once; 1 s (with two worker processes): it
-# waits, then kills the users whose request is still queued.
+# waits, then kills the users whose request is still queued. LeanHttpUser, and
+# FastHttpUser once.
 @pytest.mark.parametrize(
-    ("stop_timeout_s", "load"), [(0, ""), (1, "processes = 2")], ids=["single", "processes"]
+    ("stop_timeout_s", "load"),
+    [(0, ""), (1, "processes = 2"), (0, 'client = "fasthttp"')],
+    ids=["single", "processes", "fasthttp"],
 )
 def test_requests_unanswered_at_the_stop_are_counted_and_flagged(
     tmp_path: Path, stop_timeout_s: float, load: str
