@@ -5,9 +5,11 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from harness.cell import _figures
 from harness.errors import LoadError
 from harness.loadgen import (
     CUT_OFF_STATUS,
@@ -84,6 +86,28 @@ def test_cut_off_records_round_trip_and_old_files_still_read(tmp_path: Path) -> 
     )
     old_records = read_records(old)
     assert old_records and not any(r.cut_off for r in old_records)
+
+
+@pytest.mark.parametrize("cut_off", [0, 3])
+def test_load_stopped_early_names_the_stop_timeout_when_requests_were_cut_off(
+    tmp_path: Path, cut_off: int
+) -> None:
+    # Spawned at 100, window 101..103: the last request started at 100.5.
+    load = dataclasses.replace(
+        load_scenario(TINY).load, warmup_s=1, measure_s=2, stop_timeout_s=0.5
+    )
+    lines = ["100.000000,900,GET /json,200,1,10\n"]
+    lines += ["100.500000,2900000,GET /json,-1,0,0\n"] * cut_off
+    (tmp_path / "requests.11.csv").write_text("".join(lines))
+    (tmp_path / "spawn.11.json").write_text(json.dumps({"spawn_complete_at": 100.0}))
+    ctx = SimpleNamespace(scenario=SimpleNamespace(load=load))
+    with pytest.raises(LoadError, match="before the measure window ended") as caught:
+        _figures(ctx, tmp_path, {"cell": "c"}, [])  # type: ignore[arg-type]
+    if cut_off:
+        assert "3 request(s) were still unanswered" in str(caught.value)
+        assert "load.stop_timeout_s = 1 s" in str(caught.value)
+    else:
+        assert str(caught.value).endswith("raise load.spawn_margin_s")
 
 
 def test_missing_or_malformed_records_raise(tmp_path: Path) -> None:
