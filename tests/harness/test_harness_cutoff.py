@@ -90,6 +90,7 @@ def test_requests_unanswered_at_the_stop_are_counted_and_flagged(
     assert info["cut_off"] == cut_off
     assert any("load.stop_timeout_s" in w for w in info["warnings"])
     assert f"{cut_off} request(s) sent in the measure window" in row["stdout"]
+    assert f"cut off {cut_off} (lower bounds)" in row["stdout"]  # the progress line
     (cell,) = load_run(run_dir).cells.itertuples()
     assert "cut_off" in split_flags(cell.flags)
 
