@@ -141,7 +141,7 @@ def _derive(frame: pd.DataFrame, metadata: dict[str, Any]) -> pd.DataFrame:
         frame["noisy"] = frame["noisy"] | (ports >= PORT_RANGE_HALF)
     frame["failed"] = frame["status"] != "ok"
     frame["has_errors"] = ~frame["failed"] & (frame["error_rate"].fillna(0) > 0)
-    # Requests cut off unanswered by the end of the load; cells.csv has it since it exists.
+    # Requests cut off unanswered when the load stopped; older runs have no such column.
     cut_off = pd.to_numeric(frame.get("cut_off", pd.Series(0, index=frame.index)), errors="coerce")
     frame["cut_off"] = cut_off.fillna(0).astype(int)
     frame["has_cut_off"] = ~frame["failed"] & (frame["cut_off"] > 0)
