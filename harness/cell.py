@@ -133,7 +133,7 @@ def _drive_locust(
     ).start()  # fmt: skip
     # Past budget + faults.DEADLINE_GRACE_S, Locust and the server are killed; workers
     # started by hand may take up to workers_wait_s to connect.
-    budget = loadgen.run_time_s(load) + load.stop_timeout_s
+    budget: float = loadgen.run_time_s(load) + loadgen.stop_timeout_s(load)
     if load.workers:
         budget += load.workers_wait_s
     try:
@@ -274,18 +274,39 @@ def _figures(
         records=len(output.records),
     )
     last = output.records[-1].t_start if output.records else 0.0
+    # Locust kills the users whose request is still unanswered this long after the tail.
+    stopped = (
+        f"when Locust stopped its users (load.stop_timeout_s = {loadgen.stop_timeout_s(load)} s)"
+    )
     # The --run-time cap counts from before spawning: a spawn slower than spawn_margin_s
-    # ends the load before the window does.
+    # ends the load before the window does. So do requests that outlast the whole load:
+    # then the only records of the window's requests are their cut-off ones.
     if last < window.end - min(1.0, load.measure_s / 4):
+        cut_off = sum(r.cut_off for r in output.records)
+        hint = (
+            f"{cut_off} request(s) were still unanswered {stopped}: raise "
+            "load.stop_timeout_s (and load.spawn_margin_s if spawning was slow)"
+            if cut_off
+            else "raise load.spawn_margin_s"
+        )
         raise LoadError(
             f"load stopped at {last:.3f}, before the measure window ended at {window.end:.3f}: "
-            "raise load.spawn_margin_s"
+            + hint
         )
     monitor = means(samples, window.start, window.end)
     if load.workers:
         # Workers on other hosts: the local Locust is only the master, its CPU says nothing.
         monitor = replace(monitor, locust_cpu_pct=math.nan)
-    return Measured(cell_stats(output.records, window), monitor, window, output)
+    stats = cell_stats(output.records, window)
+    info["cut_off"] = stats.cut_off
+    if stats.cut_off:
+        warning = (
+            f"{stats.cut_off} request(s) sent in the measure window were still unanswered "
+            f"{stopped}: raise load.stop_timeout_s; throughput and latency are lower bounds"
+        )
+        info.setdefault("warnings", []).append(warning)
+        print(f"warning: {info['cell']}: {warning}")
+    return Measured(stats, monitor, window, output)
 
 
 def _row(
@@ -316,7 +337,7 @@ def _row(
     return {**row, **figures}
 
 
-_EMPTY = CellStats(0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+_EMPTY = CellStats(0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 _EMPTY_MONITOR = MonitorMeans(0.0, 0.0, 0.0)
 
 

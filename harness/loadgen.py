@@ -18,6 +18,10 @@ from harness.scenario import LoadSpec, Mix
 from harness.server import HOST
 
 REQUEST_COLUMNS = ("t_start", "latency_us", "name", "status", "ok", "bytes")
+# The status of a request that was sent but still unanswered when Locust stopped its user
+# (scenarios/locustfiles/_cutoff.py): ok is 0, latency_us how long it had waited. Request
+# files written before it existed simply have no such line.
+CUT_OFF_STATUS = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +34,11 @@ class Record:
     status: int
     ok: bool
     bytes: int
+
+    @property
+    def cut_off(self) -> bool:
+        """Sent, but unanswered when the load stopped: neither a success nor an error."""
+        return self.status == CUT_OFF_STATUS
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,11 @@ def run_time_s(load: LoadSpec) -> int:
     return math.ceil(load.spawn_margin_s + load.warmup_s + load.measure_s + TAIL_S)
 
 
+def stop_timeout_s(load: LoadSpec) -> int:
+    """Locust's --stop-timeout: whole seconds only (it refuses "0.5"), so rounded up."""
+    return math.ceil(load.stop_timeout_s)
+
+
 def locust_argv(load: LoadSpec, users: int, url: str, master_port: int | None = None) -> list[str]:
     """The Locust command line for one cell (headless, closed loop, all users at once).
 
@@ -72,7 +86,7 @@ def locust_argv(load: LoadSpec, users: int, url: str, master_port: int | None = 
         "--users", str(users),
         "--spawn-rate", str(users),
         "--run-time", f"{run_time_s(load)}s",
-        "--stop-timeout", f"{load.stop_timeout_s:g}",
+        "--stop-timeout", str(stop_timeout_s(load)),
         # Failed requests are data here, not a reason for Locust to exit non-zero.
         "--exit-code-on-error", "0",
         "--loglevel", "WARNING",

@@ -99,6 +99,9 @@ def _progress(i: int, total: int, row: dict[str, Any], took: float, eta: float) 
         if row["status"] == "ok"
         else "see raw/<cell>/cell.json"
     )
+    cut_off = _fmt(row.get("cut_off"), "d")
+    if row["status"] == "ok" and cut_off not in ("-", "0"):
+        figures += f"  cut off {cut_off} (lower bounds)"
     return (
         f"[{i}/{total}] {row['cell']}  {row['status'].upper()}  {figures}  "
         f"({took:.1f} s, ETA {_duration(eta)})"

@@ -29,6 +29,7 @@ class Window:
 class CellStats:
     requests: int
     errors: int
+    cut_off: int
     error_rate: float
     rps: float
     p50_ms: float
@@ -57,15 +58,19 @@ def in_window(records: Sequence[Record], window: Window) -> list[Record]:
 
 
 def cell_stats(records: Sequence[Record], window: Window) -> CellStats:
-    """requests = every record in the window; errors = those with ok == 0; latency figures
-    from the ok ones only; rps = requests / window seconds."""
+    """Over the records that started in the window: requests = the completed ones (answered
+    or failed); errors = those with ok == 0; latency figures from the ok ones only;
+    rps = requests / window seconds; cut_off = those still unanswered when the load
+    stopped, counted apart (neither requests nor errors: their latency is unknown)."""
     inside = in_window(records, window)
-    latencies = sorted(r.latency_us / 1000 for r in inside if r.ok)
-    errors = sum(1 for r in inside if not r.ok)
-    total = len(inside)
+    done = [r for r in inside if not r.cut_off]
+    latencies = sorted(r.latency_us / 1000 for r in done if r.ok)
+    errors = sum(1 for r in done if not r.ok)
+    total = len(done)
     return CellStats(
         requests=total,
         errors=errors,
+        cut_off=len(inside) - total,
         error_rate=errors / total if total else math.nan,
         rps=total / window.seconds,
         p50_ms=percentile(latencies, 50),

@@ -115,6 +115,14 @@ def figure(rows: Sequence[Row], select: Select, metric: str, max_error_rate: flo
     bound = None
     if any(_true(r.get("generator_bound")) for r in ok):
         bound = BOUND_DIRECTION.get(metric, 0)
+    cut_off = [
+        f"r{r.get('repeat')} {r.get('cut_off')}" for r in ok if _number(r.get("cut_off")) > 0
+    ]
+    if cut_off:
+        problems.append(
+            f"{select.label}: requests cut off unanswered when the load stopped "
+            f"({', '.join(cut_off)}): throughput and latency are lower bounds"
+        )
     if metric != "error_rate":
         worst = max((_number(r.get("error_rate")) for r in ok), default=0.0)
         if worst > max_error_rate:

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from harness.errors import ResultsError
+from harness.loadgen import CUT_OFF_STATUS
 from harness.results import read_json_object
 
 REQUEST_COLUMNS: dict[str, str] = {
@@ -123,6 +124,9 @@ def timeline(raw_dir: Path) -> Timeline:
     raw_dir = Path(raw_dir)
     window = cell_window(read_cell_json(raw_dir), raw_dir.name)
     frame = read_requests(raw_dir)
+    # Requests cut off unanswered when the load stopped: neither done nor failed, as in
+    # cells.csv (harness/stats.py).
+    frame = frame[frame["status"] != CUT_OFF_STATUS]
     t0 = window.warmup_start
     t = frame["t_start"].to_numpy() - t0
     edges = _bin_edges(window, float(t.max()) if len(t) else 0.0)

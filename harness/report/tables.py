@@ -33,6 +33,7 @@ OPTIONAL_FLAG_COLUMNS: tuple[str, ...] = ("generator_bound", "unstable", "noisy"
 FLAG_LABELS: dict[str, str] = {
     "failed": "failed",
     "generator_bound": "generator-bound",
+    "cut_off": "cut off",
     "unstable": "unstable",
     "noisy": "noisy",
     "errors": "errors",
@@ -42,6 +43,8 @@ FLAG_MEANINGS: dict[str, str] = {
     "failed": "the cell did not finish (server did not start, verification or load failed); "
     "never ranked, listed last",
     "generator_bound": "the load generator was the limit: throughput is a lower bound",
+    "cut_off": "requests sent in the window were still unanswered when the load stopped: "
+    "raise load.stop_timeout_s; throughput and latency are lower bounds",
     "unstable": "repeats or seconds vary too much to trust the figure",
     "noisy": "the machine was busy: other processes used more than 10% of a core during "
     "the measurement, or sockets in TIME_WAIT held half the local port range at its start; "
@@ -138,6 +141,10 @@ def _derive(frame: pd.DataFrame, metadata: dict[str, Any]) -> pd.DataFrame:
         frame["noisy"] = frame["noisy"] | (ports >= PORT_RANGE_HALF)
     frame["failed"] = frame["status"] != "ok"
     frame["has_errors"] = ~frame["failed"] & (frame["error_rate"].fillna(0) > 0)
+    # Requests cut off unanswered when the load stopped; older runs have no such column.
+    cut_off = pd.to_numeric(frame.get("cut_off", pd.Series(0, index=frame.index)), errors="coerce")
+    frame["cut_off"] = cut_off.fillna(0).astype(int)
+    frame["has_cut_off"] = ~frame["failed"] & (frame["cut_off"] > 0)
     frame["flags"] = [_cell_flags(row) for row in frame.itertuples(index=False)]
     cpu = frame["server_cpu_pct"].where(frame["server_cpu_pct"] > 0)
     # server_cpu_pct is a percentage of one core, so pct/100 is CPU-seconds per second.
@@ -159,6 +166,8 @@ def _cell_flags(row: Any) -> str:
         codes.append("failed")
     if row.generator_bound:
         codes.append("generator_bound")
+    if row.has_cut_off:
+        codes.append("cut_off")
     if row.unstable:
         codes.append("unstable")
     if row.noisy:

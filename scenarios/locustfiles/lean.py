@@ -25,6 +25,11 @@ Every request is reported through ``environment.events.request`` with the same f
 FastHttpUser. A status >= 400 is a failure unless listed in ``expect=``; ``catch_response=True``
 gives FastHttpUser's ``with ... as r: r.success() / r.failure(msg)`` as well.
 
+Cut-off requests: when Locust stops the user while a request is in flight (its greenlet is
+killed once --stop-timeout has passed), the request is reported with
+``exception=_cutoff.RequestCutOffError`` and no response before the kill goes on, so that
+no request that was sent goes unreported.
+
 Retries: when a reused keep-alive connection turns out closed before a single byte of the
 answer arrived (the send fails, or the connection resets or reaches EOF before the first
 byte), the request is sent once more on a new connection. That is the race of a server
@@ -46,6 +51,7 @@ from typing import Any, Self
 from urllib.parse import urlencode, urlsplit
 
 import gevent
+from _cutoff import report_cut_off
 from _lean_http import (
     RECV_SIZE,
     ConnectionClosedError,
@@ -55,7 +61,7 @@ from _lean_http import (
     LeanResponse,
     read_response,
 )
-from gevent import getcurrent
+from gevent import GreenletExit, getcurrent
 from gevent import socket as gsocket
 from gevent.monkey import get_original
 from locust import User, events
@@ -288,6 +294,12 @@ class LeanClient:
             elapsed = (time.perf_counter() - t0) * 1000
             response = LeanResponse(0, b"", b"")
             response.error = exception = exc
+        except GreenletExit:
+            report_cut_off(
+                self._fire, request_type=method, name=name or path, start_time=start_time,
+                t0=t0, url=entry[1], context=self._request_context(context),
+            )  # fmt: skip
+            raise
         else:
             elapsed = (time.perf_counter() - t0) * 1000
             status = response.status
@@ -298,9 +310,7 @@ class LeanClient:
             if timer is not None:
                 timer.stop()
         response.url = url = entry[1]
-        ctx = self._context() if self._context is not None else {}
-        if context:
-            ctx = {**ctx, **context}
+        ctx = self._request_context(context)
         if catch_response:
             meta = {
                 "request_type": method,
@@ -327,6 +337,10 @@ class LeanClient:
             url=url,
         )
         return response
+
+    def _request_context(self, context: Mapping[str, Any] | None) -> dict[str, Any]:
+        ctx = self._context() if self._context is not None else {}
+        return {**ctx, **context} if context else ctx
 
     def _build(
         self, method: str, target: str, body: bytes | None, extra: tuple[tuple[str, str], ...]

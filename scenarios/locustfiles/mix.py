@@ -18,6 +18,8 @@ Run by the harness as a subprocess. It reads from the environment:
                   its clock starts before the users are spawned
   PWB_TARGET_RPS  open loop when > 0: the users share this arrival rate (requests/s)
 Each request appends one line: t_start (unix s, 6 decimals), latency_us, name, status, ok, bytes.
+A request still unanswered when Locust stops its user (--stop-timeout passed) is written
+with status -1 (_cutoff.CUT_OFF_STATUS), ok 0, and its latency so far.
 
 Open loop (coordinated omission): each of the U users owns a fixed schedule, one task
 every U / rate seconds, staggered by 1 / rate between users. A task starts at its intended
@@ -42,7 +44,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import gevent
-from locust import FastHttpUser, constant, events
+from locust import constant, events
 
 MIX: dict[str, Any] = json.loads(
     os.environ.get("PWB_MIX", '{"name": "json", "weights": {"json": 1}}')
@@ -57,12 +59,13 @@ REQUEST_TIMEOUT_S = float(os.environ.get("PWB_REQUEST_TIMEOUT_S", "60"))
 TARGET_RPS = float(os.environ.get("PWB_TARGET_RPS", "0"))
 TOTAL_USERS = int(os.environ.get("PWB_USERS", "0"))
 # Locust puts this file's folder on sys.path, where _records.py and lean.py live.
+from _cutoff import CUT_OFF_STATUS, CutOffFastHttpUser, RequestCutOffError  # noqa: E402
 from _records import Records  # noqa: E402
 
 if CLIENT == "lean":
     from lean import LeanHttpUser as BaseUser
 elif CLIENT == "fasthttp":
-    BaseUser = FastHttpUser
+    BaseUser = CutOffFastHttpUser
 else:
     raise SystemExit(f"PWB_CLIENT must be 'fasthttp' or 'lean', got {CLIENT!r}")
 ITEM = {"name": "widget", "price": 9.5, "description": "load test item"}
@@ -96,6 +99,8 @@ def _record(
     **_: Any,
 ) -> None:
     status = getattr(response, "status_code", 0) or 0
+    if isinstance(exception, RequestCutOffError):
+        status = CUT_OFF_STATUS
     ok = 1 if exception is None else 0
     t_start = start_time if start_time is not None else time.time() - response_time / 1000
     # Open loop: the first request of a task counts from its intended send time.

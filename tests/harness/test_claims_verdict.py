@@ -129,6 +129,17 @@ def test_generator_bound_verdict_stands_in_the_direction_of_the_bound() -> None:
     assert evaluate_check(check, slow_bound).verdict == INCONCLUSIVE
 
 
+def test_cut_off_requests_make_a_clear_result_inconclusive() -> None:
+    rows = rows_for(FAST, [600, 620, 610]) + rows_for(SLOW, [19.5, 19.6, 19.4], cut_off=0)
+    assert evaluate_check(ratio_check(">=", 5), rows).verdict == SUPPORTED
+    rows[4]["cut_off"] = "12"
+    result = evaluate_check(ratio_check(">=", 5), rows)
+    assert result.verdict == INCONCLUSIVE
+    assert "cut off" in result.reason and "r2 12" in result.reason
+    # Rows of runs from before the cut_off column have no such problem.
+    assert not any("cut off" in p for f in result.figures[:1] for p in f.problems)
+
+
 def test_failed_repeat_errors_and_missing_cells_are_inconclusive() -> None:
     good = rows_for(FAST, [600, 620, 610]) + rows_for(SLOW, [19.5, 19.6, 19.4])
     failed = [*good[:-1], {**good[-1], "status": "failed", "rps": ""}]

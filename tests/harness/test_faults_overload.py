@@ -34,7 +34,8 @@ def test_overload_counts_timeouts_as_failures_within_the_budget(tmp_path: Path) 
     assert row["status"] == "ok", info.get("error")
     with gzip.open(cell_dir / "requests.csv.gz", "rt", newline="") as f:
         records = list(csv.DictReader(f))
-    failed = [r for r in records if r["ok"] == "0"]
+    # Cut-off requests (status -1, unanswered when Locust stopped its users) are no failures.
+    failed = [r for r in records if r["ok"] == "0" and r["status"] != "-1"]
     answered = [r for r in records if r["ok"] == "1"]
     # Most users wait in the queue past 1 s: their requests fail without an answer.
     assert int(row["errors"]) > 0 and len(failed) > len(answered)

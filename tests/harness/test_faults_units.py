@@ -15,14 +15,14 @@ import pytest
 from harness import faults
 from harness.errors import Interrupted
 from harness.integrity import Snapshot, judge
-from harness.loadgen import Record
+from harness.loadgen import CUT_OFF_STATUS, Record
 from harness.procs import ProcessRegistry, marked_pids, shutdown_on_signals
 from harness.resume import first_difference
 from harness.server import HOST
 
 
 def _rec(name: str, status: int) -> Record:
-    return Record(0.0, 1000, name, status, status != 0, 10)
+    return Record(0.0, 1000, name, status, status > 0, 10)
 
 
 CRUD = [
@@ -62,8 +62,10 @@ def test_integrity_corrupted_requests_file_fails() -> None:
     assert judge(Snapshot(10, 10), Snapshot(12, 12), corrupted).status == "failed"
 
 
-def test_unanswered_writes_widen_the_range_and_are_reported() -> None:
-    records = [*CRUD, _rec("POST /items", 0)]
+@pytest.mark.parametrize("status", [0, CUT_OFF_STATUS])
+def test_unanswered_writes_widen_the_range_and_are_reported(status: int) -> None:
+    # 0: failed without an answer; CUT_OFF_STATUS: still in flight when the load stopped.
+    records = [*CRUD, _rec("POST /items", status)]
     for rows in (12, 13):
         verdict = judge(Snapshot(10, 10), Snapshot(rows, rows), records)
         assert verdict.status == "ok" and verdict.unanswered_writes == 1

@@ -105,13 +105,15 @@ def test_cv_and_unstable_flag() -> None:
         for r in (100.0, 101.0, 99.0)
     ] + [
         {"stack": "b", "mix": "m", "users": 8, "status": "ok", "rps": r, "p50_ms": 1.0,
-         "p90_ms": 2.0, "p99_ms": 3.0, "generator_bound": r > 150}
+         "p90_ms": 2.0, "p99_ms": 3.0, "generator_bound": r > 150, "cut_off": int(r) % 7}
         for r in (100.0, 160.0)
     ] + [{"stack": "b", "mix": "m", "users": 8, "status": "failed", "rps": None}]  # fmt: skip
     a, b = repeats.aggregate(rows)
     assert (a["stack"], a["n"], a["unstable"], a["generator_bound"]) == ("a", 3, False, False)
     assert a["rps_median"] == 100.0 and a["rps_ci_low"] <= 100.0 <= a["rps_ci_high"]
     assert (b["n"], b["unstable"], b["generator_bound"]) == (2, True, True)
+    # cut_off: summed over the ok repeats; rows without the column count none.
+    assert (a["cut_off"], b["cut_off"]) == (0, 100 % 7 + 160 % 7)
 
 
 def test_aggregates_csv_has_the_columns(tmp_path: Path) -> None:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from harness.cell import _figures
 from harness.errors import LoadError
 from harness.loadgen import (
+    CUT_OFF_STATUS,
     Record,
     collect,
     locust_argv,
@@ -35,6 +38,9 @@ def test_argv_is_headless_closed_loop_and_bounded() -> None:
     assert argv[argv.index("--run-time") + 1] == f"{run_time_s(load)}s"
     assert run_time_s(load) >= load.warmup_s + load.measure_s
     assert argv[argv.index("-f") + 1].endswith("scenarios/locustfiles/mix.py")
+    # Locust takes whole seconds only.
+    half = dataclasses.replace(load, stop_timeout_s=0.5)
+    assert locust_argv(half, 7, "http://127.0.0.1:9999")[argv.index("--stop-timeout") + 1] == "1"
 
 
 def test_env_carries_the_mix_and_the_stop_time(tmp_path: Path) -> None:
@@ -62,6 +68,46 @@ def test_collect_merges_processes_sorts_and_round_trips(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
     write_records_gz(out.records, tmp_path / "requests.csv.gz")
     assert read_records(tmp_path / "requests.csv.gz") == out.records
+
+
+def test_cut_off_records_round_trip_and_old_files_still_read(tmp_path: Path) -> None:
+    (tmp_path / "requests.11.csv").write_text(
+        "1.000000,900,GET /json,200,1,10\n1.500000,2500000,GET /io/sleep,-1,0,0\n"
+    )
+    (tmp_path / "spawn.11.json").write_text(json.dumps({"spawn_complete_at": 0.5}))
+    records = collect(tmp_path).records
+    assert records[1] == Record(1.5, 2_500_000, "GET /io/sleep", CUT_OFF_STATUS, False, 0)
+    assert [r.cut_off for r in records] == [False, True]
+    write_records_gz(records, tmp_path / "requests.csv.gz")
+    assert read_records(tmp_path / "requests.csv.gz") == records
+    # A run from before cut-off records: every line reads, none is cut off.
+    (old,) = (REPO_ROOT / "results" / "reference" / "raw").glob(
+        "flask@gunicorn-sync-w1__io__u8__r1/requests.csv.gz"
+    )
+    old_records = read_records(old)
+    assert old_records and not any(r.cut_off for r in old_records)
+
+
+@pytest.mark.parametrize("cut_off", [0, 3])
+def test_load_stopped_early_names_the_stop_timeout_when_requests_were_cut_off(
+    tmp_path: Path, cut_off: int
+) -> None:
+    # Spawned at 100, window 101..103: the last request started at 100.5.
+    load = dataclasses.replace(
+        load_scenario(TINY).load, warmup_s=1, measure_s=2, stop_timeout_s=0.5
+    )
+    lines = ["100.000000,900,GET /json,200,1,10\n"]
+    lines += ["100.500000,2900000,GET /json,-1,0,0\n"] * cut_off
+    (tmp_path / "requests.11.csv").write_text("".join(lines))
+    (tmp_path / "spawn.11.json").write_text(json.dumps({"spawn_complete_at": 100.0}))
+    ctx = SimpleNamespace(scenario=SimpleNamespace(load=load))
+    with pytest.raises(LoadError, match="before the measure window ended") as caught:
+        _figures(ctx, tmp_path, {"cell": "c"}, [])  # type: ignore[arg-type]
+    if cut_off:
+        assert "3 request(s) were still unanswered" in str(caught.value)
+        assert "load.stop_timeout_s = 1 s" in str(caught.value)
+    else:
+        assert str(caught.value).endswith("raise load.spawn_margin_s")
 
 
 def test_missing_or_malformed_records_raise(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import random
 import numpy as np
 import pytest
 
-from harness.loadgen import Record
+from harness.loadgen import CUT_OFF_STATUS, Record
 from harness.stats import Window, cell_stats, in_window, percentile
 
 
@@ -52,4 +52,28 @@ def test_warmup_and_errors_are_kept_out_of_latencies() -> None:
 def test_empty_window_gives_nan_figures() -> None:
     stats = cell_stats([rec(1.0, 10)], Window(10.0, 11.0))
     assert stats.requests == 0 and stats.rps == 0
+    assert math.isnan(stats.p50_ms) and math.isnan(stats.error_rate)
+
+
+def test_cut_off_requests_are_counted_apart_from_requests_and_errors() -> None:
+    def cut(t: float, latency_us: int) -> Record:
+        return Record(t, latency_us, "GET /io/sleep", CUT_OFF_STATUS, False, 0)
+
+    records = [cut(9.0, 9_000_000)]  # warm-up: outside the window
+    records += [rec(10 + i / 10, (i + 1) * 1000) for i in range(10)]  # 1..10 ms
+    records += [rec(10.5, 1_000_000, ok=False)]
+    records += [cut(10.9, 2_500_000), cut(11.8, 600_000), cut(12.0, 500_000)]
+    stats = cell_stats(records, Window(10.0, 12.0))
+    assert stats.cut_off == 2
+    # rps counts the completed requests only; the cut-off ones add no latency and no error.
+    assert stats.requests == 11 and stats.rps == pytest.approx(11 / 2)
+    assert stats.errors == 1 and stats.error_rate == pytest.approx(1 / 11)
+    assert stats.max_ms == 10.0
+    assert cell_stats(records[1:11], Window(10.0, 12.0)).cut_off == 0
+
+
+def test_a_window_of_cut_off_requests_only_has_no_figures() -> None:
+    records = [Record(10.5, 3_000_000, "GET /json", CUT_OFF_STATUS, False, 0)]
+    stats = cell_stats(records, Window(10.0, 11.0))
+    assert stats.cut_off == 1 and stats.requests == 0 and stats.errors == 0
     assert math.isnan(stats.p50_ms) and math.isnan(stats.error_rate)

@@ -121,6 +121,21 @@ def test_flag_columns_absent_means_unflagged(synthetic_run: Path) -> None:
     assert not cells["generator_bound"].any()
     assert not cells["unstable"].any()
     assert not cells["noisy"].any()
+    # Runs from before the cut_off column: nothing was counted, nothing is flagged.
+    assert (cells["cut_off"] == 0).all()
+    assert not any("cut_off" in split_flags(f) for f in cells["flags"])
+
+
+def test_cut_off_requests_flag_the_cell_and_its_level(tmp_path: Path) -> None:
+    fast = DEFAULT_STACKS[4]
+    counts = {cell_id(fast, "json", 16, 0): "7", cell_id(DEFAULT_STACKS[0], "json", 16, 0): "0"}
+    run_dir = build_run(tmp_path, SynthSpec(extra_columns={"cut_off": counts}))
+    cells = load_run(run_dir).cells.set_index("cell")
+    assert cells.loc[cell_id(fast, "json", 16, 0), "cut_off"] == 7
+    assert split_flags(cells.loc[cell_id(fast, "json", 16, 0), "flags"]) == ["cut_off"]
+    assert "cut_off" not in cells.loc[cell_id(DEFAULT_STACKS[0], "json", 16, 0), "flags"]
+    table = summary(load_run(run_dir).cells).set_index(["mix", "stack"])
+    assert "cut_off" in split_flags(table.loc[("json", fast.id), "flags"])
 
 
 def test_kind_comparison_and_pivot(synthetic_run: Path) -> None:
