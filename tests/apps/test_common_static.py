@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,7 @@ from apps.common import static
 from apps.contract.clients import import_app, load_variants
 
 VARIANTS = load_variants()
+REPO_ROOT = Path(__file__).resolve().parents[2]
 # What a server hands the app for "GET /static/../common/settings.py" sent as written
 # (gunicorn, uvicorn and uWSGI do not resolve dot segments).
 LITERAL = ("/static/../common/settings.py", "/static/./../common/settings.py", "/static/..")
@@ -80,11 +84,33 @@ def _asgi(app: Any, path: str) -> tuple[int, bytes]:
     return status, b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
 
 
-@pytest.mark.parametrize("variant", list(VARIANTS))
-def test_literal_dot_segments_never_leave_the_directory(variant: str) -> None:
+def probe(variant: str) -> list[tuple[str, int, bool]]:
+    """(path, status, whether the file's bytes leaked) for each literal '..' path."""
     entry = VARIANTS[variant]
     app = import_app(entry.app)
     call = _wsgi if entry.interface == "wsgi" else _asgi
-    for path in LITERAL:
-        status, body = call(app, path)
-        assert status == 404 and SECRET not in body, (variant, path, status, body[:200])
+    answers = [(path, *call(app, path)) for path in LITERAL]
+    return [(path, status, SECRET in body) for path, status, body in answers]
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_literal_dot_segments_never_leave_the_directory(variant: str, tmp_path: Path) -> None:
+    # Django reads DATABASE_URL once per process, when it is imported: importing a variant
+    # here would point every later in-process test at this module's database. Each
+    # variant is therefore called in a process of its own.
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO_ROOT),
+        "DATABASE_URL": "sqlite:///" + str(tmp_path / "static.sqlite3"),
+    }
+    done = subprocess.run(
+        [sys.executable, __file__, variant], cwd=REPO_ROOT, env=env,
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    for path, status, leaked in json.loads(done.stdout.splitlines()[-1]):
+        assert status == 404 and not leaked, (variant, path, status)
+
+
+if __name__ == "__main__":
+    print(json.dumps(probe(sys.argv[1])))
