@@ -240,7 +240,11 @@ def parse_claims(
     if not isinstance(defaults, dict):
         p.bad("defaults", f"expected a table of scenario keys, got {defaults!r}")
         defaults = {}
-    quick_load = data.get("quick", {}).get("load", {}) if quick else None
+    quick_table = data.get("quick", {})
+    if not isinstance(quick_table, dict):
+        p.bad("quick", f"expected a table with a load table, got {quick_table!r}")
+        quick_table = {}
+    quick_load = quick_table.get("load", {}) if quick else None
     if quick and not isinstance(quick_load, dict):
         p.bad("quick.load", f"expected a table of load keys, got {quick_load!r}")
         quick_load = {}

@@ -128,6 +128,7 @@ def claim0(data: dict[str, Any]) -> dict[str, Any]:
             "claims: id 'one' is used more than once",
         ),
         (lambda d: d.update(budget_s=0), "budget_s: expected a number of seconds > 0"),
+        (lambda d: d.update(quick=3), "quick: expected a table with a load table, got 3"),
         (lambda d: d.pop("claims"), "claims: missing: at least one [[claims]] table"),
         (
             lambda d: claim0(d)["checks"][0]["of"].update(mix="json"),
