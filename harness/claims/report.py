@@ -166,12 +166,9 @@ def chart(claim: dict[str, Any], charts_dir: Path) -> Path | None:
 
 
 def html(data: dict[str, Any], charts: dict[str, Path]) -> str:
-    from html import escape
-
+    # The run report's escaping (None and NaN print as nothing) and style.
     from harness.report.html import CSS
-
-    def e(value: Any) -> str:
-        return escape("" if value is None else str(value), quote=True)
+    from harness.report.html import _e as e
 
     rows = "".join(
         f'<tr><td><a href="#{e(c["id"])}">{e(c["id"])}</a></td>'
