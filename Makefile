@@ -31,7 +31,7 @@ test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install
-	$(VENV)/bin/ruff check apps harness tests benchmarks
+	$(VENV)/bin/ruff check apps harness tests benchmarks scenarios
 	$(VENV)/bin/mypy apps harness
 
 list: install

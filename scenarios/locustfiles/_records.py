@@ -77,7 +77,8 @@ class Records:
         if role == "local":
             self.file = _open(self.output_dir / f"requests.{os.getpid()}.csv")
         elif role == "worker":
-            self.file = tempfile.TemporaryFile(
+            # Kept open for the whole load and closed in quitting(): no `with` fits.
+            self.file = tempfile.TemporaryFile(  # noqa: SIM115
                 "w+", buffering=BUFFER_BYTES, encoding="ascii", newline="\n"
             )
             environment.runner.register_message("pwb_stop", self._worker_stop)
