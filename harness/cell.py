@@ -13,14 +13,14 @@ import os
 import shlex
 import time
 import traceback
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from subprocess import Popen
 from typing import Any
 
 import httpx
 
-from harness import faults, fidelity, integrity, loadgen, noise
+from harness import cpuspeed, faults, fidelity, integrity, loadgen, noise
 from harness.calibrate import Calibration
 from harness.errors import ContractError, HarnessError, Interrupted, LoadError, ServerStartError
 from harness.monitor import Monitor, MonitorMeans, Sample, means
@@ -44,6 +44,8 @@ class RunContext:
     allow_remote: bool = False
     # The generator's calibrated ceiling for ceiling_fraction (harness/calibrate.py).
     calibration: Calibration | None = None
+    # Each CPU's busy speed before the run, for the cells' CPU speed (harness/cpuspeed.py).
+    cpu_reference: dict[int, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -355,9 +357,10 @@ def run_cell(cell: Cell, ctx: RunContext) -> dict[str, Any]:
     }  # fmt: skip
     measured = before = None
     sampler = noise.NoiseSampler()
+    probe = cpuspeed.SpeedProbe(fidelity.probe_cpus(cell, ctx.scenario))
     try:
         before = fidelity.before_cell(cell, ctx.scenario, info)
-        with sampler:
+        with sampler, probe:
             measured = _measure(cell, ctx, cell_dir, info)
         status, info["error"] = "ok", None
     except Interrupted:
@@ -376,8 +379,9 @@ def run_cell(cell: Cell, ctx: RunContext) -> dict[str, Any]:
     m = measured
     window = (m.stats.rps, m.monitor.locust_cpu_pct, m.window.start, m.window.end) if m else None
     fid = fidelity.row_figures(
-        cell, ctx.scenario, ctx.calibration, before, sampler.samples, info, window
-    )
+        cell, ctx.scenario, ctx.calibration, before, sampler.samples, info, window,
+        (probe.samples, ctx.cpu_reference),
+    )  # fmt: skip
     info["status"] = status
     info["ended_at"] = iso(utc_now())
     write_json_atomic(cell_dir / "cell.json", info)

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import crosscheck, noise
+from harness import cpuspeed, crosscheck, noise
 from harness.calibrate import CEILING_MARGIN, Calibration
 from harness.errors import HarnessError
 from harness.procs import ProcessRegistry
@@ -179,6 +179,47 @@ def crosscheck_cell(
     info["crosscheck"] = {"tool": "wrk"} | asdict(result)
 
 
+def probe_cpus(cell: Cell, scenario: Scenario) -> tuple[int, ...]:
+    """The CPUs whose speed a cell records: the load CPUs, and the server CPUs when the
+    harness runs the server (they also hold nginx and the database when there are any)."""
+    cpus = set(scenario.cpus.load)
+    if cell.stack.managed:
+        cpus |= set(scenario.cpus.server)
+    return tuple(sorted(cpus))
+
+
+def speed_figures(
+    cell: Cell,
+    scenario: Scenario,
+    speed: tuple[list[cpuspeed.SpeedSample], dict[int, float]],
+    start: float,
+    end: float,
+    info: dict[str, Any],
+) -> dict[str, Any]:
+    """server_cpu_speed_pct / load_cpu_speed_pct: how fast those CPUs ran in the window,
+    as a percentage of their busy speed before the run (harness/cpuspeed.py)."""
+    samples, ref = speed
+    server = (
+        cpuspeed.speed_pct(samples, scenario.cpus.server, ref, start, end)
+        if cell.stack.managed
+        else math.nan
+    )
+    load = cpuspeed.speed_pct(samples, scenario.cpus.load, ref, start, end)
+    slow = [
+        f"{name} CPUs at {pct:.0f}%"
+        for name, pct in (("server", server), ("load", load))
+        if pct < cpuspeed.SLOW_PCT
+    ]
+    if slow:
+        warning = (
+            f"slow CPUs: {', '.join(slow)} of their busy speed before the run "
+            "(the host slowed them, or they were idle much of the time)"
+        )
+        info.setdefault("warnings", []).append(warning)
+        print(f"warning: {cell.id}: {warning}")
+    return {"server_cpu_speed_pct": server, "load_cpu_speed_pct": load}
+
+
 def row_figures(
     cell: Cell,
     scenario: Scenario,
@@ -187,9 +228,10 @@ def row_figures(
     noise_samples: list[noise.NoiseSample],
     info: dict[str, Any],
     measured: tuple[float, float, float, float] | None,
+    speed: tuple[list[cpuspeed.SpeedSample], dict[int, float]] = ([], {}),
 ) -> dict[str, Any]:
     """The fidelity columns; measured = (rps, locust_cpu_pct, window start, window end)
-    or None for a failed cell."""
+    or None for a failed cell; speed = the CPU speed probe's samples and reference."""
     if measured is None or before is None:
         return empty_figures(before, cell.target_rps)
     rps, locust_cpu, start, end = measured
@@ -198,6 +240,8 @@ def row_figures(
         cell, scenario, calibration, rps, locust_cpu, wrk.get("rps"),
         noise.noise_means(noise_samples, start, end), before, info,
     )  # fmt: skip
+    row |= speed_figures(cell, scenario, speed, start, end, info)
+    info["fidelity"] |= {k: row[k] for k in ("server_cpu_speed_pct", "load_cpu_speed_pct")}
     if scenario.load.crosscheck is not None:
         driven = crosscheck.mix_plan(cell.mix).columns()
         row |= driven

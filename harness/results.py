@@ -32,8 +32,8 @@ DEFAULT_RESULTS_DIR = REPO_ROOT / "results"
 FIDELITY_COLUMNS = (
     "generator_bound", "load_cpu_pct_of_capacity", "load_busy_pct_of_capacity",
     "ceiling_fraction", "rps_wrk", "rps_ratio", "wrk_paths", "wrk_left_out",
-    "other_cpu_pct", "load_avg_1m", "noisy", "time_wait_start", "port_range_used_fraction",
-    "target_rps",
+    "other_cpu_pct", "load_avg_1m", "noisy", "server_cpu_speed_pct", "load_cpu_speed_pct",
+    "time_wait_start", "port_range_used_fraction", "target_rps",
 )  # fmt: skip
 # Written by harness/repeats.py when the run ends: the (stack, mix, users) level's 95%
 # bootstrap intervals of the median over its repeats, its throughput CV and the unstable
