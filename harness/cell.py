@@ -308,6 +308,15 @@ def _figures(
         )
         info.setdefault("warnings", []).append(warning)
         print(f"warning: {info['cell']}: {warning}")
+    info["stalled"] = stats.stalled
+    if stats.stalled:
+        warning = (
+            f"{stats.stalled} request(s) sent before the measure window were still in flight "
+            "when it ended: their users sent nothing in the window, which leaves them out of "
+            "its latency (a lower bound here); look for a full listen backlog or SYN retries"
+        )
+        info.setdefault("warnings", []).append(warning)
+        print(f"warning: {info['cell']}: {warning}")
     return Measured(stats, monitor, window, output)
 
 
@@ -339,7 +348,7 @@ def _row(
     return {**row, **figures}
 
 
-_EMPTY = CellStats(0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+_EMPTY = CellStats(0, 0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 _EMPTY_MONITOR = MonitorMeans(0.0, 0.0, 0.0)
 
 

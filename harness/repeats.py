@@ -31,7 +31,7 @@ METRICS = ("rps", "p50_ms", "p90_ms", "p99_ms")
 AGGREGATE_COLUMNS = (
     "stack", "mix", "users", "target_rps", "n",
     *(f"{m}_{part}" for m in METRICS for part in ("median", "ci_low", "ci_high")),
-    "rps_cv", "unstable", "generator_bound", "cut_off",
+    "rps_cv", "unstable", "generator_bound", "cut_off", "stalled",
 )  # fmt: skip
 
 
@@ -125,9 +125,11 @@ def aggregate(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         agg["rps_cv"] = cv
         agg["unstable"] = bool(cv > UNSTABLE_CV) if not math.isnan(cv) else False
         agg["generator_bound"] = any(r.get("generator_bound") in (True, "true") for r in members)
-        # Requests cut off unanswered, over the repeats (none in rows from before the column).
-        cut_off = (_number(r.get("cut_off")) for r in members)
-        agg["cut_off"] = int(sum(c for c in cut_off if not math.isnan(c)))
+        # Requests cut off unanswered, and stalled through the window, over the repeats
+        # (none in rows from before the columns).
+        for column in ("cut_off", "stalled"):
+            counts = (_number(r.get(column)) for r in members)
+            agg[column] = int(sum(c for c in counts if not math.isnan(c)))
         out.append(agg)
     return out
 

@@ -45,7 +45,7 @@ REPEAT_COLUMNS = (
 CELL_COLUMNS = (
     "run", "scenario", "cell", "stack", "app", "framework", "interface", "server",
     "worker_class", "workers", "threads", "db_pool_size", "mix", "users", "repeat", "status",
-    "requests", "errors", "cut_off", "error_rate", "rps", "p50_ms", "p90_ms", "p99_ms",
+    "requests", "errors", "cut_off", "stalled", "error_rate", "rps", "p50_ms", "p90_ms", "p99_ms",
     "p999_ms", "max_ms", "mean_ms", "server_cpu_pct", "server_rss_mb", "locust_cpu_pct",
     *SERVICE_COLUMNS, "keepalive",
     "server_cpus", "load_cpus", "warmup_s", "measure_s", "started_at", *FIDELITY_COLUMNS,

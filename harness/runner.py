@@ -102,6 +102,9 @@ def _progress(i: int, total: int, row: dict[str, Any], took: float, eta: float) 
     cut_off = _fmt(row.get("cut_off"), "d")
     if row["status"] == "ok" and cut_off not in ("-", "0"):
         figures += f"  cut off {cut_off} (lower bounds)"
+    stalled = _fmt(row.get("stalled"), "d")
+    if row["status"] == "ok" and stalled not in ("-", "0"):
+        figures += f"  stalled {stalled} (latency a lower bound)"
     return (
         f"[{i}/{total}] {row['cell']}  {row['status'].upper()}  {figures}  "
         f"({took:.1f} s, ETA {_duration(eta)})"

@@ -30,6 +30,7 @@ class CellStats:
     requests: int
     errors: int
     cut_off: int
+    stalled: int
     error_rate: float
     rps: float
     p50_ms: float
@@ -57,11 +58,23 @@ def in_window(records: Sequence[Record], window: Window) -> list[Record]:
     return [r for r in records if window.start <= r.t_start < window.end]
 
 
+def stalled(records: Sequence[Record], window: Window) -> int:
+    """Requests in flight through the whole window: sent before it, and answered (or cut
+    off) only after it ended. Their users sent nothing in the window, so the window's
+    figures leave them out entirely: a server that lets some connections wait seconds
+    (a full listen backlog, SYN retries) looks fast to the users it does serve."""
+    return sum(
+        1 for r in records
+        if r.t_start < window.start and r.t_start + r.latency_us / 1e6 >= window.end
+    )  # fmt: skip
+
+
 def cell_stats(records: Sequence[Record], window: Window) -> CellStats:
     """Over the records that started in the window: requests = the completed ones (answered
     or failed); errors = those with ok == 0; latency figures from the ok ones only;
     rps = requests / window seconds; cut_off = those still unanswered when the load
-    stopped, counted apart (neither requests nor errors: their latency is unknown)."""
+    stopped, counted apart (neither requests nor errors: their latency is unknown);
+    stalled = requests from before the window still in flight when it ended (stalled())."""
     inside = in_window(records, window)
     done = [r for r in inside if not r.cut_off]
     latencies = sorted(r.latency_us / 1000 for r in done if r.ok)
@@ -71,6 +84,7 @@ def cell_stats(records: Sequence[Record], window: Window) -> CellStats:
         requests=total,
         errors=errors,
         cut_off=len(inside) - total,
+        stalled=stalled(records, window),
         error_rate=errors / total if total else math.nan,
         rps=total / window.seconds,
         p50_ms=percentile(latencies, 50),

@@ -2,16 +2,24 @@
 
 tiny_run: one real run of tests/fixtures/tiny.toml through `python -m harness run` (two
 cells, a few seconds each), made once per test session; the harness and report tests
-both read it.
+both read it. run_one_cell: a real run of a one-cell scenario, for the tests of one
+harness behaviour.
 """
 
 from __future__ import annotations
 
+import csv
+import gzip
+import json
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from harness.procs import marked_pids
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TINY_SCENARIO = REPO_ROOT / "tests" / "fixtures" / "tiny.toml"
@@ -27,6 +35,40 @@ def run_harness(*args: str, timeout: float = 240) -> subprocess.CompletedProcess
         timeout=timeout,
         check=False,
     )
+
+
+@dataclass(frozen=True)
+class OneCell:
+    """A finished real run of a one-cell scenario: its folder, the cells.csv row, the
+    cell.json and what the harness printed."""
+
+    run_dir: Path
+    row: dict[str, str]
+    info: dict[str, Any]
+    stdout: str
+
+    def records(self) -> list[dict[str, str]]:
+        """The cell's per-request records (requests.csv.gz)."""
+        path = self.run_dir / "raw" / self.row["cell"] / "requests.csv.gz"
+        with gzip.open(path, "rt", newline="") as f:
+            return list(csv.DictReader(f))
+
+
+def run_one_cell(tmp_path: Path, scenario_text: str, timeout: float = 240) -> OneCell:
+    """Run a one-cell scenario for real; the run must succeed, leave no process behind
+    and measure its cell."""
+    scenario = tmp_path / "one-cell.toml"
+    scenario.write_text(scenario_text)
+    results = tmp_path / "results"
+    done = run_harness("run", str(scenario), "--results-dir", str(results), timeout=timeout)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (run_dir,) = [p for p in results.iterdir() if p.is_dir()]
+    assert marked_pids(run_dir.name) == []
+    with (run_dir / "cells.csv").open(newline="") as f:
+        (row,) = list(csv.DictReader(f))
+    info = json.loads((run_dir / "raw" / row["cell"] / "cell.json").read_text())
+    assert row["status"] == "ok", info.get("error")
+    return OneCell(run_dir, row, info, done.stdout)
 
 
 @pytest.fixture(scope="session")

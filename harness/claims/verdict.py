@@ -37,6 +37,8 @@ from harness.repeats import BOOTSTRAP_RESAMPLES, CONFIDENCE, bootstrap_median_ci
 SUPPORTED, REFUTED, INCONCLUSIVE = "supported", "refuted", "inconclusive"
 # A generator-bound figure against the server's own: throughput at least, latency at most.
 BOUND_DIRECTION = {"rps": 1, "p50_ms": -1, "p90_ms": -1, "p99_ms": -1}
+# Metrics that requests stalled through the whole window (harness/stats.py) bias low.
+LATENCY_METRICS = ("p50_ms", "p90_ms", "p99_ms")
 VERDICTS = (SUPPORTED, REFUTED, INCONCLUSIVE)
 Row = Mapping[str, Any]
 
@@ -122,6 +124,14 @@ def figure(rows: Sequence[Row], select: Select, metric: str, max_error_rate: flo
         problems.append(
             f"{select.label}: requests cut off unanswered when the load stopped "
             f"({', '.join(cut_off)}): throughput and latency are lower bounds"
+        )
+    stalled = [
+        f"r{r.get('repeat')} {r.get('stalled')}" for r in ok if _number(r.get("stalled")) > 0
+    ]
+    if stalled and metric in LATENCY_METRICS:
+        problems.append(
+            f"{select.label}: requests in flight through the whole window ({', '.join(stalled)}):"
+            " latency leaves them out and is a lower bound"
         )
     if metric != "error_rate":
         worst = max((_number(r.get("error_rate")) for r in ok), default=0.0)

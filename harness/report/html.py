@@ -45,6 +45,7 @@ font-size:.78rem;font-weight:600;white-space:nowrap;border:1px solid}
 .badge-failed{background:#D55E00;color:#fff;border-color:#D55E00}
 .badge-generator_bound{background:#fff3d6;color:#7a4f00;border-color:#E69F00}
 .badge-cut_off{background:#fff3d6;color:#7a4f00;border-color:#7a4f00}
+.badge-stalled{background:#fff3d6;color:#7a4f00;border-color:#7a4f00}
 .badge-unstable{background:#f6e6f0;color:#7a2d5a;border-color:#CC79A7}
 .badge-noisy{background:#e3f1fa;color:#0b4f75;border-color:#56B4E9}
 .badge-errors{background:#fff;color:#222;border-color:#222}

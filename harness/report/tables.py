@@ -34,6 +34,7 @@ FLAG_LABELS: dict[str, str] = {
     "failed": "failed",
     "generator_bound": "generator-bound",
     "cut_off": "cut off",
+    "stalled": "stalled",
     "unstable": "unstable",
     "noisy": "noisy",
     "errors": "errors",
@@ -45,6 +46,9 @@ FLAG_MEANINGS: dict[str, str] = {
     "generator_bound": "the load generator was the limit: throughput is a lower bound",
     "cut_off": "requests sent in the window were still unanswered when the load stopped: "
     "raise load.stop_timeout_s; throughput and latency are lower bounds",
+    "stalled": "requests sent before the window were still in flight when it ended (a full "
+    "listen backlog, SYN retries): their users sent nothing in the window, so its latency "
+    "leaves them out and is a lower bound",
     "unstable": "repeats or seconds vary too much to trust the figure",
     "noisy": "the machine was busy: other processes used more than 10% of a core during "
     "the measurement, or sockets in TIME_WAIT held half the local port range at its start; "
@@ -145,6 +149,9 @@ def _derive(frame: pd.DataFrame, metadata: dict[str, Any]) -> pd.DataFrame:
     cut_off = pd.to_numeric(frame.get("cut_off", pd.Series(0, index=frame.index)), errors="coerce")
     frame["cut_off"] = cut_off.fillna(0).astype(int)
     frame["has_cut_off"] = ~frame["failed"] & (frame["cut_off"] > 0)
+    stalled = pd.to_numeric(frame.get("stalled", pd.Series(0, index=frame.index)), errors="coerce")
+    frame["stalled"] = stalled.fillna(0).astype(int)
+    frame["has_stalled"] = ~frame["failed"] & (frame["stalled"] > 0)
     frame["flags"] = [_cell_flags(row) for row in frame.itertuples(index=False)]
     cpu = frame["server_cpu_pct"].where(frame["server_cpu_pct"] > 0)
     # server_cpu_pct is a percentage of one core, so pct/100 is CPU-seconds per second.
@@ -168,6 +175,8 @@ def _cell_flags(row: Any) -> str:
         codes.append("generator_bound")
     if row.has_cut_off:
         codes.append("cut_off")
+    if row.has_stalled:
+        codes.append("stalled")
     if row.unstable:
         codes.append("unstable")
     if row.noisy:

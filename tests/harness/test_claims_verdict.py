@@ -140,6 +140,19 @@ def test_cut_off_requests_make_a_clear_result_inconclusive() -> None:
     assert not any("cut off" in p for f in result.figures[:1] for p in f.problems)
 
 
+def test_stalled_requests_make_latency_inconclusive_but_not_throughput() -> None:
+    # p50 of FAST 1 ms against SLOW 50 ms: clearly at most 0.1 of it.
+    rows = rows_for(FAST, [600, 620, 610]) + rows_for(SLOW, [19.5, 19.6, 19.4], p50_ms=50)
+    latency = ratio_check("<=", 0.1, metric="p50_ms")
+    assert evaluate_check(latency, rows).verdict == SUPPORTED
+    rows[3]["stalled"] = "9"
+    result = evaluate_check(latency, rows)
+    assert result.verdict == INCONCLUSIVE
+    assert "in flight through the whole window" in result.reason and "r1 9" in result.reason
+    # The window's throughput is what the server did serve: stalled users do not bias it.
+    assert evaluate_check(ratio_check(">=", 5), rows).verdict == SUPPORTED
+
+
 def test_failed_repeat_errors_and_missing_cells_are_inconclusive() -> None:
     good = rows_for(FAST, [600, 620, 610]) + rows_for(SLOW, [19.5, 19.6, 19.4])
     failed = [*good[:-1], {**good[-1], "status": "failed", "rps": ""}]

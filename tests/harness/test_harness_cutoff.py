@@ -6,17 +6,12 @@ never as errors; with a stop timeout longer than the queue, none is cut off."""
 
 from __future__ import annotations
 
-import csv
-import gzip
-import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from harness.procs import marked_pids
 from harness.report.tables import load_run, split_flags
-from tests.conftest import run_harness
+from tests.conftest import OneCell, run_one_cell
 
 pytestmark = pytest.mark.slow
 
@@ -45,24 +40,8 @@ sleep_ms = 50
 """
 
 
-def _run(tmp_path: Path, stop_timeout_s: float, load: str = "") -> tuple[Path, dict[str, Any]]:
-    scenario = tmp_path / "cutoff.toml"
-    scenario.write_text(SCENARIO.format(stop_timeout_s=stop_timeout_s, load=load))
-    results = tmp_path / "results"
-    done = run_harness("run", str(scenario), "--results-dir", str(results))
-    assert done.returncode == 0, done.stdout + done.stderr
-    (run_dir,) = [p for p in results.iterdir() if p.is_dir()]
-    assert marked_pids(run_dir.name) == []
-    with (run_dir / "cells.csv").open(newline="") as f:
-        (row,) = list(csv.DictReader(f))
-    info = json.loads((run_dir / "raw" / row["cell"] / "cell.json").read_text())
-    assert row["status"] == "ok", info.get("error")
-    return run_dir, row | {"stdout": done.stdout, "info": info}
-
-
-def _records(run_dir: Path, cell: str) -> list[dict[str, str]]:
-    with gzip.open(run_dir / "raw" / cell / "requests.csv.gz", "rt", newline="") as f:
-        return list(csv.DictReader(f))
+def _run(tmp_path: Path, stop_timeout_s: float, load: str = "") -> OneCell:
+    return run_one_cell(tmp_path, SCENARIO.format(stop_timeout_s=stop_timeout_s, load=load))
 
 
 # Stop timeout 0: Locust kills every user at once; 1 s (with two worker processes): it
@@ -76,27 +55,27 @@ def _records(run_dir: Path, cell: str) -> list[dict[str, str]]:
 def test_requests_unanswered_at_the_stop_are_counted_and_flagged(
     tmp_path: Path, stop_timeout_s: float, load: str
 ) -> None:
-    run_dir, row = _run(tmp_path, stop_timeout_s, load)
+    run = _run(tmp_path, stop_timeout_s, load)
+    row, info = run.row, run.info
     cut_off = int(row["cut_off"])
     assert cut_off > 0
-    records = _records(run_dir, row["cell"])
+    records = run.records()
     cut = [r for r in records if r["status"] == "-1"]
     assert len(cut) >= cut_off and {r["ok"] for r in cut} == {"0"}
     # Cut off is not an error: every request that completed was answered.
     assert int(row["errors"]) == 0
     # Locust counted each cut-off request it was told of: no record went missing.
     assert int(row["records"]) == len(records) == int(row["locust_requests"])
-    info = row["info"]
     assert info["cut_off"] == cut_off
     assert any("load.stop_timeout_s" in w for w in info["warnings"])
-    assert f"{cut_off} request(s) sent in the measure window" in row["stdout"]
-    assert f"cut off {cut_off} (lower bounds)" in row["stdout"]  # the progress line
-    (cell,) = load_run(run_dir).cells.itertuples()
+    assert f"{cut_off} request(s) sent in the measure window" in run.stdout
+    assert f"cut off {cut_off} (lower bounds)" in run.stdout  # the progress line
+    (cell,) = load_run(run.run_dir).cells.itertuples()
     assert "cut_off" in split_flags(cell.flags)
 
 
 def test_a_stop_timeout_longer_than_the_queue_cuts_nothing_off(tmp_path: Path) -> None:
-    run_dir, row = _run(tmp_path, 8)
-    assert int(row["cut_off"]) == 0
-    assert not [r for r in _records(run_dir, row["cell"]) if r["status"] == "-1"]
-    assert "cut_off" not in split_flags(next(load_run(run_dir).cells.itertuples()).flags)
+    run = _run(tmp_path, 8)
+    assert int(run.row["cut_off"]) == 0
+    assert not [r for r in run.records() if r["status"] == "-1"]
+    assert "cut_off" not in split_flags(next(load_run(run.run_dir).cells.itertuples()).flags)

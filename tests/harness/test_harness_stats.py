@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from harness.loadgen import CUT_OFF_STATUS, Record
-from harness.stats import Window, cell_stats, in_window, percentile
+from harness.stats import Window, cell_stats, in_window, percentile, stalled
 
 
 def rec(t: float, latency_us: int, ok: bool = True) -> Record:
@@ -77,3 +77,17 @@ def test_a_window_of_cut_off_requests_only_has_no_figures() -> None:
     stats = cell_stats(records, Window(10.0, 11.0))
     assert stats.cut_off == 1 and stats.requests == 0 and stats.errors == 0
     assert math.isnan(stats.p50_ms) and math.isnan(stats.error_rate)
+
+
+def test_stalled_counts_requests_in_flight_through_the_whole_window() -> None:
+    window = Window(10.0, 12.0)
+    records = [
+        Record(9.0, 3_500_000, "GET /json", 200, True, 2),  # 9.0 -> 12.5: stalled
+        Record(9.5, 2_500_000, "GET /json", 200, True, 2),  # 9.5 -> 12.0: ends at the end
+        Record(9.5, 1_000_000, "GET /json", 200, True, 2),  # ends inside the window
+        Record(8.0, 4_100_000, "GET /json", CUT_OFF_STATUS, False, 0),  # cut off at 12.1
+        Record(10.5, 3_000_000, "GET /json", 200, True, 2),  # sent inside: not stalled
+    ]
+    assert stalled(records, window) == 3
+    stats = cell_stats(records, window)
+    assert stats.stalled == 3 and stats.requests == 1 and stats.cut_off == 0
