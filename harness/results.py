@@ -1,7 +1,14 @@
 """The results directory: metadata.json, cells.csv (atomic rewrites) and raw/<cell>/cell.json.
 
 The format is described in README/results docs and read by harness.report; change it only
-together with schema_version.
+together with schema_version. Columns are only ever added, so a reader that goes by column
+name reads every version; harness.report fills what an older run lacks.
+- 1: the first format (results/reference). The columns of version 2 came one by one while
+  the number stayed 1, so a later version-1 run (results/reference-claims) has some.
+- 2: cells.csv has db_pool_size, cut_off, stalled, the nginx / pgbouncer / db CPU and memory
+  columns, wrk_paths and wrk_left_out, server_cpu_speed_pct and load_cpu_speed_pct,
+  load_processes, server_managed, records, locust_requests, and the repeat columns
+  (rps_ci_low ... unstable); metadata.json adds cpu_speed_reference.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from harness.errors import ResultsError
 from harness.monitor import SERVICE_COLUMNS
 from harness.registry import REPO_ROOT
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_RESULTS_DIR = REPO_ROOT / "results"
 # Written by harness/fidelity.py: generator saturation, calibrated ceiling, wrk, noise.
 FIDELITY_COLUMNS = (
