@@ -13,7 +13,7 @@ import os
 import shlex
 import time
 import traceback
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from subprocess import Popen
 from typing import Any
@@ -44,8 +44,6 @@ class RunContext:
     allow_remote: bool = False
     # The generator's calibrated ceiling for ceiling_fraction (harness/calibrate.py).
     calibration: Calibration | None = None
-    # Each CPU's busy speed before the run, for the cells' CPU speed (harness/cpuspeed.py).
-    cpu_reference: dict[int, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -389,7 +387,7 @@ def run_cell(cell: Cell, ctx: RunContext) -> dict[str, Any]:
     window = (m.stats.rps, m.monitor.locust_cpu_pct, m.window.start, m.window.end) if m else None
     fid = fidelity.row_figures(
         cell, ctx.scenario, ctx.calibration, before, sampler.samples, info, window,
-        (probe.samples, ctx.cpu_reference),
+        probe.samples,
     )  # fmt: skip
     info["status"] = status
     info["ended_at"] = iso(utc_now())

@@ -5,7 +5,7 @@ guest still counts the time as its own (no steal time), so CPU-time figures look
 while the work done per second drops. On the 2-core test machine a loop pinned to an idle
 CPU ran at 51-100% of its best speed from one half-second to the next, and the per-second
 throughput of Flask on uWSGI followed the server CPU's speed. Two runs of the same cell then
-differ by 10-20% with nothing else on the machine: no other process, no load average, no
+differ by 10-30% with nothing else on the machine: no other process, no load average, no
 steal time shows it.
 
 The probe: one thread per CPU of the cell, pinned to that CPU, runs a fixed loop every
@@ -14,12 +14,15 @@ waited for the CPU (the server had it) but keeps the time the host took. Speed =
 iterations per microsecond of that time. Each burst takes about a millisecond, well under
 1% of a CPU.
 
-The reference is the same loop on the same CPU kept busy for REFERENCE_S before the first
-cell (its 90th percentile), so a cell's figure is "how fast this CPU ran, as a percentage of
-how fast it ran at its best". A busy CPU runs faster than a mostly idle one on such a host
-(a probe on an idle CPU reads about half of the busy speed), so a cell that leaves its CPUs
-idle much of the time reads low without being disturbed: compare the figure between cells
-of the same stack and mix, or between the repeats of a cell.
+A cell's figure is the median over its measured window, in loop iterations per
+microsecond: an absolute unit, so cells and runs on one machine compare directly. On the
+2-core test machine the host has two states: over the 107 windows of
+benchmarks/results/keepalive the server CPU read 18-22 in one and 30-37 in the other,
+changing from one minute to the next, and the same cell served far more in the fast one
+(benchmarks/results/back_to_back.md: Flask on uWSGI 3,883 requests/s at 20.2 and 5,566 at
+37.0). The loop speeds up more than a server does, so a rate divided by the speed is not
+a corrected rate; the figure says which state a cell ran in. A CPU left idle much of the
+time reads low on such a host without any disturbance.
 """
 
 from __future__ import annotations
@@ -34,9 +37,6 @@ from dataclasses import dataclass
 
 LOOP = 20_000  # iterations per burst: about 1 ms on the test machine
 INTERVAL_S = 0.2
-REFERENCE_S = 1.0
-# A cell's CPU ran "slow" below this share of its reference speed.
-SLOW_PCT = 75.0
 
 
 def burst(n: int = LOOP) -> float:
@@ -56,29 +56,6 @@ def _pin(cpu: int) -> bool:
     except OSError:
         return False
     return True
-
-
-def reference(cpus: Iterable[int], seconds: float = REFERENCE_S) -> dict[int, float]:
-    """Each CPU's speed while kept busy: the 90th percentile of back-to-back bursts over
-    `seconds`, one CPU after the other (two Python threads spinning at once would share
-    the interpreter lock and leave each CPU half idle)."""
-    out: dict[int, float] = {}
-
-    def measure(cpu: int) -> None:
-        if not _pin(cpu):
-            return
-        speeds, end = [], time.monotonic() + seconds
-        while time.monotonic() < end:
-            speeds.append(burst())
-        speeds = sorted(s for s in speeds if not math.isnan(s))
-        if speeds:
-            out[cpu] = speeds[min(len(speeds) - 1, int(0.9 * len(speeds)))]
-
-    for cpu in sorted(set(cpus)):
-        t = threading.Thread(target=measure, args=(cpu,), name=f"cpuspeed-ref-{cpu}")
-        t.start()
-        t.join()
-    return out
 
 
 @dataclass(frozen=True)
@@ -118,20 +95,12 @@ class SpeedProbe:
             self.samples.append(SpeedSample(time.time(), cpu, burst()))
 
 
-def speed_pct(
-    samples: Sequence[SpeedSample],
-    cpus: Iterable[int],
-    ref: dict[int, float],
-    start: float,
-    end: float,
-) -> float:
-    """Median speed of the cpus' samples inside [start, end), as a percentage of their
-    reference (each sample against its own CPU's); NaN without samples or reference."""
+def speed(samples: Sequence[SpeedSample], cpus: Iterable[int], start: float, end: float) -> float:
+    """Median speed (loop iterations per µs) of the cpus' samples inside [start, end);
+    NaN without samples."""
     wanted = set(cpus)
-    pcts = [
-        100.0 * s.speed / ref[s.cpu]
-        for s in samples
-        if s.cpu in wanted and s.cpu in ref and ref[s.cpu] > 0 and start <= s.t < end
-        and not math.isnan(s.speed)
+    inside = [
+        s.speed for s in samples
+        if s.cpu in wanted and start <= s.t < end and not math.isnan(s.speed)
     ]  # fmt: skip
-    return statistics.median(pcts) if pcts else math.nan
+    return statistics.median(inside) if inside else math.nan

@@ -189,35 +189,20 @@ def probe_cpus(cell: Cell, scenario: Scenario) -> tuple[int, ...]:
 
 
 def speed_figures(
-    cell: Cell,
-    scenario: Scenario,
-    speed: tuple[list[cpuspeed.SpeedSample], dict[int, float]],
-    start: float,
-    end: float,
-    info: dict[str, Any],
+    cell: Cell, scenario: Scenario, samples: list[cpuspeed.SpeedSample], start: float, end: float
 ) -> dict[str, Any]:
-    """server_cpu_speed_pct / load_cpu_speed_pct: how fast those CPUs ran in the window,
-    as a percentage of their busy speed before the run (harness/cpuspeed.py)."""
-    samples, ref = speed
+    """server_cpu_speed / load_cpu_speed: the probe's median speed on those CPUs in the
+    window, loop iterations per µs (harness/cpuspeed.py); the server's is NaN for a server
+    the harness does not run."""
     server = (
-        cpuspeed.speed_pct(samples, scenario.cpus.server, ref, start, end)
+        cpuspeed.speed(samples, scenario.cpus.server, start, end)
         if cell.stack.managed
         else math.nan
     )
-    load = cpuspeed.speed_pct(samples, scenario.cpus.load, ref, start, end)
-    slow = [
-        f"{name} CPUs at {pct:.0f}%"
-        for name, pct in (("server", server), ("load", load))
-        if pct < cpuspeed.SLOW_PCT
-    ]
-    if slow:
-        warning = (
-            f"slow CPUs: {', '.join(slow)} of their busy speed before the run "
-            "(the host slowed them, or they were idle much of the time)"
-        )
-        info.setdefault("warnings", []).append(warning)
-        print(f"warning: {cell.id}: {warning}")
-    return {"server_cpu_speed_pct": server, "load_cpu_speed_pct": load}
+    return {
+        "server_cpu_speed": server,
+        "load_cpu_speed": cpuspeed.speed(samples, scenario.cpus.load, start, end),
+    }
 
 
 def row_figures(
@@ -228,10 +213,10 @@ def row_figures(
     noise_samples: list[noise.NoiseSample],
     info: dict[str, Any],
     measured: tuple[float, float, float, float] | None,
-    speed: tuple[list[cpuspeed.SpeedSample], dict[int, float]] = ([], {}),
+    speed_samples: list[cpuspeed.SpeedSample] | None = None,
 ) -> dict[str, Any]:
     """The fidelity columns; measured = (rps, locust_cpu_pct, window start, window end)
-    or None for a failed cell; speed = the CPU speed probe's samples and reference."""
+    or None for a failed cell; speed_samples: the CPU speed probe's."""
     if measured is None or before is None:
         return empty_figures(before, cell.target_rps)
     rps, locust_cpu, start, end = measured
@@ -240,8 +225,9 @@ def row_figures(
         cell, scenario, calibration, rps, locust_cpu, wrk.get("rps"),
         noise.noise_means(noise_samples, start, end), before, info,
     )  # fmt: skip
-    row |= speed_figures(cell, scenario, speed, start, end, info)
-    info["fidelity"] |= {k: row[k] for k in ("server_cpu_speed_pct", "load_cpu_speed_pct")}
+    speeds = speed_figures(cell, scenario, speed_samples or [], start, end)
+    row |= speeds
+    info["fidelity"] |= speeds
     if scenario.load.crosscheck is not None:
         driven = crosscheck.mix_plan(cell.mix).columns()
         row |= driven

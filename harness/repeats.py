@@ -32,6 +32,7 @@ AGGREGATE_COLUMNS = (
     "stack", "mix", "users", "target_rps", "n",
     *(f"{m}_{part}" for m in METRICS for part in ("median", "ci_low", "ci_high")),
     "rps_cv", "unstable", "generator_bound", "cut_off", "stalled",
+    "server_cpu_speed_min", "server_cpu_speed_max",
 )  # fmt: skip
 
 
@@ -130,6 +131,12 @@ def aggregate(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         for column in ("cut_off", "stalled"):
             counts = (_number(r.get(column)) for r in members)
             agg[column] = int(sum(c for c in counts if not math.isnan(c)))
+        # The server CPU's speed over the repeats (harness/cpuspeed.py): repeats that ran
+        # in different host states differ for that reason alone.
+        speeds = [v for v in (_number(r.get("server_cpu_speed")) for r in members)
+                  if not math.isnan(v)]  # fmt: skip
+        agg["server_cpu_speed_min"] = min(speeds, default=math.nan)
+        agg["server_cpu_speed_max"] = max(speeds, default=math.nan)
         out.append(agg)
     return out
 

@@ -6,9 +6,9 @@ name reads every version; harness.report fills what an older run lacks.
 - 1: the first format (results/reference). The columns of version 2 came one by one while
   the number stayed 1, so a later version-1 run (results/reference-claims) has some.
 - 2: cells.csv has db_pool_size, cut_off, stalled, the nginx / pgbouncer / db CPU and memory
-  columns, wrk_paths and wrk_left_out, server_cpu_speed_pct and load_cpu_speed_pct,
+  columns, wrk_paths and wrk_left_out, server_cpu_speed and load_cpu_speed,
   load_processes, server_managed, records, locust_requests, and the repeat columns
-  (rps_ci_low ... unstable); metadata.json adds cpu_speed_reference.
+  (rps_ci_low ... unstable).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ DEFAULT_RESULTS_DIR = REPO_ROOT / "results"
 FIDELITY_COLUMNS = (
     "generator_bound", "load_cpu_pct_of_capacity", "load_busy_pct_of_capacity",
     "ceiling_fraction", "rps_wrk", "rps_ratio", "wrk_paths", "wrk_left_out",
-    "other_cpu_pct", "load_avg_1m", "noisy", "server_cpu_speed_pct", "load_cpu_speed_pct",
+    "other_cpu_pct", "load_avg_1m", "noisy", "server_cpu_speed", "load_cpu_speed",
     "time_wait_start", "port_range_used_fraction", "target_rps",
 )  # fmt: skip
 # Written by harness/repeats.py when the run ends: the (stack, mix, users) level's 95%

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness import calibrate, cpuspeed, crosscheck, faults, resume
+from harness import calibrate, crosscheck, faults, resume
 from harness.cell import RunContext, run_cell
 from harness.loadgen import distribution, run_time_s
 from harness.repeats import with_repeat_columns, write_aggregates
@@ -133,18 +133,6 @@ def summary_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(fmt_line.format(*line) for line in [header, *lines])
 
 
-def _cpu_reference(scenario: Scenario, metadata: dict[str, Any]) -> dict[int, float]:
-    """Each CPU's busy speed (harness/cpuspeed.py), measured once per run and kept in the
-    metadata; a resumed run keeps the interrupted run's, so its cells stay comparable."""
-    kept = metadata.get("cpu_speed_reference")
-    if isinstance(kept, dict) and kept:
-        return {int(cpu): float(speed) for cpu, speed in kept.items()}
-    cpus = {*scenario.cpus.server, *scenario.cpus.load}
-    ref = cpuspeed.reference(cpus)
-    metadata["cpu_speed_reference"] = {str(cpu): round(speed, 3) for cpu, speed in ref.items()}
-    return ref
-
-
 def run_scenario(
     scenario: Scenario,
     results_dir: Path,
@@ -189,7 +177,6 @@ def run_scenario(
             planned = plan_cells(scenario, metadata["order_seed"])
     done = {row["cell"] for row in rows}
     cells = [c for c in planned if c.id not in done]
-    cpu_reference = _cpu_reference(scenario, metadata)
     write_json_atomic(run_dir / "metadata.json", metadata)
     resumed = f", {len(done)} already finished" if done else ""
     out(f"run {run_id}: {len(planned)} cells{resumed}, results in {run_dir}")
@@ -202,7 +189,7 @@ def run_scenario(
             metadata["services"] = {**scenario.services.describe(), "database": services.database}
             ctx = RunContext(
                 run_id, scenario, run_dir, services, allow_remote=allow_remote,
-                calibration=calibration, cpu_reference=cpu_reference,
+                calibration=calibration,
             )  # fmt: skip
             per_cell = STARTUP_GUESS_S + run_time_s(scenario.load)
             for i, cell in enumerate(cells, start=1):

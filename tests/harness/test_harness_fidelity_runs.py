@@ -99,10 +99,9 @@ def test_fast_stack_is_generator_bound_and_wrk_cross_checks(tmp_path: Path) -> N
     assert int(row["time_wait_start"]) >= 0 and 0 <= float(row["port_range_used_fraction"]) < 1
     metadata = json.loads((run_dir / "metadata.json").read_text())
     assert metadata["crosscheck"] == "wrk" and "calibration" in metadata
-    # The CPU speed probe: a busy-speed reference per CPU before the run, and each CPU
-    # set's speed in the window (a percentage of it; the host decides the value).
-    assert sorted(metadata["cpu_speed_reference"]) == ["0", "1"]
-    for column in ("server_cpu_speed_pct", "load_cpu_speed_pct"):
+    # The CPU speed probe: each CPU set's speed in the window, loop iterations per µs
+    # (the host decides the value: 18-37 on the test machine).
+    for column in ("server_cpu_speed", "load_cpu_speed"):
         assert 0 < float(row[column]) < 1000, row[column]
         assert info["fidelity"][column] == pytest.approx(float(row[column]))
 
