@@ -2,11 +2,12 @@
 
 Each run goes through `python -m harness run` (so the TIME_WAIT drain, noise and
 generator figures of harness/fidelity.py apply); the script prints both rates, their
-difference, and what the harness recorded before each cell (TIME_WAIT, port range used,
-seconds waited, other processes' CPU).
+difference, and what the harness recorded around each cell (TIME_WAIT, port range used,
+seconds waited, other processes' CPU, Locust's demand, and the CPU speed probe's figures:
+on a virtual machine the host's state changes the speed of a CPU, harness/cpuspeed.py).
 
     .venv/bin/python -m benchmarks.back_to_back [--stack raw-wsgi@gunicorn-sync-w1]
-        [--users 32] [--measure 5] [--client lean] [--runs 2] [--drain 60]
+        [--users 32] [--measure 5] [--client lean] [--runs 2] [--drain 60] [--keep DIR]
 
 Timings, not a test: run it on a machine as quiet as you can get.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -75,11 +77,21 @@ def main() -> int:
     parser.add_argument("--client", default="lean", choices=["lean", "fasthttp"])
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--drain", type=float, default=60)
+    parser.add_argument("--keep", type=Path, help="keep the runs' result folders here")
+    parser.add_argument(
+        "--record", type=Path, help="append the command, the date and the printed lines here"
+    )
     args = parser.parse_args()
     stack = parse_stack_id(args.stack)
     if stack.server.keepalive:
         print(f"note: {stack.server.id} keeps connections alive; TIME_WAIT plays no part")
     rows = []
+    lines: list[str] = []
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+        lines.append(line)
+
     with tempfile.TemporaryDirectory(prefix="pwb-b2b-") as tmp:
         scenario = Path(tmp) / "b2b.toml"
         scenario.write_text(
@@ -94,20 +106,29 @@ def main() -> int:
             )
         )
         for i in range(args.runs):
-            row = one_run(scenario, Path(tmp) / "results")
+            row = one_run(scenario, args.keep or Path(tmp) / "results")
             rows.append(row)
-            print(
+            say(
                 f"run {i + 1}: {float(row['rps']):8.1f} requests/s  errors {row['errors']}  "
                 f"TIME_WAIT at start {row['time_wait_start']} "
                 f"(port range {float(row['port_range_used_fraction']):.1%}, waited "
                 f"{row['waited_s']} s)  other CPU {float(row['other_cpu_pct']):.0f}%  "
                 f"Locust busy {float(row['load_busy_pct_of_capacity']):.0f}%  "
+                f"server CPU {float(row['server_cpu_pct']):.0f}%, "
+                f"CPU speed server {float(row['server_cpu_speed']):.1f} "
+                f"load {float(row['load_cpu_speed']):.1f}  "
+                f"p50 {float(row['p50_ms']):.1f} ms  max {float(row['max_ms']):.0f} ms  "
                 f"generator_bound {row['generator_bound']}"
             )
     rates = [float(r["rps"]) for r in rows]
     spread = (max(rates) - min(rates)) / max(rates)
     verdict = "agree" if spread <= 0.10 else "DISAGREE"
-    print(f"{args.stack} {args.client} u{args.users}: spread {spread:.1%} -> {verdict} (10%)")
+    say(f"{args.stack} {args.client} u{args.users}: spread {spread:.1%} -> {verdict} (10%)")
+    if args.record:
+        command = "python -m benchmarks.back_to_back " + " ".join(sys.argv[1:])
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        with args.record.open("a") as f:
+            f.write(f"\n## {stamp}: `{command}`\n\n```\n" + "\n".join(lines) + "\n```\n")
     return 0 if spread <= 0.10 else 1
 
 

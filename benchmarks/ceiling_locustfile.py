@@ -54,6 +54,7 @@ def _measure(environment: Environment) -> None:
         "generator_cpu_s": (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system),
         "generator_sys_s": cpu1.system - cpu0.system,
         "window": sample1.minus(sample0).to_dict(),
+        "ended_at": time.time(),
         "errors": [f"{e.occurrences} x {e.parse_error(e.error)}" for e in errors[:3]],
     }
     if OUT:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from benchmarks.ceiling_runs import WRK, Config, Measurement
 from harness.procs import cpu_list
+from harness.repeats import bootstrap_median_ci
 
 NAMES = {"wrk": "wrk", "lean": "LeanHttpUser", "fasthttp": "FastHttpUser", "floor": "Floor"}
 PACKAGES = (
@@ -25,6 +26,7 @@ CSV_COLUMNS = (
     "failures_per_s", "generator_cpu_pct", "generator_sys_pct", "server_cpu_pct", "other_cpu_pct",
     "generator_us_per_response", "disturbed", "errors", "note",
     "generator_cpu_s", "generator_sys_s", "server_cpu_s", "busy_cpu_s",
+    "ended_at", "server_speed", "load_speed",
 )  # fmt: skip
 BEHAVIOUR = """\
 What each generator does on its own (nothing was changed to make them alike):
@@ -38,6 +40,10 @@ What each generator does on its own (nothing was changed to make them alike):
   per user; reconnects on `Connection: close`, and retries once when a reused connection was
   closed before any byte of the answer came.
 Figures: responses per second that did not fail, median of the repeats (min-max);
+"paired" is the median (min-max) of the per-repeat ratios, each generator's window against
+wrk's window right beside it in the same repeat, which cancels the machine's slow drift;
+server CPU speed is the CPU speed probe's median (min-max) on the server CPU in the windows
+(loop iterations per µs, harness/cpuspeed.py: the host's state, not a setting);
 CPU µs/resp is the generator's own CPU time per response, in brackets the kernel's part of
 it (1e6 / that = what the generator could do with a whole CPU to itself). Windows in which
 other work on the machine took more than {quiet:g}% of a CPU are measured again and left out
@@ -100,6 +106,13 @@ def _cell(rows: Sequence[Measurement]) -> str:
     return text + (f", {failed:,} failed" if failed else "")
 
 
+def _speed_cell(rows: Sequence[Measurement]) -> str:
+    speeds = [m.server_speed for m in rows if m.server_speed > 0]
+    if not speeds:
+        return "-"
+    return f"{statistics.median(speeds):.0f} ({min(speeds):.0f}-{max(speeds):.0f})"
+
+
 def _cpu_cell(rows: Sequence[Measurement]) -> str:
     if not rows:
         return "-"
@@ -108,11 +121,52 @@ def _cpu_cell(rows: Sequence[Measurement]) -> str:
     return f"{total:.1f} ({kernel:.1f})"
 
 
+def _paired(gen: Sequence[Measurement], wrk: Sequence[Measurement]) -> list[float]:
+    """gen's rate / wrk's rate in the same repeat, for each repeat that has both: the two
+    windows of a repeat run one after the other, so slow drift of the machine cancels out
+    of their ratio."""
+    by_repeat = {m.repeat: m.rps for m in wrk}
+    return [m.rps / by_repeat[m.repeat] for m in gen if by_repeat.get(m.repeat)]
+
+
+def _paired_cell(gen: Sequence[Measurement], wrk: Sequence[Measurement]) -> str:
+    """Median (min-max) over the repeats of the paired ratios."""
+    ratios = _paired(gen, wrk)
+    if not ratios:
+        return "-"
+    text = f"{statistics.median(ratios):.0%}"
+    return text + (f" ({min(ratios):.0%}-{max(ratios):.0%})" if len(ratios) > 1 else "")
+
+
+def pooled_line(rows: Sequence[Measurement], cfg: Config, generator: str) -> str:
+    """The paired ratios of every keep-alive stack together: their median with a 95%
+    bootstrap interval (harness.repeats), which one stack's few repeats cannot pin down
+    on a noisy machine."""
+    ratios: list[float] = []
+    for stack in dict.fromkeys(m.stack for m in rows if m.keepalive):
+        mine = [m for m in rows if m.stack == stack]
+        ratios += _paired(
+            _kept([m for m in mine if m.generator == generator], cfg),
+            _kept([m for m in mine if m.generator == "wrk"], cfg),
+        )
+    if len(ratios) < 2:
+        return ""
+    ci = bootstrap_median_ci(ratios)
+    return (
+        f"{NAMES[generator]}/wrk over every keep-alive stack, paired: median {ci.median:.1%} "
+        f"(95% interval {ci.low:.1%}-{ci.high:.1%}, {len(ratios)} pairs; one pair varies "
+        f"by {statistics.stdev(ratios):.0%} (standard deviation)."
+    )
+
+
 def summary_markdown(rows: Sequence[Measurement], cfg: Config) -> str:
     """One line per stack: each generator's req/s, ratios to wrk, CPU µs per response."""
     gens = [g for g in ("wrk", "lean", "fasthttp") if g in cfg.generators]
     head = ["stack", "keep-alive", *(f"{NAMES[g]} req/s" for g in gens)]
-    head += [f"{NAMES[g]}/wrk" for g in gens if g != "wrk" and "wrk" in gens]
+    others = [g for g in gens if g != "wrk" and "wrk" in gens]
+    head += [f"{NAMES[g]}/wrk" for g in others]
+    head += [f"{NAMES[g]}/wrk, paired" for g in others]
+    head += [f"server CPU speed under {NAMES[g]}" for g in gens]
     head += [f"{NAMES[g]} CPU µs/resp (kernel)" for g in gens]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for stack in dict.fromkeys(m.stack for m in rows if m.generator != "floor"):
@@ -127,8 +181,12 @@ def summary_markdown(rows: Sequence[Measurement], cfg: Config) -> str:
                 f"{median[g] / median['wrk']:.0%}" if median["wrk"] else "-"
                 for g in gens if g != "wrk"
             ]  # fmt: skip
+            cells += [_paired_cell(by[g], by["wrk"]) for g in gens if g != "wrk"]
+        cells += [_speed_cell(by[g]) for g in gens]
         cells += [_cpu_cell(by[g]) for g in gens]
         lines.append("| " + " | ".join(cells) + " |")
+    pooled = [pooled_line(rows, cfg, g) for g in gens if g != "wrk" and "wrk" in gens]
+    lines += ["", *filter(None, pooled)] if any(pooled) else []
     floor = _kept([m for m in rows if m.generator == "floor"], cfg)
     if floor:
         us = statistics.median(m.generator_us_per_response for m in floor)
@@ -161,6 +219,7 @@ def _csv_row(m: Measurement, cfg: Config) -> list[object]:
         f"{m.pct(m.other_cpu_s):.1f}", f"{m.generator_us_per_response:.2f}",
         m.disturbed(cfg), m.errors, m.note,
         m.generator_cpu_s, m.generator_sys_s, m.server_cpu_s, m.busy_cpu_s,
+        f"{m.ended_at:.3f}", f"{m.server_speed:.2f}", f"{m.load_speed:.2f}",
     ]  # fmt: skip
 
 
@@ -179,6 +238,10 @@ def _from_csv(r: dict[str, str]) -> Measurement:
         busy_cpu_s=float(r["busy_cpu_s"]),
         errors=r["errors"],
         note=r["note"],
+        # Absent from files written before the CPU speed probe.
+        ended_at=float(r.get("ended_at") or 0.0),
+        server_speed=float(r.get("server_speed") or "nan"),
+        load_speed=float(r.get("load_speed") or "nan"),
     )
 
 

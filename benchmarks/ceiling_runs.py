@@ -4,11 +4,13 @@ LeanHttpUser, through benchmarks/ceiling_locustfile.py) or wrk."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import resource
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,6 +89,11 @@ class Measurement:
     busy_cpu_s: float  # busy time of all CPUs together in the window
     errors: str
     note: str = ""
+    ended_at: float = 0.0  # time.time() at the window's end
+    # How fast the server's and the generator's CPUs ran in the window, loop iterations
+    # per µs (harness/cpuspeed.py); NaN when not probed.
+    server_speed: float = math.nan
+    load_speed: float = math.nan
 
     @property
     def rps(self) -> float:
@@ -160,6 +167,7 @@ def measure_locust(generator: str, target: Target, cfg: Config) -> Measurement:
         server_cpu_s=window["server"],
         busy_cpu_s=sum(window["busy"]),
         errors="; ".join(result["errors"]),
+        ended_at=result["ended_at"],
     )
 
 
@@ -189,6 +197,7 @@ def measure_wrk(generator: str, target: Target, cfg: Config) -> Measurement:
     usage0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     sample0 = take_sample(target.server_pid)
     text = _run(target, cfg, [*base, f"-d{cfg.measure_s}s", url], "wrk", {})
+    ended_at = time.time()
     window: CpuSample = take_sample(target.server_pid).minus(sample0)
     usage1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     requests, seconds, non2xx, socket_errors = parse_wrk(text)
@@ -206,4 +215,5 @@ def measure_wrk(generator: str, target: Target, cfg: Config) -> Measurement:
         server_cpu_s=window.server * seconds / window.wall,
         busy_cpu_s=sum(window.busy) * seconds / window.wall,
         errors=socket_line[0] if socket_line and socket_errors else "",
+        ended_at=ended_at,
     )

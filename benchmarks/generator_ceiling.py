@@ -36,7 +36,7 @@ from benchmarks.ceiling_runs import (
     measure_locust,
     measure_wrk,
 )
-from harness import registry
+from harness import cpuspeed, registry
 from harness.errors import HarnessError
 from harness.procs import ProcessRegistry
 from harness.scenario import load_scenario
@@ -97,12 +97,25 @@ def finished_rows(path: Path, cfg: Config) -> list[Measurement]:
     return finished
 
 
+def probed(run: Callable[[], Measurement], cfg: Config) -> Measurement:
+    """run() with the CPU speed probe on the server and load CPUs; the measurement gains
+    their speeds in its window."""
+    with cpuspeed.SpeedProbe([*cfg.server_cpus, *cfg.load_cpus]) as probe:
+        m = run()
+    start = m.ended_at - m.seconds
+    return dataclasses.replace(
+        m,
+        server_speed=cpuspeed.speed(probe.samples, cfg.server_cpus, start, m.ended_at),
+        load_speed=cpuspeed.speed(probe.samples, cfg.load_cpus, start, m.ended_at),
+    )
+
+
 def measure_once(run: Callable[[], Measurement], cfg: Config) -> list[Measurement]:
     """One measurement, repeated while other work disturbed it (all attempts returned)."""
     attempts: list[Measurement] = []
     for _ in range(cfg.max_attempts):
         note = wait_until_quiet(cfg)
-        m = run()
+        m = probed(run, cfg)
         attempts.append(dataclasses.replace(m, note="; ".join(filter(None, [note, m.note]))))
         if not m.disturbed(cfg):
             break
