@@ -304,18 +304,22 @@ def _figures(
             f"{stats.cut_off} request(s) sent in the measure window were still unanswered "
             f"{stopped}: raise load.stop_timeout_s; throughput and latency are lower bounds"
         )
-        info.setdefault("warnings", []).append(warning)
-        print(f"warning: {info['cell']}: {warning}")
+        _warn(info, warning)
     info["stalled"] = stats.stalled
     if stats.stalled:
-        warning = (
+        _warn(
+            info,
             f"{stats.stalled} request(s) sent before the measure window were still in flight "
             "when it ended: their users sent nothing in the window, which leaves them out of "
-            "its latency (a lower bound here); look for a full listen backlog or SYN retries"
+            "its latency (a lower bound here); look for a full listen backlog or SYN retries",
         )
-        info.setdefault("warnings", []).append(warning)
-        print(f"warning: {info['cell']}: {warning}")
     return Measured(stats, monitor, window, output)
+
+
+def _warn(info: dict[str, Any], warning: str) -> None:
+    """A warning about the cell: kept in cell.json and printed."""
+    info.setdefault("warnings", []).append(warning)
+    print(f"warning: {info['cell']}: {warning}")
 
 
 def _row(

@@ -100,6 +100,12 @@ def _true(value: Any) -> bool:
     return value is True or str(value).lower() == "true"
 
 
+def _counted(rows: Sequence[Row], column: str) -> list[str]:
+    """"r<repeat> <count>" for each row whose count column is above 0 (none in rows of runs
+    from before the column)."""
+    return [f"r{r.get('repeat')} {r.get(column)}" for r in rows if _number(r.get(column)) > 0]
+
+
 def figure(rows: Sequence[Row], select: Select, metric: str, max_error_rate: float) -> Figure:
     """The repeats of one cell in rows, and every reason not to trust them."""
     mine = [
@@ -117,17 +123,13 @@ def figure(rows: Sequence[Row], select: Select, metric: str, max_error_rate: flo
     bound = None
     if any(_true(r.get("generator_bound")) for r in ok):
         bound = BOUND_DIRECTION.get(metric, 0)
-    cut_off = [
-        f"r{r.get('repeat')} {r.get('cut_off')}" for r in ok if _number(r.get("cut_off")) > 0
-    ]
+    cut_off = _counted(ok, "cut_off")
     if cut_off:
         problems.append(
             f"{select.label}: requests cut off unanswered when the load stopped "
             f"({', '.join(cut_off)}): throughput and latency are lower bounds"
         )
-    stalled = [
-        f"r{r.get('repeat')} {r.get('stalled')}" for r in ok if _number(r.get("stalled")) > 0
-    ]
+    stalled = _counted(ok, "stalled")
     if stalled and metric in LATENCY_METRICS:
         problems.append(
             f"{select.label}: requests in flight through the whole window ({', '.join(stalled)}):"

@@ -145,13 +145,12 @@ def _derive(frame: pd.DataFrame, metadata: dict[str, Any]) -> pd.DataFrame:
         frame["noisy"] = frame["noisy"] | (ports >= PORT_RANGE_HALF)
     frame["failed"] = frame["status"] != "ok"
     frame["has_errors"] = ~frame["failed"] & (frame["error_rate"].fillna(0) > 0)
-    # Requests cut off unanswered when the load stopped; older runs have no such column.
-    cut_off = pd.to_numeric(frame.get("cut_off", pd.Series(0, index=frame.index)), errors="coerce")
-    frame["cut_off"] = cut_off.fillna(0).astype(int)
-    frame["has_cut_off"] = ~frame["failed"] & (frame["cut_off"] > 0)
-    stalled = pd.to_numeric(frame.get("stalled", pd.Series(0, index=frame.index)), errors="coerce")
-    frame["stalled"] = stalled.fillna(0).astype(int)
-    frame["has_stalled"] = ~frame["failed"] & (frame["stalled"] > 0)
+    # Requests cut off unanswered when the load stopped, and stalled through the whole
+    # window; older runs have no such columns.
+    for col in ("cut_off", "stalled"):
+        counts = pd.to_numeric(frame.get(col, pd.Series(0, index=frame.index)), errors="coerce")
+        frame[col] = counts.fillna(0).astype(int)
+        frame[f"has_{col}"] = ~frame["failed"] & (frame[col] > 0)
     frame["flags"] = [_cell_flags(row) for row in frame.itertuples(index=False)]
     cpu = frame["server_cpu_pct"].where(frame["server_cpu_pct"] > 0)
     # server_cpu_pct is a percentage of one core, so pct/100 is CPU-seconds per second.
