@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from harness import cpuspeed, faults, fidelity, integrity, loadgen, noise
-from harness.calibrate import Calibration
+from harness.calibration import Calibration
 from harness.errors import ContractError, HarnessError, Interrupted, LoadError, ServerStartError
 from harness.monitor import Monitor, MonitorMeans, Sample, means
 from harness.procs import cpu_list

@@ -55,8 +55,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from harness.calibrate import measure_for_run
     from harness.faults import require_loopback
-    from harness.runner import run_scenario
+    from harness.runner import check_before_run, run_scenario
     from harness.scenario import load_scenario
     from harness.server import HOST
 
@@ -69,15 +70,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     require_loopback(HOST, allow_remote=args.allow_remote)
     results_dir = Path(args.results_dir)
     resume_dir = find_run(args.resume, results_dir) if args.resume else None
+    # Refused before a calibration (a minute of load) is measured for it.
+    check_before_run(
+        scenario, results_dir, allow_remote=args.allow_remote, resume=resume_dir is not None
+    )
     run_dir = run_scenario(
-        scenario, results_dir, resume_dir=resume_dir, allow_remote=args.allow_remote
+        scenario,
+        results_dir,
+        resume_dir=resume_dir,
+        allow_remote=args.allow_remote,
+        calibration=measure_for_run(scenario, results_dir, print),
     )
     print(f"results: {run_dir}")
     return 0
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from harness.calibrate import measure_calibration, store_calibration
+    from harness.calibrate import measure_calibration
+    from harness.calibration import store_calibration
     from harness.scenario import load_scenario
 
     scenario = load_scenario(Path(args.scenario))
@@ -145,9 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--results-dir", default=str(DEFAULT_RESULTS_DIR), help="where it is stored")
     p = sub.add_parser("claims", help="run the claims' experiments and compute their verdicts")
-    p.add_argument(
-        "file", nargs="?", default="scenarios/claims.toml", help="claims file (TOML)"
-    )
+    p.add_argument("file", nargs="?", default="scenarios/claims.toml", help="claims file (TOML)")
     p.add_argument("--quick", action="store_true", help="the file's [quick.load] settings")
     p.add_argument("--only", nargs="+", default=[], metavar="ID", help="run only these claims")
     p.add_argument("--budget", type=float, metavar="S", help="time budget in seconds")

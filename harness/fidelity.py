@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import cpuspeed, crosscheck, noise
-from harness.calibrate import CEILING_MARGIN, Calibration
+from harness.calibration import CEILING_MARGIN, Calibration
 from harness.errors import HarnessError
 from harness.procs import ProcessRegistry
 from harness.results import FIDELITY_COLUMNS

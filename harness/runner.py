@@ -11,7 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness import calibrate, crosscheck, faults, resume
+from harness import crosscheck, faults, resume
+from harness.calibration import Calibration, stored_for_run
 from harness.cell import RunContext, run_cell
 from harness.loadgen import distribution, run_time_s
 from harness.repeats import with_repeat_columns, write_aggregates
@@ -133,6 +134,19 @@ def summary_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(fmt_line.format(*line) for line in [header, *lines])
 
 
+def check_before_run(
+    scenario: Scenario, results_dir: Path, *, allow_remote: bool, resume: bool = False
+) -> None:
+    """Everything that refuses a run before anything starts: a target or master address
+    that is not loopback (named by file and key), a missing cross-check tool or system
+    binary (postgres, pgbouncer, nginx), a results folder that cannot take the run."""
+    faults.require_endpoints(scenario.endpoints, allow_remote=allow_remote)
+    crosscheck.require(scenario.load.crosscheck)
+    preflight(scenario)
+    if not resume:
+        faults.ensure_writable_dir(results_dir)
+
+
 def run_scenario(
     scenario: Scenario,
     results_dir: Path,
@@ -140,24 +154,23 @@ def run_scenario(
     *,
     resume_dir: Path | None = None,
     allow_remote: bool = False,
+    calibration: Calibration | None = None,
     use_calibration: bool = True,
 ) -> Path:
     """Run every cell; returns the run directory. Interrupted propagates after cleanup,
     with every finished cell already in cells.csv. With resume_dir, the cells already in
-    that run's cells.csv are kept and only the others run. use_calibration=False: no
-    generator ceiling (the calibration's own runs)."""
-    # A target or master address that is not loopback, named by file and key.
-    faults.require_endpoints(scenario.endpoints, allow_remote=allow_remote)
-    crosscheck.require(scenario.load.crosscheck)
-    preflight(scenario)  # a missing postgres / pgbouncer / nginx, before anything starts
+    that run's cells.csv are kept and only the others run. calibration: the generator's
+    ceiling measured for this run (harness.calibrate.measure_for_run), else the stored one
+    is looked up; use_calibration=False: no ceiling (the calibration's own runs)."""
+    check_before_run(
+        scenario, results_dir, allow_remote=allow_remote, resume=resume_dir is not None
+    )
     seed = scenario.load.seed
     if seed is None and scenario.load.repeats > 1:
         seed = random.SystemRandom().randrange(2**31)
     planned = plan_cells(scenario, seed)
-    if resume_dir is None:
-        # Before anything starts: a results folder that cannot take the run is refused.
-        faults.ensure_writable_dir(results_dir)
-    calibration = calibrate.for_run(scenario, results_dir, out) if use_calibration else None
+    if calibration is None and use_calibration:
+        calibration = stored_for_run(scenario, results_dir, out)
     rows: list[dict[str, Any]] = []
     if resume_dir is None:
         run_id, run_dir = new_run_dir(results_dir, scenario.name)

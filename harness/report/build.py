@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from harness.report import charts, reproduction
 from harness.report.html import write_html
 from harness.report.tables import open_loop, write_summary
-from harness.report.view import MIX_CHARTS, RunView, open_run
+from harness.report.view import MIX_CHARTS, Chart, RunView, open_run
 
 CAPTIONS: dict[str, str] = {
     "throughput-users": "Median requests/s over the repeats of each concurrency level "
@@ -37,20 +36,6 @@ OPEN_LOOP_CAPTIONS: dict[str, str] = {
     "latency-users": "p50, p90 and p99 of ok requests in the measure window against the "
     "target rate, counted from each request's intended send time; median over repeats.",
 }
-
-
-@dataclass(frozen=True)
-class Chart:
-    """One chart written to charts/: what it shows and which cells it came from."""
-
-    name: str
-    mix: str
-    kind: str
-    title: str
-    caption: str
-    png: Path
-    svg: Path
-    sources: tuple[str, ...]
 
 
 def slug(text: str) -> str:

@@ -19,12 +19,10 @@ from harness.errors import ResultsError
 from harness.report import reproduction
 from harness.report.raw import read_cell_json
 from harness.report.tables import FLAG_LABELS, FLAG_MEANINGS, open_loop, split_flags
-from harness.report.view import RunView
+from harness.report.view import Chart, RunView
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-    from harness.report.build import Chart
 
 KEY_PACKAGES: tuple[str, ...] = (
     "flask", "fastapi", "starlette", "pydantic", "django", "djangorestframework", "gunicorn",

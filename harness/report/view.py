@@ -29,6 +29,20 @@ MIX_CHARTS: tuple[str, ...] = (
 
 
 @dataclass(frozen=True)
+class Chart:
+    """One chart written to charts/: what it shows and which cells it came from."""
+
+    name: str
+    mix: str
+    kind: str
+    title: str
+    caption: str
+    png: Path
+    svg: Path
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Percentiles:
     """Percentile curves of one mix at one concurrency level, per stack."""
 
