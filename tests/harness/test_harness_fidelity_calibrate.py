@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import calibrate
+from harness import calibrate, calibration
 from harness.runner import run_scenario
 from harness.scenario import parse_scenario
 
@@ -40,8 +40,8 @@ def test_calibration_is_measured_stored_and_used(
     assert cal.stacks["keepalive"] == "raw-asgi@granian-asgi-w1"
     assert cal.stacks["close"].startswith("raw-wsgi@uwsgi-w1")
     results = tmp_path / "results"
-    calibrate.store_calibration(cal, results)
-    assert calibrate.find_calibration(sc, results) == cal
+    calibration.store_calibration(cal, results)
+    assert calibration.find_calibration(sc, results) == cal
     run_dir = run_scenario(sc, results, out=lines.append)
     metadata = json.loads((run_dir / "metadata.json").read_text())
     assert metadata["calibration"]["key"] == cal.key

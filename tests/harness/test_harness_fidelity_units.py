@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import calibrate, crosscheck, fidelity, noise, repeats, resume
+from harness import calibration, crosscheck, fidelity, noise, repeats, resume
 from harness.errors import ScenarioError
 from harness.results import CELL_COLUMNS, REPEAT_COLUMNS, write_cells_csv
 from harness.scenario import Cell, Mix, Scenario, load_scenario, plan_cells
@@ -195,20 +195,20 @@ def test_generator_bound_by_cpu_or_ceiling() -> None:
 
 
 def test_calibration_fraction_by_keepalive_mode(tmp_path: Path) -> None:
-    cal = calibrate.Calibration(
+    cal = calibration.Calibration(
         key="k", client="fasthttp", server_cpus="1", load_cpus="0", keepalive_rps=10000.0,
         close_rps=4000.0, measured_at="x", stacks={}, users=[16],
     )  # fmt: skip
     assert cal.fraction(5000, keepalive=True) == 0.5
     assert cal.fraction(3800, keepalive=False) == 0.95
     sc = load_scenario(scenario_file(tmp_path))
-    assert calibrate.find_calibration(sc, tmp_path) is None
-    keyed = calibrate.Calibration(**{**cal.__dict__, "key": calibrate._key_for(sc)})
-    calibrate.store_calibration(keyed, tmp_path)
-    assert calibrate.find_calibration(sc, tmp_path) == keyed
-    (tmp_path / calibrate.CALIBRATION_FILE).write_text("{not json")
-    with pytest.raises(calibrate.CalibrationError, match="unreadable"):
-        calibrate.find_calibration(sc, tmp_path)
+    assert calibration.find_calibration(sc, tmp_path) is None
+    keyed = calibration.Calibration(**{**cal.__dict__, "key": calibration.key_for(sc)})
+    calibration.store_calibration(keyed, tmp_path)
+    assert calibration.find_calibration(sc, tmp_path) == keyed
+    (tmp_path / calibration.CALIBRATION_FILE).write_text("{not json")
+    with pytest.raises(calibration.CalibrationError, match="unreadable"):
+        calibration.find_calibration(sc, tmp_path)
 
 
 WRK_OUT = """\
@@ -303,7 +303,7 @@ def proxied_cell(tmp_path: Path, server: str, client: bool) -> tuple[Cell, Scena
 def test_keepalive_behind_nginx_is_what_the_client_sees(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cal = calibrate.Calibration(
+    cal = calibration.Calibration(
         key="k", client="fasthttp", server_cpus="1", load_cpus="0", keepalive_rps=10000.0,
         close_rps=4000.0, measured_at="x", stacks={}, users=[2],
     )  # fmt: skip
