@@ -1,10 +1,10 @@
 """Two back-to-back runs of the same no-keep-alive cell must agree within 10%.
 
 Each run goes through `python -m harness run` (so the TIME_WAIT drain, noise and
-generator figures of harness/fidelity.py apply); the script prints both rates, their
+generator figures of harness/measure/fidelity.py apply); the script prints both rates, their
 difference, and what the harness recorded around each cell (TIME_WAIT, port range used,
 seconds waited, other processes' CPU, Locust's demand, and the CPU speed probe's figures:
-on a virtual machine the host's state changes the speed of a CPU, harness/cpuspeed.py).
+on a virtual machine the host's state changes the speed of a CPU, harness/measure/cpuspeed.py).
 
     .venv/bin/python -m benchmarks.back_to_back [--stack raw-wsgi@gunicorn-sync-w1]
         [--users 32] [--measure 5] [--client lean] [--runs 2] [--drain 60] [--keep DIR]
@@ -23,8 +23,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from harness.registry import REPO_ROOT
-from harness.stacks import parse_stack_id
+from harness.core.paths import REPO_ROOT
+from harness.plan.stacks import parse_stack_id
 
 SCENARIO = """
 name = "back-to-back"

@@ -13,8 +13,8 @@ from importlib import metadata
 from pathlib import Path
 
 from benchmarks.ceiling_runs import WRK, Config, Measurement
-from harness.procs import cpu_list
-from harness.repeats import bootstrap_median_ci
+from harness.core.intervals import bootstrap_median_ci
+from harness.core.procs import cpu_list
 
 NAMES = {"wrk": "wrk", "lean": "LeanHttpUser", "fasthttp": "FastHttpUser", "floor": "Floor"}
 PACKAGES = (
@@ -43,7 +43,7 @@ Figures: responses per second that did not fail, median of the repeats (min-max)
 "paired" is the median (min-max) of the per-repeat ratios, each generator's window against
 wrk's window right beside it in the same repeat, which cancels the machine's slow drift;
 server CPU speed is the CPU speed probe's median (min-max) on the server CPU in the windows
-(loop iterations per µs, harness/cpuspeed.py: the host's state, not a setting);
+(loop iterations per µs, harness/measure/cpuspeed.py: the host's state, not a setting);
 CPU µs/resp is the generator's own CPU time per response, in brackets the kernel's part of
 it (1e6 / that = what the generator could do with a whole CPU to itself). Windows in which
 other work on the machine took more than {quiet:g}% of a CPU are measured again and left out
@@ -140,7 +140,7 @@ def _paired_cell(gen: Sequence[Measurement], wrk: Sequence[Measurement]) -> str:
 
 def pooled_line(rows: Sequence[Measurement], cfg: Config, generator: str) -> str:
     """The paired ratios of every keep-alive stack together: their median with a 95%
-    bootstrap interval (harness.repeats), which one stack's few repeats cannot pin down
+    bootstrap interval (harness.measure.aggregates), which one stack's few repeats cannot pin down
     on a noisy machine."""
     ratios: list[float] = []
     for stack in dict.fromkeys(m.stack for m in rows if m.keepalive):

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.cpu_window import CpuSample, take_sample
-from harness.errors import HarnessError
-from harness.procs import ProcessRegistry
-from harness.registry import REPO_ROOT
-from harness.server import log_tail
-from harness.stacks import Stack
+from harness.core.errors import HarnessError
+from harness.core.paths import REPO_ROOT
+from harness.core.procs import ProcessRegistry
+from harness.plan.stacks import Stack
+from harness.run.launch import log_tail
 
 WRK = "/usr/bin/wrk"
 PATH = "/json"
@@ -91,7 +91,7 @@ class Measurement:
     note: str = ""
     ended_at: float = 0.0  # time.time() at the window's end
     # How fast the server's and the generator's CPUs ran in the window, loop iterations
-    # per µs (harness/cpuspeed.py); NaN when not probed.
+    # per µs (harness/measure/cpuspeed.py); NaN when not probed.
     server_speed: float = math.nan
     load_speed: float = math.nan
 

@@ -36,13 +36,14 @@ from benchmarks.ceiling_runs import (
     measure_locust,
     measure_wrk,
 )
-from harness import cpuspeed, registry
-from harness.errors import HarnessError
-from harness.procs import ProcessRegistry
-from harness.scenario import load_scenario
-from harness.server import HOST, free_port, start, wait_healthy
-from harness.session import session
-from harness.stacks import Stack, parse_stack_id
+from harness.core.errors import HarnessError
+from harness.core.procs import ProcessRegistry
+from harness.measure import cpuspeed
+from harness.plan import registry
+from harness.plan.scenario import load_scenario
+from harness.plan.stacks import Stack, parse_stack_id
+from harness.run.launch import HOST, free_port, start, wait_healthy
+from harness.run.session import session
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DEFAULT_SCENARIO = registry.REPO_ROOT / "scenarios" / "default.toml"

@@ -17,16 +17,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness.calibration import (
-    Calibration,
-    CalibrationError,
-    key_for,
-    store_calibration,
-)
-from harness.procs import cpu_list
-from harness.results import iso, utc_now
-from harness.runner import run_scenario
-from harness.scenario import Scenario, parse_scenario
+from harness.core.procs import cpu_list
+from harness.measure.calibration import Calibration, CalibrationError, key_for, store_calibration
+from harness.plan.scenario import Scenario, parse_scenario
+from harness.results.environment import iso, utc_now
+from harness.run.runner import run_scenario
 
 KEEPALIVE_STACK = ("raw-asgi", "granian-asgi")
 CLOSE_STACK = ("raw-wsgi", "uwsgi")

@@ -8,9 +8,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.errors import HarnessError, Interrupted, ScenarioError, StackError
-from harness.faults import RemoteTargetError
-from harness.results import DEFAULT_RESULTS_DIR, find_run
+from harness.core.errors import HarnessError, Interrupted, ScenarioError, StackError
+from harness.results.runs import DEFAULT_RESULTS_DIR, find_run
+from harness.run.faults import RemoteTargetError
 
 EXIT_PROBLEMS = 1
 EXIT_BAD_INPUT = 2
@@ -18,7 +18,7 @@ EXIT_INTERRUPTED = 130
 
 
 def cmd_list(_args: argparse.Namespace) -> int:
-    from harness.stacks import all_combinations
+    from harness.plan.stacks import all_combinations
 
     rows = all_combinations()
     width = max(len(f"{r.app}@{r.server}") for r in rows)
@@ -32,16 +32,16 @@ def cmd_list(_args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from harness.stacks import parse_stack_id
-    from harness.verify import serve
+    from harness.plan.stacks import parse_stack_id
+    from harness.run.verify import serve
 
     serve(parse_stack_id(args.stack))
     return 0
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from harness.stacks import default_verify_stacks, parse_stack_id
-    from harness.verify import verify_stacks
+    from harness.plan.stacks import default_verify_stacks, parse_stack_id
+    from harness.run.verify import verify_stacks
 
     # Parse every id first, so that an invalid one is refused before anything starts.
     stacks = [parse_stack_id(s) for s in args.stacks] if args.stacks else default_verify_stacks()
@@ -56,14 +56,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.calibrate import measure_for_run
-    from harness.faults import require_loopback
-    from harness.runner import check_before_run, run_scenario
-    from harness.scenario import load_scenario
-    from harness.server import HOST
+    from harness.plan.scenario import load_scenario
+    from harness.run.faults import require_loopback
+    from harness.run.launch import HOST
+    from harness.run.runner import check_before_run, run_scenario
 
     scenario = load_scenario(Path(args.scenario))
     if args.crosscheck:
-        from harness.crosscheck import with_tool
+        from harness.measure.crosscheck import with_tool
 
         scenario = with_tool(scenario, args.crosscheck)
     # Where the target host is chosen: loopback only, unless --allow-remote.
@@ -87,8 +87,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from harness.calibrate import measure_calibration
-    from harness.calibration import store_calibration
-    from harness.scenario import load_scenario
+    from harness.measure.calibration import store_calibration
+    from harness.plan.scenario import load_scenario
 
     scenario = load_scenario(Path(args.scenario))
     cal = measure_calibration(scenario)

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from harness.procs import marked_pids
+from harness.core.procs import marked_pids
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TINY_SCENARIO = REPO_ROOT / "tests" / "fixtures" / "tiny.toml"

@@ -10,8 +10,8 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from harness.errors import ResultsError
-from harness.results import read_json_object
+from harness.core.errors import ResultsError
+from harness.results.files import read_json_object
 
 VERDICT_MARK = {
     "supported": "✅ supported",

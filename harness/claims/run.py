@@ -18,16 +18,9 @@ from typing import Any
 
 from harness.claims.spec import Claim, ClaimsFile
 from harness.claims.verdict import ClaimResult, evaluate_claim, not_run
-from harness.errors import HarnessError, Interrupted
-from harness.results import (
-    git_info,
-    installed_packages,
-    iso,
-    machine_info,
-    new_run_dir,
-    utc_now,
-    write_json_atomic,
-)
+from harness.core.errors import HarnessError, Interrupted
+from harness.results.environment import git_info, installed_packages, iso, machine_info, utc_now
+from harness.results.files import new_run_dir, write_json_atomic
 
 Printer = Callable[[str], None]
 # Before any cell has been timed: start, checks, Locust start and stop, beyond the window.
@@ -94,7 +87,7 @@ def run_claims(
 ) -> Path:
     """Run the selected claims within the budget; returns the claims directory."""
     if run is None:
-        from harness.runner import run_scenario
+        from harness.run.runner import run_scenario
 
         run = run_scenario
     chosen = select(claims, only)

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ScenarioError
-from harness.scenario import Scenario, parse_scenario, read_toml
+from harness.core.errors import ScenarioError
+from harness.plan.scenario import Scenario, parse_scenario, read_toml
 
 TOP_KEYS = {"name", "description", "budget_s", "defaults", "quick", "claims"}
 CLAIM_KEYS = {"id", "statement", "notes", "scenario", "checks"}

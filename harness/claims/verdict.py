@@ -32,12 +32,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.claims.spec import Check, Claim, Select
-from harness.repeats import BOOTSTRAP_RESAMPLES, CONFIDENCE, bootstrap_median_ci
+from harness.core.intervals import BOOTSTRAP_RESAMPLES, CONFIDENCE, bootstrap_median_ci
 
 SUPPORTED, REFUTED, INCONCLUSIVE = "supported", "refuted", "inconclusive"
 # A generator-bound figure against the server's own: throughput at least, latency at most.
 BOUND_DIRECTION = {"rps": 1, "p50_ms": -1, "p90_ms": -1, "p99_ms": -1}
-# Metrics that requests stalled through the whole window (harness/stats.py) bias low.
+# Metrics that requests stalled through the whole window (harness/measure/figures.py) bias low.
 LATENCY_METRICS = ("p50_ms", "p90_ms", "p99_ms")
 VERDICTS = (SUPPORTED, REFUTED, INCONCLUSIVE)
 Row = Mapping[str, Any]

@@ -4,7 +4,7 @@ Reports read only the results format (results.md); they never import the harness
 """
 
 from harness.report.build import build_report
-from harness.report.runs import resolve_run
 from harness.report.view import RunView, open_run
+from harness.results.runs import resolve_run
 
 __all__ = ["RunView", "build_report", "open_run", "resolve_run"]

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import pandas as pd
 
-from harness.errors import ResultsError
+from harness.core.errors import ResultsError
 from harness.report import reproduction
 from harness.report.raw import read_cell_json
 from harness.report.tables import FLAG_LABELS, FLAG_MEANINGS, open_loop, split_flags

@@ -9,9 +9,9 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from harness.errors import ResultsError
+from harness.core.errors import ResultsError
 from harness.report.charts import to_png
-from harness.report.runs import reference_runs, resolve_run, run_dirs
+from harness.results.runs import reference_runs, resolve_run, run_dirs
 
 RUN_ENV = "PWB_RUN"
 NOTEBOOKS = ("results", "wsgi_vs_asgi")
@@ -86,7 +86,7 @@ def main() -> None:
     """`python -m harness.report.notebook RUN`: refresh notebooks/ with RUN's outputs."""
     import sys
 
-    from harness.registry import REPO_ROOT
+    from harness.core.paths import REPO_ROOT
 
     if len(sys.argv) != 2:
         raise SystemExit("usage: python -m harness.report.notebook RUN (a run dir or id)")

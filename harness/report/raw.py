@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.errors import ResultsError
-from harness.loadgen import CUT_OFF_STATUS
-from harness.results import read_json_object
+from harness.core.errors import ResultsError
+from harness.results.files import read_json_object
+from harness.results.records import CUT_OFF_STATUS
 
 REQUEST_COLUMNS: dict[str, str] = {
     "t_start": "float64",
@@ -125,7 +125,7 @@ def timeline(raw_dir: Path) -> Timeline:
     window = cell_window(read_cell_json(raw_dir), raw_dir.name)
     frame = read_requests(raw_dir)
     # Requests cut off unanswered when the load stopped: neither done nor failed, as in
-    # cells.csv (harness/stats.py).
+    # cells.csv (harness/measure/figures.py).
     frame = frame[frame["status"] != CUT_OFF_STATUS]
     t0 = window.warmup_start
     t = frame["t_start"].to_numpy() - t0

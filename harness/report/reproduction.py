@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.registry import REPO_ROOT
+from harness.core.paths import REPO_ROOT
 
 ANCHOR_DIR = REPO_ROOT / "scenarios" / "anchors"
 

@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.errors import ResultsError
-from harness.noise import PORT_RANGE_HALF
-from harness.repeats import UNSTABLE_CV, bootstrap_median_ci, coefficient_of_variation
-from harness.results import read_json_object
+from harness.core.errors import ResultsError
+from harness.core.intervals import bootstrap_median_ci, coefficient_of_variation
+from harness.results.files import read_json_object
+from harness.results.format import PORT_RANGE_HALF, UNSTABLE_CV
 
 CELLS_COLUMNS: tuple[str, ...] = (
     "run", "scenario", "cell", "stack", "app", "framework", "interface", "server",
@@ -140,7 +140,7 @@ def _derive(frame: pd.DataFrame, metadata: dict[str, Any]) -> pd.DataFrame:
         frame[col] = _to_bool(frame[col]) if col in frame.columns else False
     if "port_range_used_fraction" in frame.columns:
         # A cell that started with TIME_WAIT over half the local port range is noisy too
-        # (harness/noise.py): its connects may have failed or stalled.
+        # (harness/measure/noise.py): its connects may have failed or stalled.
         ports = pd.to_numeric(frame["port_range_used_fraction"], errors="coerce")
         frame["noisy"] = frame["noisy"] | (ports >= PORT_RANGE_HALF)
     frame["failed"] = frame["status"] != "ok"

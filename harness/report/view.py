@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from harness.errors import ResultsError
+from harness.core.errors import ResultsError
 from harness.report import charts
 from harness.report.palette import StackStyle, stack_styles
 from harness.report.raw import measured_latencies_ms, percentile_curve, timeline

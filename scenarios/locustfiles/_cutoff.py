@@ -18,7 +18,7 @@ from typing import Any
 from gevent import GreenletExit
 from locust import FastHttpUser
 
-# The status a per-request record carries for a cut-off request (harness/loadgen.py has the
+# The status a per-request record carries for a cut-off request (harness/run/loadgen.py has the
 # same value): no HTTP status is negative, and 0 already means a failure without an answer.
 CUT_OFF_STATUS = -1
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness.procs import marked_pids
-from harness.services.binaries import find
+from harness.core.procs import marked_pids
+from harness.run.services.binaries import find
 
 SERVICE_NAMES = ("postgres", "pgbouncer", "nginx")
 

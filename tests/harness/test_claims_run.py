@@ -15,8 +15,8 @@ from harness.claims.report import build_claims_report
 from harness.claims.run import run_claims
 from harness.claims.spec import load_claims, parse_claims
 from harness.claims.verdict import INCONCLUSIVE, SUPPORTED, VERDICTS, evaluate_claim
-from harness.errors import HarnessError, Interrupted
-from harness.procs import marked_pids
+from harness.core.errors import HarnessError, Interrupted
+from harness.core.procs import marked_pids
 from tests.conftest import run_harness
 from tests.harness.test_claims_verdict import CLAIMS, FAST, SLOW, rows_for
 
@@ -32,7 +32,7 @@ def two_claims() -> Any:
 
 
 class FakeRunner:
-    """Stands in for harness.runner.run_scenario: writes cells.csv rows, or raises."""
+    """Stands in for harness.run.runner.run_scenario: writes cells.csv rows, or raises."""
 
     def __init__(self, outcomes: dict[str, Any]) -> None:
         self.outcomes = outcomes

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from harness.claims.spec import load_claims, merged, parse_claims
-from harness.errors import ScenarioError
-from harness.registry import REPO_ROOT
+from harness.core.errors import ScenarioError
+from harness.core.paths import REPO_ROOT
 from tests.harness.test_claims_verdict import CLAIMS
 
 CLAIMS_FILE = REPO_ROOT / "scenarios" / "claims.toml"

@@ -32,12 +32,12 @@ from typing import Any
 
 import pytest
 
-import harness.cell
-import harness.session
-from harness.procs import ProcessRegistry, marked_pids
-from harness.runner import run_scenario
-from harness.scenario import parse_scenario
-from harness.server import HOST, log_tail
+import harness.run.cell
+import harness.run.session
+from harness.core.procs import ProcessRegistry, marked_pids
+from harness.plan.scenario import parse_scenario
+from harness.run.launch import HOST, log_tail
+from harness.run.runner import run_scenario
 
 pytestmark = pytest.mark.slow
 
@@ -130,11 +130,11 @@ def faults_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path,
     results = tmp_path_factory.mktemp("faults-results")
     scenario = parse_scenario(_scenario_data(), "faults (test)", results / "faults.toml")
     sab = Saboteur(results)
-    real_port, real_spawn = harness.cell.free_port, ProcessRegistry.spawn
+    real_port, real_spawn = harness.run.cell.free_port, ProcessRegistry.spawn
     mp = pytest.MonkeyPatch()
-    mp.setattr(harness.cell, "free_port", lambda: sab.free_port(real_port))
+    mp.setattr(harness.run.cell, "free_port", lambda: sab.free_port(real_port))
     mp.setattr(ProcessRegistry, "spawn", lambda *a, **k: sab.spawn(real_spawn, *a, **k))
-    mp.setattr(harness.session.secrets, "token_urlsafe", lambda n=None: SECRET)
+    mp.setattr(harness.run.session.secrets, "token_urlsafe", lambda n=None: SECRET)
     watcher = threading.Thread(target=sab.watch, daemon=True)
     watcher.start()
     try:
@@ -240,7 +240,7 @@ def test_row_added_behind_the_harness_fails_integrity_loudly(
 
 def test_results_hold_no_secret(faults_run: tuple[Path, Saboteur]) -> None:
     run_dir, _ = faults_run
-    assert harness.session.secrets.token_urlsafe(8) != SECRET  # the patch is gone
+    assert harness.run.session.secrets.token_urlsafe(8) != SECRET  # the patch is gone
     searched = 0
     for path in run_dir.rglob("*"):
         if not path.is_file():

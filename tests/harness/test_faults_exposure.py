@@ -9,10 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness import registry
-from harness.server import HOST, upstream_argv
-from harness.session import session
-from harness.stacks import all_combinations, parse_stack_id
+from harness.plan import registry
+from harness.plan.stacks import all_combinations, parse_stack_id
+from harness.run.launch import HOST, upstream_argv
+from harness.run.session import session
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HARNESS = REPO_ROOT / "harness"
@@ -36,10 +36,11 @@ def test_every_server_template_binds_host_or_a_unix_socket() -> None:
 def test_upstream_and_services_bind_loopback() -> None:
     argv = upstream_argv(8001)
     assert argv[argv.index("--host") + 1] == "127.0.0.1"
-    for path in [HARNESS / "servers.toml", *sorted((HARNESS / "services").glob("*.py"))]:
+    services = sorted((HARNESS / "run" / "services").glob("*.py"))
+    for path in [HARNESS / "plan" / "servers.toml", *services]:
         text = path.read_text()
         assert not ANY_ADDRESS.search(text), path
-    services = {p.stem: p.read_text() for p in (HARNESS / "services").glob("*.py")}
+    services = {p.stem: p.read_text() for p in (HARNESS / "run" / "services").glob("*.py")}
     assert "listen_addresses={HOST}" in services["postgres"]
     assert "listen_addr = {HOST}" in services["pgbouncer"]
     assert "listen {HOST}:{port}" in services["nginx"]

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.faults import DEADLINE_GRACE_S
-from harness.loadgen import run_time_s
-from harness.procs import marked_pids
-from harness.scenario import load_scenario
+from harness.core.procs import marked_pids
+from harness.plan.scenario import load_scenario
+from harness.run.faults import DEADLINE_GRACE_S
+from harness.run.loadgen import run_time_s
 from tests.conftest import run_harness
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -14,8 +14,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness.procs import marked_pids
-from harness.scenario import load_scenario, plan_cells
+from harness.core.procs import marked_pids
+from harness.plan.cells import plan_cells
+from harness.plan.scenario import load_scenario
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = REPO_ROOT / "tests" / "fixtures" / "faults_crud.toml"

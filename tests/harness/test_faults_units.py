@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from harness import faults
-from harness.errors import Interrupted
-from harness.integrity import Snapshot, judge
-from harness.loadgen import CUT_OFF_STATUS, Record
-from harness.procs import ProcessRegistry, marked_pids, shutdown_on_signals
-from harness.resume import first_difference
-from harness.server import HOST
+from harness.core.errors import Interrupted
+from harness.core.procs import ProcessRegistry, marked_pids, shutdown_on_signals
+from harness.measure.integrity import Snapshot, judge
+from harness.results.records import CUT_OFF_STATUS, Record
+from harness.run import faults
+from harness.run.launch import HOST
+from harness.run.resume import first_difference
 
 
 def _rec(name: str, status: int) -> Record:

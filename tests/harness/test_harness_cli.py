@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness.procs import marked_pids
+from harness.core.procs import marked_pids
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,4 @@
-"""harness.cpuspeed: the CPU speed probe, for real on this machine's CPUs, and the figures
+"""harness.measure.cpuspeed: the CPU speed probe, for real on this machine's CPUs, and the figures
 a cell derives from its samples."""
 
 from __future__ import annotations
@@ -8,8 +8,9 @@ import os
 import threading
 from pathlib import Path
 
-from harness import cpuspeed, fidelity
-from harness.scenario import load_scenario, plan_cells
+from harness.measure import cpuspeed, fidelity
+from harness.plan.cells import plan_cells
+from harness.plan.scenario import load_scenario
 
 CPUS = sorted(os.sched_getaffinity(0))
 

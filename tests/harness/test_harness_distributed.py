@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.procs import marked_pids
-from harness.server import HOST, free_port
-from harness.session import NO_UPSTREAM_URL, prepare_database
-from harness.stacks import make_stack
+from harness.core.procs import marked_pids
+from harness.plan.stacks import make_stack
+from harness.run.launch import HOST, free_port
+from harness.run.session import NO_UPSTREAM_URL, prepare_database
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.procs import marked_pids
-from harness.results import CELL_COLUMNS
+from harness.core.procs import marked_pids
+from harness.results.format import CELL_COLUMNS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TINY = REPO_ROOT / "tests" / "fixtures" / "tiny.toml"

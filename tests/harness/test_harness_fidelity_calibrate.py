@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import calibrate, calibration
-from harness.runner import run_scenario
-from harness.scenario import parse_scenario
+from harness import calibrate
+from harness.measure import calibration
+from harness.plan.scenario import parse_scenario
+from harness.run.runner import run_scenario
 
 pytestmark = pytest.mark.slow
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import ScenarioError
-from harness.scenario import load_scenario, plan_cells
+from harness.core.errors import ScenarioError
+from harness.plan.cells import plan_cells
+from harness.plan.scenario import load_scenario
 from tests.conftest import run_harness
 
 pytestmark = pytest.mark.slow

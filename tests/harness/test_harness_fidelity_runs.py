@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.repeats import AGGREGATE_COLUMNS
-from harness.results import CELL_COLUMNS, REPEAT_COLUMNS
+from harness.results.format import AGGREGATE_COLUMNS, CELL_COLUMNS, REPEAT_COLUMNS
 from tests.conftest import run_harness
 
 pytestmark = pytest.mark.slow

@@ -1,4 +1,4 @@
-"""harness.noise, repeats, fidelity, crosscheck, calibrate: parsing, statistics and flags,
+"""harness.measure.noise, repeats, fidelity, crosscheck, calibrate: parsing, statistics and flags,
 on crafted input (the real runs are in test_harness_fidelity_runs.py)."""
 
 from __future__ import annotations
@@ -11,10 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from harness import calibration, crosscheck, fidelity, noise, repeats, resume
-from harness.errors import ScenarioError
-from harness.results import CELL_COLUMNS, REPEAT_COLUMNS, write_cells_csv
-from harness.scenario import Cell, Mix, Scenario, load_scenario, plan_cells
+from harness.core import intervals
+from harness.core.errors import ScenarioError
+from harness.measure import aggregates, calibration, crosscheck, fidelity, noise
+from harness.plan.cells import Cell, plan_cells, shuffled_blocks
+from harness.plan.scenario import Mix, Scenario, load_scenario
+from harness.results import format as results_format
+from harness.results.files import write_cells_csv
+from harness.results.format import CELL_COLUMNS, REPEAT_COLUMNS
+from harness.run import resume
 
 TCP = """\
   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
@@ -84,21 +89,21 @@ def test_noise_sampler_takes_samples() -> None:
 
 def test_bootstrap_ci_contains_the_median_and_narrows_with_more_data() -> None:
     few = [100.0, 110.0, 95.0, 105.0, 98.0]
-    ci = repeats.bootstrap_median_ci(few)
+    ci = intervals.bootstrap_median_ci(few)
     assert ci.median == statistics.median(few)
     assert min(few) <= ci.low <= ci.median <= ci.high <= max(few)
-    assert repeats.bootstrap_median_ci(few) == ci  # seeded: reproducible
+    assert intervals.bootstrap_median_ci(few) == ci  # seeded: reproducible
     many = few * 20
-    wide, narrow = ci.high - ci.low, repeats.bootstrap_median_ci(many)
+    wide, narrow = ci.high - ci.low, intervals.bootstrap_median_ci(many)
     assert narrow.high - narrow.low < wide
-    one = repeats.bootstrap_median_ci([7.0, math.nan])
+    one = intervals.bootstrap_median_ci([7.0, math.nan])
     assert (one.median, one.low, one.high) == (7.0, 7.0, 7.0)
-    assert math.isnan(repeats.bootstrap_median_ci([]).median)
+    assert math.isnan(intervals.bootstrap_median_ci([]).median)
 
 
 def test_cv_and_unstable_flag() -> None:
-    assert repeats.coefficient_of_variation([100, 100, 100]) == 0
-    assert math.isnan(repeats.coefficient_of_variation([100]))
+    assert intervals.coefficient_of_variation([100, 100, 100]) == 0
+    assert math.isnan(intervals.coefficient_of_variation([100]))
     rows = [
         {"stack": "a", "mix": "m", "users": 8, "status": "ok", "rps": r, "p50_ms": 1.0,
          "p90_ms": 2.0, "p99_ms": 3.0, "generator_bound": False}
@@ -108,7 +113,7 @@ def test_cv_and_unstable_flag() -> None:
          "p90_ms": 2.0, "p99_ms": 3.0, "generator_bound": r > 150, "cut_off": int(r) % 7}
         for r in (100.0, 160.0)
     ] + [{"stack": "b", "mix": "m", "users": 8, "status": "failed", "rps": None}]  # fmt: skip
-    a, b = repeats.aggregate(rows)
+    a, b = aggregates.aggregate(rows)
     assert (a["stack"], a["n"], a["unstable"], a["generator_bound"]) == ("a", 3, False, False)
     assert a["rps_median"] == 100.0 and a["rps_ci_low"] <= 100.0 <= a["rps_ci_high"]
     assert (b["n"], b["unstable"], b["generator_bound"]) == (2, True, True)
@@ -118,17 +123,17 @@ def test_cv_and_unstable_flag() -> None:
 
 def test_aggregates_csv_has_the_columns(tmp_path: Path) -> None:
     path = tmp_path / "aggregates.csv"
-    repeats.write_aggregates(path, [])
-    assert path.read_text().strip() == ",".join(repeats.AGGREGATE_COLUMNS)
+    aggregates.write_aggregates(path, [])
+    assert path.read_text().strip() == ",".join(results_format.AGGREGATE_COLUMNS)
 
 
 def test_shuffled_blocks_keep_blocks_and_interleave() -> None:
     blocks = [[(r, s) for s in "abcdefgh"] for r in (1, 2, 3)]
-    order = repeats.shuffled_blocks(blocks, seed=3)
+    order = shuffled_blocks(blocks, seed=3)
     assert [r for r, _ in order] == [1] * 8 + [2] * 8 + [3] * 8
     assert order != [x for b in blocks for x in b]
-    assert order == repeats.shuffled_blocks(blocks, seed=3)
-    assert order != repeats.shuffled_blocks(blocks, seed=4)
+    assert order == shuffled_blocks(blocks, seed=3)
+    assert order != shuffled_blocks(blocks, seed=4)
 
 
 SCENARIO = """
@@ -348,28 +353,28 @@ def level_rows(rps: dict[tuple[str, int | None], list[float]]) -> list[dict[str,
 def test_cells_get_their_levels_intervals_and_unstable_flag(tmp_path: Path) -> None:
     rows = level_rows({("a", None): [100.0, 101.0, 99.0], ("b", None): [100.0, 160.0]})
     rows.append({**rows[-1], "cell": "b-3", "repeat": 3, "status": "failed", "rps": None})
-    done = repeats.with_repeat_columns(rows, repeats=3)
+    done = aggregates.with_repeat_columns(rows, repeats=3)
     assert all(set(REPEAT_COLUMNS) <= set(r) for r in done)
-    a, b = repeats.aggregate(rows)
+    a, b = aggregates.aggregate(rows)
     for row in done:
         agg = a if row["stack"] == "a" else b
         assert {c: row[c] for c in REPEAT_COLUMNS} == {c: agg[c] for c in REPEAT_COLUMNS}
     assert [r["unstable"] for r in done] == [False] * 3 + [True] * 3
     assert done[0]["rps_ci_low"] <= 100.0 <= done[0]["rps_ci_high"]
     # One repeat: the columns stay empty.
-    single = repeats.with_repeat_columns(rows[:1], repeats=1)
+    single = aggregates.with_repeat_columns(rows[:1], repeats=1)
     assert all(single[0][c] is None for c in REPEAT_COLUMNS)
     # Read back by --resume (strings), the same levels and values come out.
     write_cells_csv(tmp_path / "cells.csv", [{**dict.fromkeys(CELL_COLUMNS), **r} for r in done])
-    again = repeats.with_repeat_columns(resume._read_rows(tmp_path / "cells.csv"), repeats=3)
+    again = aggregates.with_repeat_columns(resume._read_rows(tmp_path / "cells.csv"), repeats=3)
     assert [r["unstable"] for r in again] == [r["unstable"] for r in done]
     assert [r["rps_ci_high"] for r in again] == pytest.approx([r["rps_ci_high"] for r in done])
 
 
 def test_open_loop_levels_are_kept_apart_by_target_rate() -> None:
     rows = level_rows({("a", 200): [199.0, 200.0], ("a", 800): [500.0, 790.0]})
-    low, high = repeats.aggregate(rows)
+    low, high = aggregates.aggregate(rows)
     assert (low["target_rps"], low["n"], low["unstable"]) == (200, 2, False)
     assert (high["target_rps"], high["n"], high["unstable"]) == (800, 2, True)
-    done = repeats.with_repeat_columns(rows, repeats=2)
+    done = aggregates.with_repeat_columns(rows, repeats=2)
     assert [r["unstable"] for r in done] == [False, False, True, True]

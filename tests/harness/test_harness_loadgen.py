@@ -1,4 +1,4 @@
-"""harness.loadgen: the Locust command line and the per-request files it leaves."""
+"""harness.run.loadgen: the Locust command line and the per-request files it leaves."""
 
 from __future__ import annotations
 
@@ -9,21 +9,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness.cell import _figures
-from harness.errors import LoadError
-from harness.loadgen import (
-    CUT_OFF_STATUS,
-    Record,
-    collect,
-    locust_argv,
-    locust_env,
-    read_records,
-    run_time_s,
-    worker_command,
-    write_records_gz,
-)
-from harness.registry import REPO_ROOT
-from harness.scenario import load_scenario
+from harness.core.errors import LoadError
+from harness.core.paths import REPO_ROOT
+from harness.plan.scenario import load_scenario
+from harness.results.records import CUT_OFF_STATUS, Record, read_records, write_records_gz
+from harness.run.cell import _figures
+from harness.run.loadgen import collect, locust_argv, locust_env, run_time_s, worker_command
 
 TINY = REPO_ROOT / "tests" / "fixtures" / "tiny.toml"
 

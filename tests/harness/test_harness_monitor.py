@@ -1,4 +1,4 @@
-"""harness.monitor: samples a real process tree; means over a window."""
+"""harness.measure.monitor: samples a real process tree; means over a window."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.monitor import MONITOR_COLUMNS, SERVICE_COLUMNS, Monitor, Sample, means
+from harness.measure.monitor import MONITOR_COLUMNS, Monitor, Sample, means
+from harness.results.format import SERVICE_COLUMNS
 
 # A parent that burns CPU and starts one sleeping child: the tree has two processes.
 TREE = """

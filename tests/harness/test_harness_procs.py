@@ -1,4 +1,4 @@
-"""harness.procs: pinned children in their own group, stopped whole, marker net."""
+"""harness.core.procs: pinned children in their own group, stopped whole, marker net."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import psutil
 
-from harness.procs import ProcessRegistry, cpu_list, kill_marked, marked_pids
-from harness.server import free_port
+from harness.core.procs import ProcessRegistry, cpu_list, kill_marked, marked_pids
+from harness.run.launch import free_port
 from tests.harness.services_helpers import need
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -87,8 +87,8 @@ def test_stop_all_stops_everything_registered(tmp_path: Path) -> None:
 ABANDON_NGINX = """
 import os, signal, sys, time
 from pathlib import Path
-from harness.procs import ProcessRegistry
-from harness.services import nginx
+from harness.core.procs import ProcessRegistry
+from harness.run.services import nginx
 work = Path(sys.argv[1])
 procs = ProcessRegistry(sys.argv[2])
 proxy = nginx.start(procs, work / "none.sock", int(sys.argv[3]), "http", work,

@@ -1,4 +1,4 @@
-"""harness.registry: both registries parse, and malformed entries are refused by key."""
+"""harness.plan.registry: both registries parse, and malformed entries are refused by key."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from harness import registry
-from harness.errors import RegistryError
+from harness.core.errors import RegistryError
+from harness.plan import registry
 
 
 def server_entry(**changes: Any) -> dict[str, Any]:

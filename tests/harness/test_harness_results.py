@@ -1,4 +1,4 @@
-"""harness.results: cells.csv rewritten atomically, run directories, metadata pieces."""
+"""harness.results.files: cells.csv rewritten atomically, run directories, metadata pieces."""
 
 from __future__ import annotations
 
@@ -9,14 +9,11 @@ from typing import Any
 
 import pytest
 
-from harness.errors import ResultsError
-from harness.results import (
-    CELL_COLUMNS,
-    find_run,
-    installed_packages,
-    new_run_dir,
-    write_cells_csv,
-)
+from harness.core.errors import ResultsError
+from harness.results.environment import installed_packages
+from harness.results.files import new_run_dir, write_cells_csv
+from harness.results.format import CELL_COLUMNS
+from harness.results.runs import find_run
 
 
 def row(cell: str, **changes: Any) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""harness.scenario: validation names file, key path and problem; planning; shipped files."""
+"""harness.plan.scenario: validation names file, key path and problem; planning; shipped files."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import ScenarioError
-from harness.registry import REPO_ROOT
-from harness.scenario import load_scenario, plan_cells
-from harness.stacks import parse_stack_id
+from harness.core.errors import ScenarioError
+from harness.core.paths import REPO_ROOT
+from harness.plan.cells import plan_cells
+from harness.plan.scenario import load_scenario
+from harness.plan.stacks import parse_stack_id
 
 VALID = """
 name = "t"

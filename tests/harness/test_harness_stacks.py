@@ -1,4 +1,4 @@
-"""harness.stacks: ids, command lines, and invalid combinations refused with a reason."""
+"""harness.plan.stacks: ids, command lines, and invalid combinations refused with a reason."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from harness.errors import StackError
-from harness.stacks import all_combinations, default_verify_stacks, make_stack, parse_stack_id
+from harness.core.errors import StackError
+from harness.plan.stacks import all_combinations, default_verify_stacks, make_stack, parse_stack_id
 
 
 @pytest.mark.parametrize(

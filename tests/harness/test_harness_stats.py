@@ -1,4 +1,4 @@
-"""harness.stats: figures from per-request records inside the measure window."""
+"""harness.measure.figures: figures from per-request records inside the measure window."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import random
 import numpy as np
 import pytest
 
-from harness.loadgen import CUT_OFF_STATUS, Record
-from harness.stats import Window, cell_stats, in_window, percentile, stalled
+from harness.measure.figures import Window, cell_stats, in_window, percentile, stalled
+from harness.results.records import CUT_OFF_STATUS, Record
 
 
 def rec(t: float, latency_us: int, ok: bool = True) -> Record:

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from harness import runner
-from harness.scenario import Scenario, parse_scenario
-from harness.stacks import Stack
+from harness.plan.scenario import Scenario, parse_scenario
+from harness.plan.stacks import Stack
+from harness.run import runner
 from tests.harness.services_helpers import leftovers, need, service_names
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -12,11 +12,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness import runner
-from harness.scenario import parse_scenario
-from harness.services.nginx import STATIC_HEADER
-from harness.stacks import parse_stack_id
-from harness.verify import DEFAULT_CPUS, _available_cpus, _start_stack, _temporary_session
+from harness.plan.scenario import parse_scenario
+from harness.plan.stacks import parse_stack_id
+from harness.run import runner
+from harness.run.services.nginx import STATIC_HEADER
+from harness.run.verify import DEFAULT_CPUS, _available_cpus, _start_stack, _temporary_session
 from tests.harness.services_helpers import leftovers, need
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -54,7 +54,7 @@ def test_nginx_sends_static_itself_or_passes_it_to_the_app() -> None:
 
 def test_full_contract_holds_with_static_from_nginx() -> None:
     need("nginx")
-    from harness.verify import verify_stacks
+    from harness.run.verify import verify_stacks
 
     stack = parse_stack_id("fastapi-async@uvicorn-w1+nginx")
     (verdict,) = verify_stacks([stack], out=lambda _: None)

@@ -9,15 +9,15 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from harness import runner
-from harness.errors import ScenarioError, StackError
+from harness.core.errors import ScenarioError, StackError
+from harness.plan.scenario import load_scenario, parse_scenario
+from harness.plan.services import redact_url
+from harness.plan.stacks import parse_stack_id
 from harness.report import reproduction
-from harness.scenario import load_scenario, parse_scenario
-from harness.services import binaries, nginx, pgbouncer
-from harness.services.binaries import PreflightError
-from harness.services.preflight import needed, preflight
-from harness.services.spec import redact_url
-from harness.stacks import parse_stack_id
+from harness.run import runner
+from harness.run.services import binaries, nginx, pgbouncer
+from harness.run.services.binaries import PreflightError
+from harness.run.services.preflight import needed, preflight
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -197,8 +197,7 @@ def test_the_default_path_needs_no_system_binary(monkeypatch: pytest.MonkeyPatch
 
 
 def test_client_keepalive_behind_nginx_is_nginxs() -> None:
-    from harness.services.front import client_keepalive
-    from harness.services.spec import ServicesSpec
+    from harness.plan.services import ServicesSpec, client_keepalive
 
     proxied = parse_stack_id("flask@gunicorn-sync-w1+nginx")
     assert client_keepalive(proxied, ServicesSpec(proxy_client_keepalive=True))

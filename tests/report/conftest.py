@@ -25,7 +25,7 @@ NOISY_PORTS_CELL = cell_id(DEFAULT_STACKS[0], "io", 4, 0)
 
 @pytest.fixture(scope="session")
 def noisy_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The default synthetic run with two noisy cells (harness/noise.py's two criteria)."""
+    """The default synthetic run with two noisy cells (harness/measure/noise.py's two criteria)."""
     spec = SynthSpec(
         extra_columns={
             "noisy": {NOISY_CPU_CELL: "true"},

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.errors import ResultsError
+from harness.core.errors import ResultsError
 from harness.report.raw import (
     cell_window,
     measured_latencies_ms,

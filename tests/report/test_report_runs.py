@@ -1,4 +1,4 @@
-"""harness.report.runs: resolving 'latest', run ids and paths."""
+"""harness.results.runs: resolving 'latest', run ids and paths."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import ResultsError
-from harness.report.runs import resolve_run
+from harness.core.errors import ResultsError
+from harness.results.runs import resolve_run
 
 
 def _run(root: Path, name: str, started_at: str | None) -> Path:

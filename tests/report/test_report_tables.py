@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.errors import ResultsError
+from harness.core.errors import ResultsError
 from harness.report.tables import (
     kind_comparison,
     kind_pivot,

@@ -1,0 +1,2 @@
+"""The bottom layer: errors, paths, process helpers and interval statistics, shared by
+every stage and importing nothing else of the harness."""

@@ -1,0 +1,117 @@
+"""Data integrity of a cell that writes: the database against what the load generator saw.
+
+Before the load starts and after the server has stopped, the rows of `items` are counted
+(and their distinct ids). The rows added must equal the `POST /items` answered 201 minus
+the `DELETE /items/{id}` answered 204: nothing lost, nothing duplicated. A write whose
+answer never came (status 0: a client timeout or a dropped connection) may or may not have
+happened; each such request widens the accepted range by one and is reported.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from harness.core.errors import HarnessError
+from harness.plan.scenario import Mix
+from harness.results.records import Record
+
+CREATE_NAME = "POST /items"
+DELETE_NAME = "DELETE /items/{id}"
+WRITING_KINDS = frozenset({"crud"})
+
+
+class IntegrityError(HarnessError):
+    """The database does not hold what the load generator was told it holds."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    rows: int
+    distinct_ids: int
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: str  # "ok" or "failed"
+    rows_before: int
+    rows_after: int
+    created_201: int
+    deleted_204: int
+    unanswered_writes: int
+    duplicate_ids: int
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def applies(mix: Mix) -> bool:
+    """True for a mix whose tasks write to the database."""
+    return any(kind in WRITING_KINDS for kind, _ in mix.weights)
+
+
+def snapshot(database_url: str) -> Snapshot:
+    """Count the rows and distinct ids of `items` (SQLite or PostgreSQL)."""
+    from apps.common.sql import SQLITE, dialect_of, sqlite_path
+
+    query = "SELECT COUNT(*), COUNT(DISTINCT id) FROM items"
+    try:
+        if dialect_of(database_url) == SQLITE:
+            conn = sqlite3.connect(sqlite_path(database_url), timeout=30)
+            try:
+                row = conn.execute(query).fetchone()
+            finally:
+                conn.close()
+        else:
+            import psycopg
+
+            with psycopg.connect(database_url) as pg:
+                row = pg.execute(query).fetchone()
+    except Exception as exc:  # any driver's error: the check cannot be made, say why
+        raise IntegrityError(f"cannot count items: {type(exc).__name__}: {exc}") from exc
+    if row is None:
+        raise IntegrityError("cannot count items: no row returned")
+    return Snapshot(int(row[0]), int(row[1]))
+
+
+def judge(before: Snapshot, after: Snapshot, records: Iterable[Record]) -> Verdict:
+    """Compare the change in `items` with the 201 creations and 204 deletions seen."""
+    created = deleted = unanswered = 0
+    for r in records:
+        if r.name == CREATE_NAME:
+            created += r.status == 201
+            unanswered += r.status == 0 or r.cut_off
+        elif r.name == DELETE_NAME:
+            deleted += r.status == 204
+            unanswered += r.status == 0 or r.cut_off
+    expected = before.rows + created - deleted
+    duplicates = after.rows - after.distinct_ids
+    # A creation without an answer may have added a row, a deletion one may have removed it.
+    low, high = expected - unanswered, expected + unanswered
+    problems = []
+    if duplicates:
+        problems.append(f"{duplicates} duplicate id(s) in items")
+    if not low <= after.rows <= high:
+        problems.append(
+            f"items went from {before.rows} to {after.rows} rows, expected {expected} "
+            f"({created} 'POST /items' 201 - {deleted} 'DELETE /items/{{id}}' 204"
+            + (f", +/- {unanswered} unanswered writes" if unanswered else "")
+            + ")"
+        )
+    message = "; ".join(problems) or (
+        f"items {before.rows} -> {after.rows} = +{created} created - {deleted} deleted"
+        + (f" (+/- {unanswered} unanswered writes)" if unanswered else "")
+    )
+    return Verdict(
+        status="failed" if problems else "ok",
+        rows_before=before.rows,
+        rows_after=after.rows,
+        created_201=created,
+        deleted_204=deleted,
+        unanswered_writes=unanswered,
+        duplicate_ids=duplicates,
+        message=message,
+    )

@@ -1,0 +1,179 @@
+"""The two registries the harness reads: app variants (apps/variants.toml) and servers
+(harness/plan/servers.toml). Both are data; this module only parses and checks them."""
+
+from __future__ import annotations
+
+import signal
+import string
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from harness.core.errors import RegistryError
+from harness.core.paths import REPO_ROOT
+
+VARIANTS_PATH = REPO_ROOT / "apps" / "variants.toml"
+SERVERS_PATH = Path(__file__).resolve().parent / "servers.toml"
+
+INTERFACES = ("wsgi", "asgi")
+PLACEHOLDERS = frozenset(
+    {"python", "bin", "app", "app_module", "app_callable", "host", "port", "workers", "threads",
+     "socket"}
+)  # fmt: skip
+UDS_PROTOCOLS = ("http", "uwsgi")
+
+
+@dataclass(frozen=True)
+class AppVariant:
+    """One implementation of the contract, as declared in apps/variants.toml."""
+
+    id: str
+    framework: str
+    interface: str
+    app: str
+    description: str
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """One server and worker model, as declared in harness/plan/servers.toml."""
+
+    id: str
+    program: str
+    worker_class: str
+    interfaces: tuple[str, ...]
+    threads: bool
+    default_threads: int | None
+    max_workers: int | None
+    keepalive: bool
+    stop_signal: signal.Signals
+    packages: tuple[str, ...]
+    argv: tuple[str, ...]
+    # The command line binding a Unix socket ({socket}) instead of {host}:{port}, used
+    # behind a proxy, and the protocol spoken there; () when the server has none.
+    uds_argv: tuple[str, ...] = ()
+    uds_protocol: str = "http"
+
+
+def _load_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except OSError as exc:
+        raise RegistryError(f"{path}: cannot read: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise RegistryError(f"{path}: invalid TOML: {exc}") from exc
+
+
+def _require(table: dict[str, Any], key: str, kind: type, where: str) -> Any:
+    if key not in table:
+        raise RegistryError(f"{where}: missing key '{key}'")
+    value = table[key]
+    # bool is a subclass of int: refuse it where an int is asked for.
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise RegistryError(f"{where}.{key}: expected {kind.__name__}, got {value!r}")
+    return value
+
+
+def parse_variants(data: dict[str, Any], source: str) -> dict[str, AppVariant]:
+    """Build the app variants from a parsed variants.toml."""
+    variants: dict[str, AppVariant] = {}
+    for vid, table in data.items():
+        where = f"{source}: [{vid}]"
+        if not isinstance(table, dict):
+            raise RegistryError(f"{where}: expected a table, got {table!r}")
+        interface = _require(table, "interface", str, where)
+        if interface not in INTERFACES:
+            raise RegistryError(f"{where}.interface: unknown interface {interface!r}")
+        app = _require(table, "app", str, where)
+        if app.count(":") != 1:
+            raise RegistryError(f"{where}.app: expected 'module:callable', got {app!r}")
+        variants[vid] = AppVariant(
+            id=vid,
+            framework=_require(table, "framework", str, where),
+            interface=interface,
+            app=app,
+            description=str(table.get("description", "")),
+        )
+    return variants
+
+
+def _parse_signal(name: str, where: str) -> signal.Signals:
+    try:
+        return signal.Signals[name]
+    except KeyError:
+        raise RegistryError(f"{where}.stop_signal: unknown signal {name!r}") from None
+
+
+def _check_argv(argv: list[Any], where: str) -> tuple[str, ...]:
+    if not argv or not all(isinstance(a, str) for a in argv):
+        raise RegistryError(f"{where}.argv: expected a non-empty list of strings")
+    for arg in argv:
+        for _, field, _, _ in string.Formatter().parse(arg):
+            if field is not None and field not in PLACEHOLDERS:
+                raise RegistryError(f"{where}.argv: unknown placeholder {{{field}}} in {arg!r}")
+    return tuple(argv)
+
+
+def _parse_server(sid: str, table: dict[str, Any], where: str) -> ServerSpec:
+    interfaces = _require(table, "interfaces", list, where)
+    if not interfaces or any(i not in INTERFACES for i in interfaces):
+        raise RegistryError(f"{where}.interfaces: expected some of {INTERFACES}, got {interfaces}")
+    threads = _require(table, "threads", bool, where)
+    default_threads = table.get("default_threads")
+    if threads and not (isinstance(default_threads, int) and default_threads >= 1):
+        raise RegistryError(f"{where}.default_threads: threaded servers need an int >= 1")
+    if not threads and default_threads is not None:
+        raise RegistryError(f"{where}.default_threads: only for servers with threads = true")
+    max_workers = table.get("max_workers")
+    if max_workers is not None and not (isinstance(max_workers, int) and max_workers >= 1):
+        raise RegistryError(f"{where}.max_workers: expected an int >= 1, got {max_workers!r}")
+    argv = _check_argv(_require(table, "argv", list, where), where)
+    if threads != any("{threads}" in a for a in argv):
+        raise RegistryError(f"{where}.argv: {{threads}} must appear exactly when threads = true")
+    uds_argv = _check_argv(table["uds_argv"], f"{where}.uds") if "uds_argv" in table else ()
+    if uds_argv and not any("{socket}" in a for a in uds_argv):
+        raise RegistryError(f"{where}.uds_argv: must contain {{socket}}")
+    uds_protocol = table.get("uds_protocol", "http")
+    if uds_protocol not in UDS_PROTOCOLS:
+        raise RegistryError(f"{where}.uds_protocol: expected one of {UDS_PROTOCOLS}")
+    return ServerSpec(
+        id=sid,
+        program=_require(table, "program", str, where),
+        worker_class=_require(table, "worker_class", str, where),
+        interfaces=tuple(interfaces),
+        threads=threads,
+        default_threads=default_threads,
+        max_workers=max_workers,
+        keepalive=_require(table, "keepalive", bool, where),
+        stop_signal=_parse_signal(_require(table, "stop_signal", str, where), where),
+        packages=tuple(_require(table, "packages", list, where)),
+        argv=argv,
+        uds_argv=uds_argv,
+        uds_protocol=uds_protocol,
+    )
+
+
+def parse_servers(data: dict[str, Any], source: str) -> dict[str, ServerSpec]:
+    """Build the server specs from a parsed servers.toml."""
+    servers: dict[str, ServerSpec] = {}
+    for sid, table in data.items():
+        where = f"{source}: [{sid}]"
+        if not isinstance(table, dict):
+            raise RegistryError(f"{where}: expected a table, got {table!r}")
+        servers[sid] = _parse_server(sid, table, where)
+    return servers
+
+
+@cache
+def variants() -> dict[str, AppVariant]:
+    """The app variants declared in apps/variants.toml, by id."""
+    return parse_variants(_load_toml(VARIANTS_PATH), "apps/variants.toml")
+
+
+@cache
+def servers() -> dict[str, ServerSpec]:
+    """The servers declared in harness/plan/servers.toml, by id."""
+    return parse_servers(_load_toml(SERVERS_PATH), "harness/plan/servers.toml")

@@ -1,0 +1,474 @@
+"""Scenario files (TOML): parsed and validated in full before anything starts.
+
+Every problem is collected and reported as "<file>: <key path>: <problem>".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.core.errors import ScenarioError
+from harness.plan import registry
+from harness.plan.distribution import (
+    DISTRIBUTION_KEYS,
+    MASTER_PORT,
+    endpoints,
+    parse_distribution,
+    target_stacks,
+)
+from harness.plan.services import SERVICE_KEYS, ServicesSpec, parse_services, proxy_axis
+from harness.plan.stacks import Stack, invalid_reason, make_stack
+
+LOCUSTFILE_DIR = registry.REPO_ROOT / "scenarios" / "locustfiles"
+
+# Task kinds the locustfile knows, and the parameter each one reads from [mixes.X.params].
+TASK_PARAMS: dict[str, str | None] = {
+    "json": None,
+    "plaintext": None,
+    "db": None,
+    "crud": None,
+    "list": None,
+    "sleep": "sleep_ms",
+    "upstream": "upstream_ms",
+    "cpu": "cpu_n",
+    # The three static files in a fixed rotation (GET /static/site.css, app.js, blob.bin).
+    "static": None,
+}
+PARAM_RANGES = {"sleep_ms": (0, 10000), "upstream_ms": (0, 10000), "cpu_n": (1, 1000000)}
+TOP_KEYS = {"name", "description", "load", "cpus", "stacks", "mixes", *SERVICE_KEYS}
+CLIENTS = ("fasthttp", "lean")
+CROSSCHECK_TOOLS = ("wrk",)
+LOAD_KEYS = {
+    "client",
+    "locustfile",
+    "warmup_s",
+    "measure_s",
+    "users",
+    "repeats",
+    "spawn_margin_s",
+    "stop_timeout_s",
+    "startup_timeout_s",
+    "request_timeout_s",
+    "calibrate",
+    "crosscheck",
+    "seed",
+    "time_wait_drain_s",
+    "mode",
+    "rates",
+    *DISTRIBUTION_KEYS,
+}
+SAFE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+SELECTOR_KEYS = {
+    "apps", "servers", "workers", "threads", "skip_invalid", "proxy", "target", "db_pool_size",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    locustfile: Path
+    client: str
+    warmup_s: float
+    measure_s: float
+    users: tuple[int, ...]
+    repeats: int
+    spawn_margin_s: float
+    stop_timeout_s: float
+    startup_timeout_s: float
+    # Locust users fail a request unanswered after this long (connect and whole response).
+    request_timeout_s: float = 60.0
+    # Fidelity (harness/measure/fidelity.py): calibrate the generator at the start of the run,
+    # cross-check every cell with another tool ("wrk"), seed of the shuffled cell order.
+    calibrate: bool = False
+    crosscheck: str | None = None
+    seed: int | None = None
+    # Before a cell without keep-alive, wait up to this long for TIME_WAIT to drain.
+    time_wait_drain_s: float = 60.0
+    # "closed": each user sends again when answered (levels: users); "open": a fixed
+    # arrival rate per level (rates, requests/s), users = [pool size] (mix.py: open loop).
+    mode: str = "closed"
+    rates: tuple[int, ...] = ()
+    # Distributed Locust: processes > 1 forks a master and that many workers on the load
+    # CPUs (--processes); workers > 0 starts a master that waits for that many workers
+    # started by hand, possibly on other hosts, connecting to master_host:master_port.
+    processes: int = 1
+    workers: int = 0
+    master_host: str = "127.0.0.1"
+    master_port: int = MASTER_PORT
+    # How long the master waits for its workers to connect before the cell fails.
+    workers_wait_s: float = 300.0
+
+    @property
+    def load_processes(self) -> int:
+        """How many Locust processes run users: the workers, or the one local process."""
+        return self.workers or self.processes
+
+
+@dataclass(frozen=True)
+class CpuSets:
+    server: tuple[int, ...]
+    load: tuple[int, ...]
+    upstream: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Mix:
+    name: str
+    weights: tuple[tuple[str, int], ...]
+    params: tuple[tuple[str, int], ...]
+
+    @property
+    def needs_upstream(self) -> bool:
+        return any(kind == "upstream" for kind, _ in self.weights)
+
+    def to_json(self) -> str:
+        """The mix as the locustfile reads it from the environment."""
+        return json.dumps(
+            {"name": self.name, "weights": dict(self.weights), "params": dict(self.params)}
+        )
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    path: Path
+    load: LoadSpec
+    cpus: CpuSets
+    stacks: tuple[Stack, ...]
+    mixes: tuple[Mix, ...]
+    content: dict[str, Any] = field(compare=False, hash=False, repr=False)
+    # Database, pgbouncer, proxy options (harness/plan/services.py).
+    services: ServicesSpec = field(default_factory=ServicesSpec)
+    # Every host the run talks to or listens on beside its own loopback servers, with the
+    # file and key that name it, checked against --allow-remote (faults.require_endpoints).
+    endpoints: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def needs_upstream(self) -> bool:
+        return any(m.needs_upstream for m in self.mixes)
+
+
+class _Checker:
+    """Collects problems with their key paths instead of stopping at the first."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.problems: list[str] = []
+
+    def bad(self, key: str, problem: str) -> None:
+        self.problems.append(f"{self.source}: {key}: {problem}")
+
+    def number(
+        self, table: dict[str, Any], key: str, path: str, lo: float, default: float | None = None
+    ) -> float:
+        value = table.get(key, default)
+        if value is None:
+            self.bad(f"{path}.{key}", "missing")
+            return lo
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < lo:
+            self.bad(f"{path}.{key}", f"expected a number >= {lo}, got {value!r}")
+            return lo
+        return float(value)
+
+    def int_list(self, table: dict[str, Any], key: str, path: str, lo: int) -> tuple[int, ...]:
+        value = table.get(key)
+        ok = (
+            isinstance(value, list)
+            and value
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= lo for v in value)
+        )
+        if not ok:
+            self.bad(f"{path}.{key}", f"expected a non-empty list of ints >= {lo}, got {value!r}")
+            return ()
+        return tuple(value)  # type: ignore[arg-type]
+
+    def str_list(self, table: dict[str, Any], key: str, path: str, known: list[str]) -> list[str]:
+        value = table.get(key)
+        if not (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
+            self.bad(f"{path}.{key}", f"expected a non-empty list of names, got {value!r}")
+            return []
+        noun = "server" if key == "servers" else "app variant"
+        for v in value:
+            if v not in known:
+                self.bad(f"{path}.{key}", f"unknown {noun} {v!r} (known: {', '.join(known)})")
+        return [v for v in value if v in known]
+
+    def unknown_keys(self, table: dict[str, Any], allowed: set[str], path: str) -> None:
+        for key in sorted(set(table) - allowed):
+            self.bad(
+                f"{path}.{key}" if path else key,
+                f"unknown key (allowed: {', '.join(sorted(allowed))})",
+            )
+
+
+def _table(chk: _Checker, data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key)
+    if not isinstance(value, dict):
+        chk.bad(key, f"expected a table, got {value!r}")
+        return {}
+    return value
+
+
+def _parse_load(chk: _Checker, data: dict[str, Any]) -> LoadSpec:
+    t = _table(chk, data, "load")
+    chk.unknown_keys(t, LOAD_KEYS, "load")
+    locustfile = t.get("locustfile", "mix.py")
+    path = LOCUSTFILE_DIR / str(locustfile)
+    if not isinstance(locustfile, str) or "/" in locustfile or not path.is_file():
+        chk.bad("load.locustfile", f"no such file in scenarios/locustfiles/: {locustfile!r}")
+    # LeanHttpUser passed the contract checks on every stack of scenarios/default.toml
+    # (harness/README.md: Load clients); FastHttpUser stays selectable.
+    client = t.get("client", "lean")
+    if client not in CLIENTS:
+        chk.bad("load.client", f"expected one of {', '.join(CLIENTS)}, got {client!r}")
+    repeats = t.get("repeats", 1)
+    if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
+        chk.bad("load.repeats", f"expected an int >= 1, got {repeats!r}")
+        repeats = 1
+    return LoadSpec(
+        locustfile=path,
+        client=str(client),
+        warmup_s=chk.number(t, "warmup_s", "load", 0),
+        measure_s=chk.number(t, "measure_s", "load", 1),
+        users=chk.int_list(t, "users", "load", 1),
+        repeats=repeats,
+        spawn_margin_s=chk.number(t, "spawn_margin_s", "load", 0, default=10),
+        stop_timeout_s=chk.number(t, "stop_timeout_s", "load", 0, default=2),
+        startup_timeout_s=chk.number(t, "startup_timeout_s", "load", 1, default=30),
+        request_timeout_s=chk.number(t, "request_timeout_s", "load", 0.1, default=60),
+        **_fidelity_keys(chk, t),
+        **parse_distribution(t, chk.bad),
+    )
+
+
+def _fidelity_keys(chk: _Checker, t: dict[str, Any]) -> dict[str, Any]:
+    calibrate, crosscheck, seed = t.get("calibrate", False), t.get("crosscheck"), t.get("seed")
+    if not isinstance(calibrate, bool):
+        chk.bad("load.calibrate", f"expected true or false, got {calibrate!r}")
+    if crosscheck is not None and crosscheck not in CROSSCHECK_TOOLS:
+        chk.bad(
+            "load.crosscheck", f"expected one of {', '.join(CROSSCHECK_TOOLS)}, got {crosscheck!r}"
+        )
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        chk.bad("load.seed", f"expected an int, got {seed!r}")
+    drain = chk.number(t, "time_wait_drain_s", "load", 0, default=60)
+    mode = t.get("mode", "closed")
+    rates: tuple[int, ...] = ()
+    if mode not in ("closed", "open"):
+        chk.bad("load.mode", f"expected closed or open, got {mode!r}")
+    elif mode == "open":
+        rates = chk.int_list(t, "rates", "load", 1)
+        if len(t.get("users") or []) != 1:
+            chk.bad("load.users", "open mode: expected one value, the pool of users")
+    elif "rates" in t:
+        chk.bad("load.rates", 'only with mode = "open"')
+    return {
+        "mode": mode,
+        "rates": rates,
+        "calibrate": calibrate is True,
+        "crosscheck": crosscheck,
+        "seed": seed,
+        "time_wait_drain_s": drain,
+    }
+
+
+def _parse_cpus(chk: _Checker, data: dict[str, Any]) -> CpuSets:
+    t = data.get("cpus", {})
+    if not isinstance(t, dict):
+        chk.bad("cpus", f"expected a table, got {t!r}")
+        t = {}
+    chk.unknown_keys(t, {"server", "load", "upstream"}, "cpus")
+    available = sorted(os.sched_getaffinity(0))
+    sets = {}
+    # The upstream service shares the load CPUs unless told otherwise.
+    defaults = {"server": [1], "load": [0], "upstream": t.get("load", [0])}
+    for role, default in defaults.items():
+        value = t.get(role, default)
+        if not (isinstance(value, list) and value and all(isinstance(c, int) for c in value)):
+            chk.bad(f"cpus.{role}", f"expected a non-empty list of CPU numbers, got {value!r}")
+            value = available[:1]
+        for cpu in value:
+            if cpu not in available:
+                chk.bad(
+                    f"cpus.{role}", f"CPU {cpu} is not available (this machine has {available})"
+                )
+        sets[role] = tuple(value)
+    if set(sets["server"]) & set(sets["load"]):
+        chk.bad(
+            "cpus",
+            f"server {list(sets['server'])} and load {list(sets['load'])} must not share a CPU",
+        )
+    return CpuSets(server=sets["server"], load=sets["load"], upstream=sets["upstream"])
+
+
+def _parse_mix(chk: _Checker, name: str, t: Any) -> Mix | None:
+    path = f"mixes.{name}"
+    # The name goes into cell ids, directory names and Locust's environment.
+    if not SAFE_NAME.fullmatch(name):
+        chk.bad(path, f"expected a mix name of letters, digits, '-' or '_', got {name!r}")
+    if not isinstance(t, dict):
+        chk.bad(path, f"expected a table, got {t!r}")
+        return None
+    raw_params = t.get("params", {})
+    weights = []
+    for kind, weight in t.items():
+        if kind == "params":
+            continue
+        if kind not in TASK_PARAMS:
+            chk.bad(f"{path}.{kind}", f"unknown task kind (known: {', '.join(TASK_PARAMS)})")
+        elif isinstance(weight, bool) or not isinstance(weight, int) or weight < 1:
+            chk.bad(f"{path}.{kind}", f"expected a weight int >= 1, got {weight!r}")
+        else:
+            weights.append((kind, weight))
+    if not weights:
+        chk.bad(path, "a mix needs at least one task kind with a weight")
+    if not isinstance(raw_params, dict):
+        chk.bad(f"{path}.params", f"expected a table, got {raw_params!r}")
+        raw_params = {}
+    needed = {p for k, _ in weights if (p := TASK_PARAMS[k]) is not None}
+    params: list[tuple[str, int]] = []
+    for key in sorted(needed | {str(k) for k in raw_params}):
+        value = raw_params.get(key)
+        lo, hi = PARAM_RANGES.get(key, (0, -1))
+        if key not in needed:
+            chk.bad(f"{path}.params.{key}", "not used by any task of this mix")
+        elif isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            chk.bad(f"{path}.params.{key}", f"expected an int in {lo}..{hi}, got {value!r}")
+        else:
+            params.append((key, value))
+    return Mix(name=name, weights=tuple(weights), params=tuple(params))
+
+
+def _parse_mixes(chk: _Checker, data: dict[str, Any]) -> tuple[Mix, ...]:
+    mixes = _table(chk, data, "mixes")
+    if not mixes:
+        chk.bad("mixes", "at least one mix is required")
+    parsed = [_parse_mix(chk, name, t) for name, t in mixes.items()]
+    return tuple(m for m in parsed if m is not None)
+
+
+def _pool_axis(chk: _Checker, sel: dict[str, Any], path: str) -> tuple[int | None, ...]:
+    """A selector's db_pool_size: an int or a list of them; (None,) when absent (the
+    scenario-wide db_pool_size applies)."""
+    if "db_pool_size" not in sel:
+        return (None,)
+    value = sel["db_pool_size"]
+    wrapped = {"db_pool_size": value if isinstance(value, list) else [value]}
+    return chk.int_list(wrapped, "db_pool_size", path, 1) or (None,)
+
+
+def _selector_stacks(chk: _Checker, i: int, sel: Any) -> list[Stack]:
+    path = f"stacks[{i}]"
+    problems_before = len(chk.problems)
+    if not isinstance(sel, dict):
+        chk.bad(path, f"expected a table, got {sel!r}")
+        return []
+    chk.unknown_keys(sel, SELECTOR_KEYS, path)
+    apps = chk.str_list(sel, "apps", path, list(registry.variants()))
+    servers = chk.str_list(sel, "servers", path, list(registry.servers()))
+    workers = chk.int_list(sel, "workers", path, 1) if "workers" in sel else (1,)
+    threads = chk.int_list(sel, "threads", path, 1) if "threads" in sel else None
+    skip = sel.get("skip_invalid", False)
+    proxies = proxy_axis(sel.get("proxy", "none"), lambda p: chk.bad(f"{path}.proxy", p))
+    pools = _pool_axis(chk, sel, path)
+    if not isinstance(skip, bool):
+        chk.bad(f"{path}.skip_invalid", f"expected true or false, got {skip!r}")
+    stacks = []
+    for app_id in apps:
+        for server_id in servers:
+            app, server = registry.variants()[app_id], registry.servers()[server_id]
+            # A thread list applies to the threaded servers of the selector only.
+            thread_axis: tuple[int | None, ...] = (
+                (threads or (None,)) if server.threads else (None,)
+            )
+            axes = [(w, t, p) for w in workers for t in thread_axis for p in proxies]
+            for (w, t, proxy), pool in [(a, pool) for a in axes for pool in pools]:
+                reason = invalid_reason(app, server, w, t, proxy)
+                if not reason:
+                    stacks.append(make_stack(app_id, server_id, w, t, proxy, pool))
+                elif skip is not True:
+                    chk.bad(path, f"{reason} (set skip_invalid = true to skip such combinations)")
+    if not stacks and len(chk.problems) == problems_before:
+        chk.bad(path, "selects no valid stack")
+    if "target" in sel:
+        return target_stacks(path, sel, stacks, chk.bad)
+    return stacks
+
+
+def _parse_stacks(chk: _Checker, data: dict[str, Any]) -> tuple[Stack, ...]:
+    selectors = data.get("stacks")
+    if not isinstance(selectors, list) or not selectors:
+        chk.bad("stacks", "expected at least one [[stacks]] selector")
+        return ()
+    seen: dict[str, Stack] = {}
+    for i, sel in enumerate(selectors):
+        for stack in _selector_stacks(chk, i, sel):
+            first = seen.setdefault(stack.id, stack)
+            if first.target != stack.target:
+                chk.bad(
+                    f"stacks[{i}]",
+                    f"{stack.id} is selected twice with different targets "
+                    f"({first.target or 'started by the harness'}, "
+                    f"{stack.target or 'started by the harness'}): one id, one server",
+                )
+    return tuple(seen.values())
+
+
+def parse_scenario(data: dict[str, Any], source: str, path: Path) -> Scenario:
+    """Validate a parsed scenario in full; ScenarioError lists every problem found."""
+    chk = _Checker(source)
+    chk.unknown_keys(data, TOP_KEYS, "")
+    name = data.get("name")
+    if not isinstance(name, str) or not name.replace("-", "").replace("_", "").isalnum():
+        chk.bad("name", f"expected a name of letters, digits, '-' or '_', got {name!r}")
+        name = "invalid"
+    load = _parse_load(chk, data)
+    cpus = _parse_cpus(chk, data)
+    mixes = _parse_mixes(chk, data)
+    stacks = _parse_stacks(chk, data)
+    services = parse_services(data, chk.bad)
+    if chk.problems:
+        raise ScenarioError("\n".join(chk.problems))
+    return Scenario(
+        name=name,
+        description=str(data.get("description", "")),
+        path=path,
+        load=load,
+        cpus=cpus,
+        stacks=stacks,
+        mixes=mixes,
+        content=data,
+        services=services,
+        endpoints=endpoints(data, load.workers, load.master_host, source),
+    )
+
+
+def read_toml(path: Path) -> tuple[dict[str, Any], str]:
+    """A TOML file's content and the name its problems are reported under."""
+    source = _display(path)
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f), source
+    except OSError as exc:
+        raise ScenarioError(f"{source}: cannot read: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{source}: invalid TOML: {exc}") from exc
+
+
+def load_scenario(path: Path) -> Scenario:
+    """Read and validate a scenario file."""
+    data, source = read_toml(path)
+    return parse_scenario(data, source, path)
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(registry.REPO_ROOT))
+    except ValueError:
+        return str(path)

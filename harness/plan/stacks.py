@@ -1,0 +1,204 @@
+"""Stacks: an app variant run by one server entry with a worker (and thread) count.
+
+A stack id reads `<app>@<server>-w<workers>[t<threads>][p<db pool size>][+<proxy>]`, e.g.
+`flask@gunicorn-gthread-w2t4` or `flask@gunicorn-sync-w2p10+nginx`.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.core.errors import StackError
+from harness.plan import registry
+from harness.plan.registry import AppVariant, ServerSpec
+
+_STACK_ID = re.compile(
+    r"^(?P<app>[\w.-]+)@(?P<server>[\w.-]+?)(?:-w(?P<w>\d+)(?:t(?P<t>\d+))?(?:p(?P<p>\d+))?)?"
+    r"(?:\+(?P<proxy>[a-z-]+))?$"
+)
+# "nginx": nginx in front, serving /static/ itself; "nginx-app-static": nginx in front,
+# passing /static/ to the app like every other path.
+PROXIES = ("nginx", "nginx-app-static")
+
+
+@dataclass(frozen=True)
+class Stack:
+    """A runnable combination; build it with make_stack() so that it is always valid."""
+
+    app: AppVariant
+    server: ServerSpec
+    workers: int
+    threads: int | None
+    # A proxy in front (one of PROXIES): the server then binds a Unix socket (uds_argv).
+    proxy: str | None = None
+    # http://HOST:PORT of a server started by the user: loaded, never started or stopped.
+    target: str | None = None
+    # Database connections per worker process for this stack (DB_POOL_SIZE); None: the
+    # scenario's db_pool_size, else the apps' default.
+    db_pool_size: int | None = None
+
+    @property
+    def managed(self) -> bool:
+        """True when the harness starts, monitors and stops the server."""
+        return self.target is None
+
+    @property
+    def proxy_serves_static(self) -> bool:
+        """nginx answers /static/ from apps/static/ itself, without the app."""
+        return self.proxy == "nginx"
+
+    @property
+    def id(self) -> str:
+        suffix = f"-w{self.workers}" + (f"t{self.threads}" if self.threads is not None else "")
+        suffix += f"p{self.db_pool_size}" if self.db_pool_size is not None else ""
+        proxy = f"+{self.proxy}" if self.proxy else ""
+        return f"{self.app.id}@{self.server.id}{suffix}{proxy}"
+
+    def argv(self, host: str, port: int, socket: str | None = None) -> list[str]:
+        """The server's command line for this stack, placeholders filled in; with socket,
+        the server's uds_argv (bound to that Unix socket)."""
+        module, callable_name = self.app.app.split(":")
+        values = {
+            "python": sys.executable,
+            "bin": str(Path(sys.executable).parent),
+            "app": self.app.app,
+            "app_module": module,
+            "app_callable": callable_name,
+            "host": host,
+            "port": str(port),
+            "workers": str(self.workers),
+            "threads": str(self.threads) if self.threads is not None else "",
+            "socket": socket or "",
+        }
+        template = self.server.uds_argv if socket is not None else self.server.argv
+        return [arg.format(**values) for arg in template]
+
+    def env(self) -> dict[str, str]:
+        """What this stack sets in its server's environment over the run's (DB_POOL_SIZE)."""
+        return {} if self.db_pool_size is None else {"DB_POOL_SIZE": str(self.db_pool_size)}
+
+    def describe(self) -> dict[str, Any]:
+        """Every field of the stack, for cell.json."""
+        return {
+            "id": self.id,
+            "app": self.app.id,
+            "framework": self.app.framework,
+            "interface": self.app.interface,
+            "app_import": self.app.app,
+            "server": self.server.id,
+            "program": self.server.program,
+            "worker_class": self.server.worker_class,
+            "workers": self.workers,
+            "threads": self.threads,
+            "keepalive": self.server.keepalive,
+            "stop_signal": self.server.stop_signal.name,
+            "proxy": self.proxy,
+            "target": self.target,
+            "server_managed": self.managed,
+            "static_from": "nginx" if self.proxy_serves_static else "app",
+            "db_pool_size": self.db_pool_size,
+        }
+
+
+def invalid_reason(
+    app: AppVariant, server: ServerSpec, workers: int, threads: int | None, proxy: str | None = None
+) -> str:
+    """Why this combination cannot run, or "" when it can."""
+    if proxy is not None and proxy not in PROXIES:
+        return f"unknown proxy {proxy!r} (known: {', '.join(PROXIES)})"
+    if proxy is not None and not server.uds_argv:
+        return f"{server.id} has no uds_argv in servers.toml, so it cannot run behind {proxy}"
+    if app.interface not in server.interfaces:
+        accepted = " or ".join(i.upper() for i in server.interfaces)
+        article = "an" if app.interface == "asgi" else "a"
+        return (
+            f"{app.id} is {article} {app.interface.upper()} app and {server.id} "
+            f"serves only {accepted} apps"
+        )
+    if workers < 1:
+        return f"workers must be >= 1, got {workers}"
+    if server.max_workers is not None and workers > server.max_workers:
+        return f"{server.id} runs at most {server.max_workers} worker(s), got {workers}"
+    if threads is not None and not server.threads:
+        return f"{server.id} ({server.worker_class}) has no threads setting, got threads={threads}"
+    if threads is not None and threads < 1:
+        return f"threads must be >= 1, got {threads}"
+    return ""
+
+
+def _lookup(app_id: str, server_id: str) -> tuple[AppVariant, ServerSpec]:
+    apps, servers = registry.variants(), registry.servers()
+    if app_id not in apps:
+        raise StackError(f"unknown app variant {app_id!r} (known: {', '.join(apps)})")
+    if server_id not in servers:
+        raise StackError(f"unknown server {server_id!r} (known: {', '.join(servers)})")
+    return apps[app_id], servers[server_id]
+
+
+def make_stack(
+    app_id: str,
+    server_id: str,
+    workers: int = 1,
+    threads: int | None = None,
+    proxy: str | None = None,
+    db_pool_size: int | None = None,
+) -> Stack:
+    """A valid stack, or StackError saying why the combination cannot run.
+
+    A threaded server given no thread count uses its default_threads.
+    """
+    app, server = _lookup(app_id, server_id)
+    reason = invalid_reason(app, server, workers, threads, proxy)
+    if db_pool_size is not None and db_pool_size < 1:
+        reason = reason or f"db_pool_size must be >= 1, got {db_pool_size}"
+    if reason:
+        raise StackError(f"invalid stack {app_id}@{server_id}: {reason}")
+    if server.threads and threads is None:
+        threads = server.default_threads
+    return Stack(app=app, server=server, workers=workers, threads=threads, proxy=proxy,
+                 db_pool_size=db_pool_size)  # fmt: skip
+
+
+def parse_stack_id(text: str) -> Stack:
+    """Parse `app@server[-wN[tM]]` (workers default to 1) into a valid stack."""
+    match = _STACK_ID.match(text.strip())
+    if match is None:
+        raise StackError(
+            f"bad stack id {text!r}: expected "
+            "<app>@<server>[-w<workers>[t<threads>][p<db pool size>]][+<proxy>], "
+            "e.g. flask@gunicorn-gthread-w2t4, flask@gunicorn-sync-w2p10+nginx"
+        )
+    workers = int(match["w"]) if match["w"] else 1
+    threads = int(match["t"]) if match["t"] else None
+    pool = int(match["p"]) if match["p"] else None
+    return make_stack(match["app"], match["server"], workers, threads, match["proxy"], pool)
+
+
+@dataclass(frozen=True)
+class Combination:
+    """One app x server pair for `harness list`: an example stack id, or why it is invalid."""
+
+    app: str
+    server: str
+    stack_id: str
+    reason: str
+
+
+def all_combinations() -> list[Combination]:
+    """Every app variant x server entry, one worker, default threads."""
+    rows = []
+    for app in registry.variants().values():
+        for server in registry.servers().values():
+            reason = invalid_reason(app, server, 1, None)
+            stack_id = "" if reason else make_stack(app.id, server.id).id
+            rows.append(Combination(app.id, server.id, stack_id, reason))
+    return rows
+
+
+def default_verify_stacks() -> list[Stack]:
+    """One worker of every valid app x server combination."""
+    return [parse_stack_id(c.stack_id) for c in all_combinations() if not c.reason]

@@ -1,0 +1,92 @@
+"""Writing and reading the files of a run directory: metadata.json and cell.json (atomic
+JSON), cells.csv (atomic rewrites), new run directories."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from harness.core.errors import ResultsError
+from harness.results.environment import utc_now
+from harness.results.format import CELL_COLUMNS
+
+
+def new_run_dir(results_dir: Path, scenario_name: str) -> tuple[str, Path]:
+    """Create results/<UTC time>-<scenario>; a suffix keeps two runs in one second apart."""
+    stamp = utc_now().strftime("%Y%m%dT%H%M%SZ")
+    results_dir.mkdir(parents=True, exist_ok=True)
+    for n in range(100):
+        run_id = f"{stamp}-{scenario_name}" + (f"-{n}" if n else "")
+        try:
+            (results_dir / run_id).mkdir()
+        except FileExistsError:
+            continue
+        return run_id, results_dir / run_id
+    raise ResultsError(f"cannot create a run directory for {scenario_name!r} in {results_dir}")
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON file that must hold one object (metadata.json, cell.json, claims.json)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ResultsError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ResultsError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    _replace_with(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def _replace_with(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        # mkstemp creates 0600 files; results are meant to be read by anyone.
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _csv_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        # Six decimals keep microsecond latencies (in ms) and small error rates exact enough.
+        return "" if math.isnan(value) else repr(round(value, 6))
+    return str(value)
+
+
+def write_csv(path: Path, columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> None:
+    """Rewrite a CSV of these columns atomically (a temp file in the same dir, then
+    os.replace); every row must carry every column."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        missing = set(columns) - set(row)
+        if missing:
+            raise ResultsError(f"{path.name} row {row.get('cell')!r} lacks {sorted(missing)}")
+        writer.writerow([_csv_value(row[c]) for c in columns])
+    _replace_with(path, buf.getvalue())
+
+
+def write_cells_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Rewrite cells.csv with all rows."""
+    write_csv(path, CELL_COLUMNS, rows)

@@ -1,0 +1,148 @@
+"""nginx in front of one cell's server: the config is written into the cell's directory,
+nginx runs in the foreground (daemon off) as a registered child on the cell's loopback
+port and proxies to the app server's Unix socket (HTTP, or uWSGI's own protocol with
+uwsgi_pass). pid, temp paths and error log stay in the cell's directory; no access log.
+
+The workers run as the harness's own user (root in CI): they must be able to connect to the
+socket the app server created, and they only ever listen on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import signal
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness.core.procs import ProcessRegistry, title_marker
+from harness.run.launch import HOST
+from harness.run.services.binaries import require
+
+# What /etc/nginx/uwsgi_params sets, inline so that no file outside the run is read.
+UWSGI_PARAMS = (
+    "QUERY_STRING $query_string", "REQUEST_METHOD $request_method",
+    "CONTENT_TYPE $content_type", "CONTENT_LENGTH $content_length",
+    "REQUEST_URI $request_uri", "PATH_INFO $document_uri", "DOCUMENT_ROOT $document_root",
+    "SERVER_PROTOCOL $server_protocol", "REQUEST_SCHEME $scheme", "HTTPS $https if_not_empty",
+    "REMOTE_ADDR $remote_addr", "REMOTE_PORT $remote_port", "SERVER_PORT $server_port",
+    "SERVER_NAME $server_name",
+)  # fmt: skip
+UPSTREAM_KEEPALIVE = 64
+# Set on the files nginx serves itself (never by the apps): tells them apart in tests.
+STATIC_HEADER = "X-Served-By"
+
+
+def _location(protocol: str) -> list[str]:
+    if protocol == "uwsgi":
+        # uWSGI's protocol has no keep-alive in nginx: one upstream connection per request.
+        return [*(f"    uwsgi_param {p};" for p in UWSGI_PARAMS), "    uwsgi_pass app;"]
+    return [
+        "    proxy_pass http://app;",
+        # HTTP/1.1 and an empty Connection header keep upstream connections open
+        # (where the server allows it; Gunicorn's sync worker closes them anyway).
+        "    proxy_http_version 1.1;",
+        '    proxy_set_header Connection "";',
+        "    proxy_set_header Host $http_host;",
+        "    proxy_set_header X-Forwarded-For $remote_addr;",
+    ]
+
+
+def _static_locations(static_dir: Path, protocol: str) -> list[str]:
+    """/static/ from static_dir by nginx itself; anything that is not one of its files
+    (and any method nginx's static module refuses) goes to the app, as @app."""
+    return [
+        "    location /static/ {",
+        # root, not alias: the URI's /static/ prefix is the directory's own name.
+        f"      root {static_dir.parent};",
+        "      try_files $uri @app;",
+        "      error_page 405 = @app;",
+        "      sendfile on;",
+        # The contract's Content-Types (apps/contract/openapi.yaml, /static/{name}).
+        "      types { text/css css; text/javascript js; application/octet-stream bin; }",
+        "      charset utf-8;",
+        "      charset_types text/css text/javascript;",
+        f"      add_header {STATIC_HEADER} nginx;",
+        "    }",
+        "    location @app {",
+        *(f"  {line}" for line in _location(protocol)),
+        "    }",
+    ]
+
+
+def config_text(
+    socket: Path,
+    port: int,
+    protocol: str,
+    work_dir: Path,
+    *,
+    client_keepalive: bool,
+    static_dir: Path | None = None,
+) -> str:
+    """nginx.conf for one cell: one worker, upstream over the Unix socket; with static_dir,
+    nginx serves /static/ from it."""
+    if static_dir is not None and static_dir.name != "static":
+        raise ValueError(f"static_dir must be a directory named static, got {static_dir}")
+    user = pwd.getpwuid(os.geteuid()).pw_name
+    temp = work_dir / "nginx-temp"
+    keepalive = "keepalive_timeout 75s;" if client_keepalive else "keepalive_timeout 0;"
+    upstream_keepalive = [] if protocol == "uwsgi" else [f"  keepalive {UPSTREAM_KEEPALIVE};"]
+    lines = [
+        *( [f"user {user};"] if os.geteuid() == 0 else [] ),
+        "worker_processes 1;",
+        f"pid {work_dir / 'nginx.pid'};",
+        f"error_log {work_dir / 'nginx-error.log'} warn;",
+        "events { worker_connections 4096; }",
+        "http {",
+        "  access_log off;",
+        "  default_type application/octet-stream;",
+        *(f"  {kind}_temp_path {temp / kind};" for kind in
+          ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")),
+        f"  {keepalive}",
+        "  keepalive_requests 1000000;",
+        "  upstream app {",
+        f"    server unix:{socket};",
+        *upstream_keepalive,
+        "  }",
+        "  server {",
+        f"    listen {HOST}:{port} backlog=1024;",
+        "    location / {",
+        *(f"  {line}" for line in _location(protocol)),
+        "    }",
+        *(_static_locations(static_dir, protocol) if static_dir is not None else []),
+        "  }",
+        "}",
+    ]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def start(
+    procs: ProcessRegistry,
+    socket: Path,
+    port: int,
+    protocol: str,
+    work_dir: Path,
+    cpus: Sequence[int],
+    *,
+    client_keepalive: bool,
+    static_dir: Path | None = None,
+) -> subprocess.Popen[bytes]:
+    """nginx started (not yet answering: the caller polls through it); with static_dir,
+    nginx serves /static/ from it."""
+    binary = require(["nginx"], 'proxy = "nginx"')["nginx"]
+    (work_dir / "nginx-temp").mkdir(parents=True, exist_ok=True)
+    conf = work_dir / "nginx.conf"
+    conf.write_text(
+        config_text(socket, port, protocol, work_dir, client_keepalive=client_keepalive,
+                    static_dir=static_dir)
+    )  # fmt: skip
+    # The run's marker in the command line: nginx overwrites its environment with its
+    # process title, and the sweep for PWB_RUN_ID would miss it (procs.marked_pids).
+    argv = [binary, "-e", str(work_dir / "nginx-error.log"), "-p", str(work_dir),
+            "-c", str(conf), "-g", f"daemon off; {title_marker(procs.run_id)}"]  # fmt: skip
+    # SIGQUIT would wait for open connections; SIGTERM is nginx's fast shutdown.
+    return procs.spawn(
+        argv, cpus=cpus, env=dict(os.environ), log_path=work_dir / "nginx.log",
+        cwd=work_dir, stop_signal=signal.SIGTERM,
+    )  # fmt: skip

@@ -1,0 +1,153 @@
+"""What every command that runs servers shares: the process registry with its signal
+handling, the database (per-run SQLite, a throwaway PostgreSQL, optionally behind
+pgbouncer, or the user's own DATABASE_URL), the server environment and the upstream service."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.core.errors import HarnessError
+from harness.core.paths import REPO_ROOT
+from harness.core.procs import ProcessRegistry, shutdown_on_signals
+from harness.plan.services import ServicesSpec, redact_url
+from harness.run.launch import Running, free_port, start, upstream_argv, wait_healthy
+from harness.run.services import pgbouncer, postgres
+
+SECRET_ENV_KEYS = frozenset({"DJANGO_SECRET_KEY"})
+# Variables that may hold a URL with a password: written with the password redacted.
+URL_ENV_KEYS = frozenset({"DATABASE_URL"})
+# Where nothing listens: an app asked for /io/upstream without the service answers 502.
+NO_UPSTREAM_URL = "http://127.0.0.1:9"
+
+
+@dataclass(frozen=True)
+class Services:
+    """A live session: start children through `procs`, give them `env`."""
+
+    run_id: str
+    procs: ProcessRegistry
+    own_env: dict[str, str]
+    work_dir: Path
+    upstream: Running | None
+    # What the database is and who started it, for metadata.json (no password).
+    database: dict[str, Any] = field(default_factory=dict)
+    # Root pids of the services this session started ("db", "pgbouncer"), for the monitor.
+    service_pids: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The full environment for servers: the harness's own variables over os.environ."""
+        return {**os.environ, **self.own_env}
+
+    def public_env(self) -> dict[str, str]:
+        """The variables the harness sets for servers, secrets left out (for cell.json)."""
+        return {
+            k: redact_url(v) if k in URL_ENV_KEYS else v
+            for k, v in self.own_env.items()
+            if k not in SECRET_ENV_KEYS
+        }
+
+
+def prepare_database(work_dir: Path) -> str:
+    """A fresh SQLite file for this run, schema created and `world` seeded; returns its URL."""
+    try:
+        from apps.common.store import prepare_database as prepare
+    except ImportError as exc:
+        raise HarnessError(f"cannot import apps.common.store.prepare_database: {exc}") from exc
+    url = "sqlite:///" + str((work_dir / "db.sqlite3").resolve())
+    prepare(url)
+    return url
+
+
+def _start_upstream(
+    procs: ProcessRegistry, env: dict[str, str], cpus: Sequence[int], work_dir: Path
+) -> Running:
+    port = free_port()
+    running = start(
+        procs, upstream_argv(port), port, cpus=cpus, env=env, log_path=work_dir / "upstream.log"
+    )
+    wait_healthy(running, "/delay?ms=0", timeout=30)
+    return running
+
+
+def _database(
+    stack: contextlib.ExitStack,
+    procs: ProcessRegistry,
+    spec: ServicesSpec,
+    work_dir: Path,
+    cpus: Sequence[int],
+    pids: dict[str, int],
+) -> tuple[str, dict[str, Any]]:
+    """The DATABASE_URL for the apps and its description; services entered on `stack`,
+    their root pids put into pids."""
+    if spec.db == "url" and spec.db_url:
+        postgres.seed(spec.db_url)
+        own = {"kind": "url", "url": redact_url(spec.db_url), "started_by_harness": False}
+        return spec.db_url, own
+    if spec.db != "postgres":
+        url = prepare_database(work_dir)
+        return url, {"kind": "sqlite", "url": url, "started_by_harness": True}
+    root = postgres.cluster_root(work_dir / "postgres")
+    pg = stack.enter_context(postgres.cluster(procs, root, cpus))
+    pids["db"] = pg.proc.pid
+    info: dict[str, Any] = {
+        "kind": "postgres", "url": redact_url(pg.url), "started_by_harness": True,
+        "cluster_dir": str(root),  # removed at the end of the run
+        "server_version": pg.version, "world_rows": 10_000, "pgbouncer": None,
+    }  # fmt: skip
+    if not spec.pgbouncer:
+        return pg.url, info
+    home = root / "pgbouncer"
+    pool_mode, pool_size = spec.pgbouncer_pool_mode, spec.pgbouncer_pool_size
+    bouncer = stack.enter_context(
+        pgbouncer.bouncer(procs, pg, home, cpus, pool_mode=pool_mode, pool_size=pool_size)
+    )
+    pids["pgbouncer"] = bouncer.proc.pid
+    info["pgbouncer"] = {
+        "version": bouncer.version, "pool_mode": pool_mode, "pool_size": pool_size,
+        "url": redact_url(bouncer.url),
+    }  # fmt: skip
+    return bouncer.url, info
+
+
+@contextmanager
+def session(
+    run_id: str,
+    work_dir: Path,
+    *,
+    upstream_cpus: Sequence[int] | None,
+    spec: ServicesSpec | None = None,
+    service_cpus: Sequence[int] = (0,),
+) -> Iterator[Services]:
+    """Set up database, environment and (when upstream_cpus is given) the upstream service.
+
+    On leaving, by return, error, Ctrl-C or SIGTERM, every child process is stopped, and a
+    PostgreSQL cluster the session started is removed with its files.
+    """
+    spec = spec or ServicesSpec()
+    procs = ProcessRegistry(run_id)
+    with shutdown_on_signals(procs), contextlib.ExitStack() as stack:
+        pids: dict[str, int] = {}
+        database_url, database = _database(stack, procs, spec, work_dir, service_cpus, pids)
+        database["db_pool_size"] = spec.db_pool_size
+        own_env = {
+            "PYTHONPATH": str(REPO_ROOT),
+            "DATABASE_URL": database_url,
+            "UPSTREAM_URL": NO_UPSTREAM_URL,
+            # Generated per run, never written anywhere.
+            "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        }
+        if spec.db_pool_size is not None:
+            own_env["DB_POOL_SIZE"] = str(spec.db_pool_size)
+        upstream = None
+        if upstream_cpus is not None:
+            upstream = _start_upstream(procs, {**os.environ, **own_env}, upstream_cpus, work_dir)
+            own_env["UPSTREAM_URL"] = upstream.url
+        yield Services(run_id, procs, own_env, work_dir, upstream, database, pids)

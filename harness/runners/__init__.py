@@ -1,1 +1,0 @@
-"""Small launchers for servers that have no command line of their own."""
