@@ -3,9 +3,11 @@ measured with wrk (`wrk -t1 -c<users> -d<measure_s> -s mix.lua`, pinned to the l
 
 wrk drives the mix's GET paths in proportion to their weights: a Lua script written into
 the cell directory (`wrk.lua`) whose request() cycles through a precomputed list of paths,
-spread evenly (smooth weighted round robin). Kinds that need state stay out (crud: its
-PUT and DELETE need the id its POST returned) and are recorded as left out; a mix with
-nothing left is not cross-checked.
+spread evenly (smooth weighted round robin). The paths come from the task kinds
+(apps/contract/tasks.toml): a kind that sends several GETs in order contributes each with
+the kind's weight, a rotating one (static) shares the weight among its paths. Kinds that
+need more than GETs without state stay out (crud: its PUT and DELETE need the id its POST
+returned) and are recorded as left out; a mix with nothing left is not cross-checked.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from functools import reduce
 from pathlib import Path
 
+from apps.contract.tasks import task_kinds
 from harness.core.errors import HarnessError, ScenarioError
 from harness.core.paths import REPO_ROOT
 from harness.core.procs import ProcessRegistry, cpu_list
@@ -29,17 +32,6 @@ TOOLS = ("wrk",)
 WRK = "wrk"
 SCRIPT_NAME = "wrk.lua"
 
-# The GET path of each kind that needs no state; kinds missing here are left out.
-_PATHS = {
-    "json": "/json",
-    "plaintext": "/plaintext",
-    "db": "/db/query",
-    "list": "/items?limit=20",
-    "sleep": "/io/sleep?ms={sleep_ms}",
-    "upstream": "/io/upstream?ms={upstream_ms}",
-    "cpu": "/cpu?n={cpu_n}",
-    "static": "/static/app.js",
-}
 _SAFE_PATH = re.compile(r"^/[A-Za-z0-9/_.?=&-]*$")
 _RPS = re.compile(r"^Requests/sec:\s+([0-9.]+)", re.MULTILINE)
 _ERRORS = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
@@ -94,17 +86,22 @@ class WrkPlan:
 
 
 def mix_plan(mix: Mix) -> WrkPlan:
-    """The mix's GET kinds as paths with their weights; the others left out."""
+    """The mix's stateless GET kinds as paths with their weights; the others left out.
+
+    A task of a rotating kind sends one of its n paths, so each path gets 1/n of the kind's
+    weight: every weight is scaled by the least common multiple of the rotations' lengths
+    to stay whole."""
+    kinds = task_kinds()
     params = dict(mix.params)
+    sendable = [(kinds[k], w) for k, w in mix.weights if kinds[k].stateless_gets]
+    scale = math.lcm(*(len(k.requests) for k, _ in sendable if k.rotate)) if sendable else 1
     paths: dict[str, int] = {}
-    left_out = []
-    for kind, weight in mix.weights:
-        if kind not in _PATHS:
-            left_out.append(kind)
-            continue
-        path = _PATHS[kind].format(**params)
-        paths[path] = paths.get(path, 0) + weight
-    return WrkPlan(paths, tuple(left_out))
+    for kind, weight in sendable:
+        share = scale * weight // len(kind.requests) if kind.rotate else scale * weight
+        for path in kind.paths(params):
+            paths[path] = paths.get(path, 0) + share
+    left_out = tuple(k for k, _ in mix.weights if not kinds[k].stateless_gets)
+    return WrkPlan(paths, left_out)
 
 
 def lua_script(plan: WrkPlan) -> str:

@@ -14,13 +14,10 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from apps.contract.tasks import task_kinds
 from harness.core.errors import HarnessError
 from harness.plan.scenario import Mix
 from harness.results.records import Record
-
-CREATE_NAME = "POST /items"
-DELETE_NAME = "DELETE /items/{id}"
-WRITING_KINDS = frozenset({"crud"})
 
 
 class IntegrityError(HarnessError):
@@ -49,8 +46,20 @@ class Verdict:
 
 
 def applies(mix: Mix) -> bool:
-    """True for a mix whose tasks write to the database."""
-    return any(kind in WRITING_KINDS for kind, _ in mix.weights)
+    """True for a mix with a task kind that writes to the database (a request with an
+    effect in apps/contract/tasks.toml)."""
+    kinds = task_kinds()
+    return any(kinds[kind].writes for kind, _ in mix.weights)
+
+
+def effects() -> dict[str, tuple[str, int]]:
+    """Request name -> (effect, the status at which it took effect), over every kind."""
+    return {
+        r.name: (r.effect, r.status)
+        for kind in task_kinds().values()
+        for r in kind.requests
+        if r.effect is not None and r.status is not None
+    }
 
 
 def snapshot(database_url: str) -> Snapshot:
@@ -77,16 +86,24 @@ def snapshot(database_url: str) -> Snapshot:
     return Snapshot(int(row[0]), int(row[1]))
 
 
+def _named(writes: dict[str, tuple[str, int]], effect: str) -> str:
+    """How the requests with this effect are named in a message: 'POST /items' 201."""
+    return " or ".join(f"'{name}' {status}" for name, (e, status) in writes.items() if e == effect)
+
+
 def judge(before: Snapshot, after: Snapshot, records: Iterable[Record]) -> Verdict:
-    """Compare the change in `items` with the 201 creations and 204 deletions seen."""
+    """Compare the change in `items` with the creations and deletions seen (the requests
+    with an effect in the task kinds, at their status: POST /items 201, DELETE 204)."""
     created = deleted = unanswered = 0
+    writes = effects()
     for r in records:
-        if r.name == CREATE_NAME:
-            created += r.status == 201
-            unanswered += r.status == 0 or r.cut_off
-        elif r.name == DELETE_NAME:
-            deleted += r.status == 204
-            unanswered += r.status == 0 or r.cut_off
+        if r.name not in writes:
+            continue
+        effect, status = writes[r.name]
+        done = r.status == status
+        created += done and effect == "create"
+        deleted += done and effect == "delete"
+        unanswered += r.status == 0 or r.cut_off
     expected = before.rows + created - deleted
     duplicates = after.rows - after.distinct_ids
     # A creation without an answer may have added a row, a deletion one may have removed it.
@@ -97,7 +114,7 @@ def judge(before: Snapshot, after: Snapshot, records: Iterable[Record]) -> Verdi
     if not low <= after.rows <= high:
         problems.append(
             f"items went from {before.rows} to {after.rows} rows, expected {expected} "
-            f"({created} 'POST /items' 201 - {deleted} 'DELETE /items/{{id}}' 204"
+            f"({created} {_named(writes, 'create')} - {deleted} {_named(writes, 'delete')}"
             + (f", +/- {unanswered} unanswered writes" if unanswered else "")
             + ")"
         )

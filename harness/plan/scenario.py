@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from apps.contract.tasks import TaskKind, TasksFileError, task_kinds
 from harness.core.errors import ScenarioError
 from harness.plan import registry
 from harness.plan.distribution import (
@@ -27,20 +28,6 @@ from harness.plan.stacks import Stack, invalid_reason, make_stack
 
 LOCUSTFILE_DIR = registry.REPO_ROOT / "scenarios" / "locustfiles"
 
-# Task kinds the locustfile knows, and the parameter each one reads from [mixes.X.params].
-TASK_PARAMS: dict[str, str | None] = {
-    "json": None,
-    "plaintext": None,
-    "db": None,
-    "crud": None,
-    "list": None,
-    "sleep": "sleep_ms",
-    "upstream": "upstream_ms",
-    "cpu": "cpu_n",
-    # The three static files in a fixed rotation (GET /static/site.css, app.js, blob.bin).
-    "static": None,
-}
-PARAM_RANGES = {"sleep_ms": (0, 10000), "upstream_ms": (0, 10000), "cpu_n": (1, 1000000)}
 TOP_KEYS = {"name", "description", "load", "cpus", "stacks", "mixes", *SERVICE_KEYS}
 CLIENTS = ("fasthttp", "lean")
 CROSSCHECK_TOOLS = ("wrk",)
@@ -199,6 +186,16 @@ class _Checker:
                 self.bad(f"{path}.{key}", f"unknown {noun} {v!r} (known: {', '.join(known)})")
         return [v for v in value if v in known]
 
+    def task_kinds(self) -> dict[str, TaskKind]:
+        """The task kinds of apps/contract/tasks.toml (or PWB_TASKS_FILE); a broken tasks
+        file is a problem of its own."""
+        try:
+            return task_kinds()
+        except TasksFileError as exc:
+            if str(exc) not in self.problems:
+                self.problems.append(str(exc))
+            return {}
+
     def unknown_keys(self, table: dict[str, Any], allowed: set[str], path: str) -> None:
         for key in sorted(set(table) - allowed):
             self.bad(
@@ -316,12 +313,13 @@ def _parse_mix(chk: _Checker, name: str, t: Any) -> Mix | None:
         chk.bad(path, f"expected a table, got {t!r}")
         return None
     raw_params = t.get("params", {})
+    kinds = chk.task_kinds()
     weights = []
     for kind, weight in t.items():
         if kind == "params":
             continue
-        if kind not in TASK_PARAMS:
-            chk.bad(f"{path}.{kind}", f"unknown task kind (known: {', '.join(TASK_PARAMS)})")
+        if kind not in kinds:
+            chk.bad(f"{path}.{kind}", f"unknown task kind (known: {', '.join(kinds)})")
         elif isinstance(weight, bool) or not isinstance(weight, int) or weight < 1:
             chk.bad(f"{path}.{kind}", f"expected a weight int >= 1, got {weight!r}")
         else:
@@ -331,11 +329,11 @@ def _parse_mix(chk: _Checker, name: str, t: Any) -> Mix | None:
     if not isinstance(raw_params, dict):
         chk.bad(f"{path}.params", f"expected a table, got {raw_params!r}")
         raw_params = {}
-    needed = {p for k, _ in weights if (p := TASK_PARAMS[k]) is not None}
+    needed = {p.name: p for k, _ in weights if (p := kinds[k].param) is not None}
     params: list[tuple[str, int]] = []
-    for key in sorted(needed | {str(k) for k in raw_params}):
+    for key in sorted(set(needed) | {str(k) for k in raw_params}):
         value = raw_params.get(key)
-        lo, hi = PARAM_RANGES.get(key, (0, -1))
+        lo, hi = (needed[key].lo, needed[key].hi) if key in needed else (0, -1)
         if key not in needed:
             chk.bad(f"{path}.params.{key}", "not used by any task of this mix")
         elif isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:

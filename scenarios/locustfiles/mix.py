@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -58,9 +59,14 @@ CLIENT = os.environ.get("PWB_CLIENT", "lean")
 REQUEST_TIMEOUT_S = float(os.environ.get("PWB_REQUEST_TIMEOUT_S", "60"))
 TARGET_RPS = float(os.environ.get("PWB_TARGET_RPS", "0"))
 TOTAL_USERS = int(os.environ.get("PWB_USERS", "0"))
-# Locust puts this file's folder on sys.path, where _records.py and lean.py live.
+# Locust puts this file's folder on sys.path, where _records.py and lean.py live; the task
+# kinds come from the repository's apps/contract/tasks.py (also for a worker started with
+# the `locust` command, whose sys.path starts elsewhere).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from _cutoff import CUT_OFF_STATUS, CutOffFastHttpUser, RequestCutOffError  # noqa: E402
 from _records import Records  # noqa: E402
+
+from apps.contract.tasks import Request, TaskKind, task_kinds  # noqa: E402
 
 if CLIENT == "lean":
     from lean import LeanHttpUser as BaseUser
@@ -68,8 +74,6 @@ elif CLIENT == "fasthttp":
     BaseUser = CutOffFastHttpUser
 else:
     raise SystemExit(f"PWB_CLIENT must be 'fasthttp' or 'lean', got {CLIENT!r}")
-ITEM = {"name": "widget", "price": 9.5, "description": "load test item"}
-
 RECORDS = Records(OUTPUT_DIR, STOP_AFTER_S)
 # Open loop: each user greenlet's intended send time of its current task's first request.
 _intended: dict[Any, float] = {}
@@ -122,68 +126,40 @@ def _flush(environment: Any, **_: Any) -> None:
     RECORDS.quitting(environment)
 
 
-def task_json(user: Any) -> None:
-    user.client.get("/json", name="GET /json")
+def _task(kind: TaskKind) -> Callable[..., None]:
+    """One task of a kind (apps/contract/tasks.toml): its requests in order, stopping when
+    one does not get its required status, each capture kept for the later paths; or, for a
+    rotating kind, the user's next request in turn."""
+    steps = list(zip(kind.requests, kind.paths(PARAMS), strict=True))
 
+    def send(user: Any, request: Request, path: str) -> Any:
+        return user.client.request(request.method, path, json=request.body, name=request.name)
 
-def task_plaintext(user: Any) -> None:
-    user.client.get("/plaintext", name="GET /plaintext")
+    if kind.rotate:
 
+        def rotate(user: Any) -> None:
+            turn = user.turns.get(kind.name, 0)
+            user.turns[kind.name] = (turn + 1) % len(steps)
+            send(user, *steps[turn])
 
-def task_db(user: Any) -> None:
-    user.client.get("/db/query", name="GET /db/query")
+        rotate.__name__ = f"task_{kind.name}"
+        return rotate
 
+    def in_order(user: Any) -> None:
+        captured: dict[str, Any] = {}
+        for request, path in steps:
+            response = send(user, request, path.format_map(captured) if captured else path)
+            if request.status is not None and response.status_code != request.status:
+                return
+            if request.capture:
+                captured[request.capture] = json.loads(response.content)[request.capture]
 
-def task_list(user: Any) -> None:
-    user.client.get("/items?limit=20", name="GET /items")
-
-
-def task_sleep(user: Any) -> None:
-    user.client.get(f"/io/sleep?ms={PARAMS['sleep_ms']}", name="GET /io/sleep")
-
-
-def task_upstream(user: Any) -> None:
-    user.client.get(f"/io/upstream?ms={PARAMS['upstream_ms']}", name="GET /io/upstream")
-
-
-def task_cpu(user: Any) -> None:
-    user.client.get(f"/cpu?n={PARAMS['cpu_n']}", name="GET /cpu")
-
-
-# The contract's static files, fetched in this fixed rotation (each user its own turn).
-STATIC_PATHS = ("/static/site.css", "/static/app.js", "/static/blob.bin")
-
-
-def task_static(user: MixUser) -> None:
-    path = STATIC_PATHS[user.static_turn]
-    user.static_turn = (user.static_turn + 1) % len(STATIC_PATHS)
-    user.client.get(path, name=f"GET {path}")
-
-
-def task_crud(user: MixUser) -> None:
-    """Create, read, update, delete one item; the user only touches ids it created."""
-    created = user.client.post("/items", json=ITEM, name="POST /items")
-    if created.status_code != 201:
-        return
-    item_id = json.loads(created.content)["id"]
-    user.own_ids.append(item_id)
-    user.client.get(f"/items/{item_id}", name="GET /items/{id}")
-    user.client.put(f"/items/{item_id}", json={**ITEM, "price": 10.5}, name="PUT /items/{id}")
-    deleted = user.client.delete(f"/items/{item_id}", name="DELETE /items/{id}")
-    if deleted.status_code == 204:
-        user.own_ids.remove(item_id)
+    in_order.__name__ = f"task_{kind.name}"
+    return in_order
 
 
 TASK_KINDS: dict[str, Callable[..., None]] = {
-    "json": task_json,
-    "plaintext": task_plaintext,
-    "db": task_db,
-    "crud": task_crud,
-    "list": task_list,
-    "sleep": task_sleep,
-    "upstream": task_upstream,
-    "cpu": task_cpu,
-    "static": task_static,
+    name: _task(kind) for name, kind in task_kinds().items() if name in MIX["weights"]
 }
 
 
@@ -222,8 +198,8 @@ class MixUser(BaseUser):  # type: ignore[misc,valid-type]
     }
 
     def on_start(self) -> None:
-        self.own_ids: list[int] = []
-        self.static_turn = 0
+        # Per rotating kind: the index of the user's next request.
+        self.turns: dict[str, int] = {}
         if TARGET_RPS > 0:
             runner = self.environment.runner
             users = max(1, TOTAL_USERS or int(runner.target_user_count or 1))
