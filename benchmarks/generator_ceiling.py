@@ -37,16 +37,16 @@ from benchmarks.ceiling_runs import (
     measure_wrk,
 )
 from harness.core.errors import HarnessError
+from harness.core.paths import REPO_ROOT
 from harness.core.procs import ProcessRegistry
 from harness.measure import cpuspeed
-from harness.plan import registry
 from harness.plan.scenario import load_scenario
 from harness.plan.stacks import Stack, parse_stack_id
 from harness.run.launch import HOST, free_port, start, wait_healthy
 from harness.run.session import session
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-DEFAULT_SCENARIO = registry.REPO_ROOT / "scenarios" / "default.toml"
+DEFAULT_SCENARIO = REPO_ROOT / "scenarios" / "default.toml"
 DEFAULT_STACKS = (
     "raw-asgi@granian-asgi-w1",
     "fastapi-async@uvicorn-w1",

@@ -9,48 +9,17 @@ from __future__ import annotations
 import asyncio
 import importlib
 import threading
-import tomllib
 from collections.abc import Callable, Coroutine
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 
-VARIANTS_PATH = Path(__file__).resolve().parent.parent / "variants.toml"
+from apps.variants import load_variants
+
 BASE_URL = "http://testserver"
 DEFAULT_TIMEOUT_S = 30.0
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Variant:
-    """One entry of apps/variants.toml."""
-
-    id: str
-    framework: str
-    interface: str
-    app: str
-    description: str
-
-
-def load_variants(path: Path = VARIANTS_PATH) -> dict[str, Variant]:
-    """Every variant of the registry, by id, in file order."""
-    with path.open("rb") as handle:
-        table = tomllib.load(handle)
-    variants = {}
-    for variant_id, entry in table.items():
-        if entry.get("interface") not in ("wsgi", "asgi"):
-            raise ValueError(f"variant {variant_id!r}: interface {entry.get('interface')!r}")
-        variants[variant_id] = Variant(
-            id=variant_id,
-            framework=str(entry.get("framework", "")),
-            interface=str(entry["interface"]),
-            app=str(entry["app"]),
-            description=str(entry.get("description", "")),
-        )
-    return variants
 
 
 def import_app(target: str) -> Any:

@@ -11,29 +11,18 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from apps import variants as apps_variants
+from apps.variants import Variant as AppVariant
 from harness.core.errors import RegistryError
-from harness.core.paths import REPO_ROOT
 
-VARIANTS_PATH = REPO_ROOT / "apps" / "variants.toml"
 SERVERS_PATH = Path(__file__).resolve().parent / "servers.toml"
 
-INTERFACES = ("wsgi", "asgi")
+INTERFACES = apps_variants.INTERFACES
 PLACEHOLDERS = frozenset(
     {"python", "bin", "app", "app_module", "app_callable", "host", "port", "workers", "threads",
      "socket"}
 )  # fmt: skip
 UDS_PROTOCOLS = ("http", "uwsgi")
-
-
-@dataclass(frozen=True)
-class AppVariant:
-    """One implementation of the contract, as declared in apps/variants.toml."""
-
-    id: str
-    framework: str
-    interface: str
-    app: str
-    description: str
 
 
 @dataclass(frozen=True)
@@ -78,26 +67,11 @@ def _require(table: dict[str, Any], key: str, kind: type, where: str) -> Any:
 
 
 def parse_variants(data: dict[str, Any], source: str) -> dict[str, AppVariant]:
-    """Build the app variants from a parsed variants.toml."""
-    variants: dict[str, AppVariant] = {}
-    for vid, table in data.items():
-        where = f"{source}: [{vid}]"
-        if not isinstance(table, dict):
-            raise RegistryError(f"{where}: expected a table, got {table!r}")
-        interface = _require(table, "interface", str, where)
-        if interface not in INTERFACES:
-            raise RegistryError(f"{where}.interface: unknown interface {interface!r}")
-        app = _require(table, "app", str, where)
-        if app.count(":") != 1:
-            raise RegistryError(f"{where}.app: expected 'module:callable', got {app!r}")
-        variants[vid] = AppVariant(
-            id=vid,
-            framework=_require(table, "framework", str, where),
-            interface=interface,
-            app=app,
-            description=str(table.get("description", "")),
-        )
-    return variants
+    """The app variants of a parsed variants file (apps/variants.py reads it)."""
+    try:
+        return apps_variants.parse_variants(data, source)
+    except apps_variants.VariantsError as exc:
+        raise RegistryError(str(exc)) from None
 
 
 def _parse_signal(name: str, where: str) -> signal.Signals:
@@ -167,10 +141,12 @@ def parse_servers(data: dict[str, Any], source: str) -> dict[str, ServerSpec]:
     return servers
 
 
-@cache
 def variants() -> dict[str, AppVariant]:
     """The app variants declared in apps/variants.toml, by id."""
-    return parse_variants(_load_toml(VARIANTS_PATH), "apps/variants.toml")
+    try:
+        return apps_variants.load_variants()
+    except apps_variants.VariantsError as exc:
+        raise RegistryError(str(exc)) from None
 
 
 @cache

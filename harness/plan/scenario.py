@@ -15,6 +15,7 @@ from typing import Any
 
 from apps.contract.tasks import TaskKind, TasksFileError, task_kinds
 from harness.core.errors import ScenarioError
+from harness.core.paths import REPO_ROOT
 from harness.plan import registry
 from harness.plan.distribution import (
     DISTRIBUTION_KEYS,
@@ -26,7 +27,7 @@ from harness.plan.distribution import (
 from harness.plan.services import SERVICE_KEYS, ServicesSpec, parse_services, proxy_axis
 from harness.plan.stacks import Stack, invalid_reason, make_stack
 
-LOCUSTFILE_DIR = registry.REPO_ROOT / "scenarios" / "locustfiles"
+LOCUSTFILE_DIR = REPO_ROOT / "scenarios" / "locustfiles"
 
 TOP_KEYS = {"name", "description", "load", "cpus", "stacks", "mixes", *SERVICE_KEYS}
 CLIENTS = ("fasthttp", "lean")
@@ -467,6 +468,6 @@ def load_scenario(path: Path) -> Scenario:
 
 def _display(path: Path) -> str:
     try:
-        return str(path.resolve().relative_to(registry.REPO_ROOT))
+        return str(path.resolve().relative_to(REPO_ROOT))
     except ValueError:
         return str(path)

@@ -1,0 +1,77 @@
+"""The app variants (apps/variants.toml): the one reader of that file.
+
+The harness's registry, the contract tests and the in-process clients all take the
+variants from here. Standard library only.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+VARIANTS_PATH = Path(__file__).resolve().parent / "variants.toml"
+INTERFACES = ("wsgi", "asgi")
+
+
+class VariantsError(ValueError):
+    """A variants file that is not valid; the message names the file, the entry and the key."""
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One implementation of the contract, as declared in apps/variants.toml."""
+
+    id: str
+    framework: str
+    interface: str
+    app: str
+    description: str
+
+
+def _require(table: dict[str, Any], key: str, where: str) -> str:
+    if key not in table:
+        raise VariantsError(f"{where}: missing key '{key}'")
+    value = table[key]
+    if not isinstance(value, str):
+        raise VariantsError(f"{where}.{key}: expected str, got {value!r}")
+    return value
+
+
+def parse_variants(data: dict[str, Any], source: str) -> dict[str, Variant]:
+    """The variants of a parsed variants file, by id, in file order."""
+    variants: dict[str, Variant] = {}
+    for vid, table in data.items():
+        where = f"{source}: [{vid}]"
+        if not isinstance(table, dict):
+            raise VariantsError(f"{where}: expected a table, got {table!r}")
+        interface = _require(table, "interface", where)
+        if interface not in INTERFACES:
+            raise VariantsError(f"{where}.interface: unknown interface {interface!r}")
+        app = _require(table, "app", where)
+        if app.count(":") != 1:
+            raise VariantsError(f"{where}.app: expected 'module:callable', got {app!r}")
+        variants[vid] = Variant(
+            id=vid,
+            framework=_require(table, "framework", where),
+            interface=interface,
+            app=app,
+            description=str(table.get("description", "")),
+        )
+    return variants
+
+
+@cache
+def load_variants(path: Path = VARIANTS_PATH) -> dict[str, Variant]:
+    """Every variant of the file, by id, in file order (read once per file)."""
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except OSError as exc:
+        raise VariantsError(f"{path}: cannot read: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise VariantsError(f"{path}: invalid TOML: {exc}") from exc
+    source = "apps/variants.toml" if path == VARIANTS_PATH else str(path)
+    return parse_variants(data, source)
