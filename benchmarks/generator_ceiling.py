@@ -43,7 +43,7 @@ from harness.measure import cpuspeed
 from harness.plan.scenario import load_scenario
 from harness.plan.stacks import Stack, parse_stack_id
 from harness.run.launch import HOST, free_port, start, wait_healthy
-from harness.run.session import session
+from harness.run.session import open_session
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DEFAULT_SCENARIO = REPO_ROOT / "scenarios" / "default.toml"
@@ -196,11 +196,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         done = {m.stack for m in rows}
         with tempfile.TemporaryDirectory(prefix="ceiling-") as tmp:
             work = Path(tmp)
-            with session(f"ceiling-{int(time.time())}", work, upstream_cpus=None) as services:
+            with open_session(f"ceiling-{int(time.time())}", work, upstream_cpus=None) as session:
                 if not args.no_floor and FLOOR_LABEL not in done:
-                    rows += measure_floor_repeats(cfg, services.procs, work)
+                    rows += measure_floor_repeats(cfg, session.procs, work)
                 for stack in (s for s in stacks if s.id not in done):
-                    rows += measure_stack(stack, cfg, services.procs, services.env, work)
+                    rows += measure_stack(stack, cfg, session.procs, session.env, work)
                     # Written after every stack: a long run cut short keeps what it measured.
                     ceiling_report.write(rows, cfg, args.out)
         paths = ceiling_report.write(rows, cfg, args.out)

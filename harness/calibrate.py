@@ -95,7 +95,7 @@ def measure_for_run(
 ) -> Calibration | None:
     """With load.calibrate = true: the calibration measured now (and stored) for the run
     about to start; else None, and the run looks up the stored one."""
-    if not scenario.load.calibrate or scenario.load.workers:
+    if not scenario.load.calibrate or scenario.load.load_workers:
         return None
     cal = measure_calibration(scenario, out)
     store_calibration(cal, results_dir)

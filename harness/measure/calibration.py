@@ -107,9 +107,9 @@ def stored_for_run(
     """The stored calibration a run uses for this machine, CPU sets and client
     (results_dir first, then the default results directory), else None (ceiling_fraction
     stays empty). Workers started by hand elsewhere have no ceiling measured here: None."""
-    if scenario.load.workers:
+    if scenario.load.load_workers:
         out(
-            "load.workers: the workers run elsewhere, so no calibrated ceiling applies "
+            "load.load_workers: the workers run elsewhere, so no calibrated ceiling applies "
             "(ceiling_fraction stays empty; calibrate on a worker host with load.processes)"
         )
         return None

@@ -115,7 +115,7 @@ def cell_figures(
     """The fidelity columns of a measured cell; warnings go to info and stdout."""
     capacity = load_capacity_pct(locust_cpu_pct, len(scenario.cpus.load))
     busy = load_capacity_pct(noise_figures.locust_busy_pct, len(scenario.cpus.load))
-    if scenario.load.workers:
+    if scenario.load.load_workers:
         # Workers on other hosts are not sampled here: only the calibrated ceiling judges.
         capacity = busy = math.nan
     keepalive = cell_keepalive(cell, scenario)

@@ -17,7 +17,12 @@ from harness.plan.stacks import Stack
 Bad = Callable[[str, str], None]
 # Locust's own default port for workers to reach the master.
 MASTER_PORT = 5557
-DISTRIBUTION_KEYS = {"processes", "workers", "master_host", "master_port", "workers_wait_s"}
+DISTRIBUTION_KEYS = {
+    "processes", "load_workers", "master_host", "master_port", "workers_wait_s",
+    # The old name of load_workers: accepted, with a warning.
+    "workers",
+}  # fmt: skip
+Warn = Callable[[str, str], None]
 
 
 def _int_key(bad: Bad, t: dict[str, Any], key: str, lo: int, hi: int, default: int) -> int:
@@ -28,20 +33,27 @@ def _int_key(bad: Bad, t: dict[str, Any], key: str, lo: int, hi: int, default: i
     return value
 
 
-def parse_distribution(t: dict[str, Any], bad: Bad) -> dict[str, Any]:
-    """The LoadSpec fields of [load] processes, workers, master_host, master_port and
-    workers_wait_s."""
+def parse_distribution(t: dict[str, Any], bad: Bad, warn: Warn) -> dict[str, Any]:
+    """The LoadSpec fields of [load] processes, load_workers, master_host, master_port and
+    workers_wait_s. `workers`, the old name of load_workers, is read with a warning (under
+    [[stacks]] workers are server processes; here they are Locust's)."""
+    if "workers" in t:
+        if "load_workers" in t:
+            bad("load.workers", "the old name of load.load_workers: give only load_workers")
+        else:
+            warn("load.workers", "deprecated: it is now load.load_workers (Locust's workers)")
+            t = {**{k: v for k, v in t.items() if k != "workers"}, "load_workers": t["workers"]}
     processes = _int_key(bad, t, "processes", 1, 1024, 1)
-    workers = _int_key(bad, t, "workers", 1, 1024, 1) if "workers" in t else 0
-    if "workers" in t and processes > 1:
+    workers = _int_key(bad, t, "load_workers", 1, 1024, 1) if "load_workers" in t else 0
+    if "load_workers" in t and processes > 1:
         bad(
-            "load.workers",
+            "load.load_workers",
             "not with load.processes > 1: Locust either forks its workers here "
-            "(processes) or waits for workers started by hand (workers)",
+            "(processes) or waits for workers started by hand (load_workers)",
         )
-    for key in sorted(DISTRIBUTION_KEYS - {"processes", "workers"}):
-        if key in t and "workers" not in t:
-            bad(f"load.{key}", "only with load.workers (the master waits for workers)")
+    for key in sorted(DISTRIBUTION_KEYS - {"processes", "load_workers", "workers"}):
+        if key in t and "load_workers" not in t:
+            bad(f"load.{key}", "only with load.load_workers (the master waits for workers)")
     host = t.get("master_host", "127.0.0.1")
     if not isinstance(host, str) or not host or any(c in host for c in "/: "):
         bad("load.master_host", f"expected a host name or IP address, got {host!r}")
@@ -52,7 +64,7 @@ def parse_distribution(t: dict[str, Any], bad: Bad) -> dict[str, Any]:
         wait = 300
     return {
         "processes": processes,
-        "workers": workers,
+        "load_workers": workers,
         "master_host": host,
         "master_port": _int_key(bad, t, "master_port", 1, 65535, MASTER_PORT),
         "workers_wait_s": float(wait),

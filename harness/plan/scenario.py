@@ -82,10 +82,10 @@ class LoadSpec:
     mode: str = "closed"
     rates: tuple[int, ...] = ()
     # Distributed Locust: processes > 1 forks a master and that many workers on the load
-    # CPUs (--processes); workers > 0 starts a master that waits for that many workers
-    # started by hand, possibly on other hosts, connecting to master_host:master_port.
+    # CPUs (--processes); load_workers > 0 starts a master that waits for that many
+    # workers started by hand, possibly on other hosts, connecting to master_host:master_port.
     processes: int = 1
-    workers: int = 0
+    load_workers: int = 0
     master_host: str = "127.0.0.1"
     master_port: int = MASTER_PORT
     # How long the master waits for its workers to connect before the cell fails.
@@ -94,7 +94,7 @@ class LoadSpec:
     @property
     def load_processes(self) -> int:
         """How many Locust processes run users: the workers, or the one local process."""
-        return self.workers or self.processes
+        return self.load_workers or self.processes
 
 
 @dataclass(frozen=True)
@@ -136,6 +136,9 @@ class Scenario:
     # Every host the run talks to or listens on beside its own loopback servers, with the
     # file and key that name it, checked against --allow-remote (faults.require_endpoints).
     endpoints: tuple[tuple[str, str], ...] = ()
+    # What the file should change but the run can live with (a deprecated key), each as
+    # "<file>: <key path>: <warning>"; printed when a run starts.
+    warnings: tuple[str, ...] = ()
 
     @property
     def needs_upstream(self) -> bool:
@@ -148,9 +151,13 @@ class _Checker:
     def __init__(self, source: str) -> None:
         self.source = source
         self.problems: list[str] = []
+        self.warnings: list[str] = []
 
     def bad(self, key: str, problem: str) -> None:
         self.problems.append(f"{self.source}: {key}: {problem}")
+
+    def warn(self, key: str, warning: str) -> None:
+        self.warnings.append(f"{self.source}: {key}: {warning}")
 
     def number(
         self, table: dict[str, Any], key: str, path: str, lo: float, default: float | None = None
@@ -241,7 +248,7 @@ def _parse_load(chk: _Checker, data: dict[str, Any]) -> LoadSpec:
         startup_timeout_s=chk.number(t, "startup_timeout_s", "load", 1, default=30),
         request_timeout_s=chk.number(t, "request_timeout_s", "load", 0.1, default=60),
         **_fidelity_keys(chk, t),
-        **parse_distribution(t, chk.bad),
+        **parse_distribution(t, chk.bad, chk.warn),
     )
 
 
@@ -444,7 +451,8 @@ def parse_scenario(data: dict[str, Any], source: str, path: Path) -> Scenario:
         mixes=mixes,
         content=data,
         services=services,
-        endpoints=endpoints(data, load.workers, load.master_host, source),
+        endpoints=endpoints(data, load.load_workers, load.master_host, source),
+        warnings=tuple(chk.warnings),
     )
 
 

@@ -43,7 +43,7 @@ from harness.results.records import Record, write_records_gz
 from harness.run import faults, loadgen
 from harness.run.launch import HOST, free_port, log_tail, poll_health, wait_healthy
 from harness.run.services.front import Front, start_front
-from harness.run.session import Services
+from harness.run.session import Session
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class RunContext:
     run_id: str
     scenario: Scenario
     run_dir: Path
-    services: Services
+    session: Session
     # --allow-remote: let a cell target a host that is not loopback.
     allow_remote: bool = False
     # The generator's calibrated ceiling for ceiling_fraction (harness/calibrate.py).
@@ -99,7 +99,7 @@ def _spawn_locust(
     cell: Cell, ctx: RunContext, url: str, cell_dir: Path, info: dict[str, Any]
 ) -> Popen[bytes]:
     """Start Locust now: it imports (the slow part) and then waits for the go file, so its
-    start-up overlaps the server's on the other CPU set. With load.workers, print the
+    start-up overlaps the server's on the other CPU set. With load.load_workers, print the
     command that starts each worker."""
     load = ctx.scenario.load
     env = {
@@ -110,15 +110,15 @@ def _spawn_locust(
     master_port = free_port() if load.processes > 1 else None
     argv = loadgen.locust_argv(load, cell.users, url, master_port)
     info["locust_command"] = argv
-    if load.workers:
+    if load.load_workers:
         command = shlex.join(loadgen.worker_command(load, cell.mix, cell.users, cell.target_rps))
         info["worker_command"] = command
         print(
             f"{cell.id}: Locust master on {load.master_host}:{load.master_port} waits up to "
-            f"{load.workers_wait_s:g} s for {load.workers} worker(s); start each with:\n"
+            f"{load.workers_wait_s:g} s for {load.load_workers} worker(s); start each with:\n"
             f"  {command}"
         )
-    return ctx.services.procs.spawn(
+    return ctx.session.procs.spawn(
         argv, cpus=ctx.scenario.cpus.load, env=env, log_path=cell_dir / "locust.log", cwd=REPO_ROOT
     )
 
@@ -136,7 +136,7 @@ def _drive_locust(
         raise LoadError(f"Locust exited with code {locust.returncode} before the start:\n{tail}")
     loadgen.go_file(cell_dir).touch()
     server = running.proc if running is not None else None
-    services = dict(ctx.services.service_pids)
+    services = dict(ctx.session.service_pids)
     if front is not None and front.proxy is not None:
         services["nginx"] = front.proxy.pid
     monitor = Monitor(
@@ -146,7 +146,7 @@ def _drive_locust(
     # Past budget + faults.DEADLINE_GRACE_S, Locust and the server are killed; workers
     # started by hand may take up to workers_wait_s to connect.
     budget: float = loadgen.run_time_s(load) + loadgen.stop_timeout_s(load)
-    if load.workers:
+    if load.load_workers:
         budget += load.workers_wait_s
     try:
         code = faults.watch_load(
@@ -155,7 +155,7 @@ def _drive_locust(
         )  # fmt: skip
     finally:
         monitor.stop()
-        ctx.services.procs.stop(locust)
+        ctx.session.procs.stop(locust)
     if code != 0:
         tail = log_tail(cell_dir / "locust.log")
         raise LoadError(f"Locust exited with code {code}; log tail:\n{tail}")
@@ -169,14 +169,14 @@ def _measure(cell: Cell, ctx: RunContext, cell_dir: Path, info: dict[str, Any]) 
     faults.require_loopback(HOST, allow_remote=ctx.allow_remote)
     # The port was free when picked; another process may have taken it since.
     faults.ensure_port_free(HOST, port)
-    procs = ctx.services.procs
+    procs = ctx.session.procs
     # The server on port, or nginx on port and the server on a Unix socket behind it.
     front = start_front(
         cell.stack,
         procs,
         port,
         cpus=ctx.scenario.cpus.server,
-        env=ctx.services.env,
+        env=ctx.session.env,
         cell_dir=cell_dir,
         client_keepalive=ctx.scenario.services.proxy_client_keepalive,
     )
@@ -235,9 +235,9 @@ def _measure_target(
         phases["checks"] = round(time.monotonic() - clock, 3)
         samples = _drive_locust(locust, ctx, None, cell_dir)
         phases["locust"] = round(time.monotonic() - clock - phases["checks"], 3)
-        fidelity.crosscheck_cell(cell, ctx.scenario, ctx.services.procs, url, cell_dir, info)
+        fidelity.crosscheck_cell(cell, ctx.scenario, ctx.session.procs, url, cell_dir, info)
     finally:
-        ctx.services.procs.stop(locust)
+        ctx.session.procs.stop(locust)
     return _figures(ctx, cell_dir, info, samples)
 
 
@@ -245,7 +245,7 @@ def _items_snapshot(cell: Cell, ctx: RunContext) -> integrity.Snapshot | None:
     """Rows of `items` before a writing cell's load (None for a mix that only reads)."""
     if not integrity.applies(cell.mix) or not cell.stack.managed:
         return None
-    return integrity.snapshot(ctx.services.own_env["DATABASE_URL"])
+    return integrity.snapshot(ctx.session.own_env["DATABASE_URL"])
 
 
 def _check_integrity(
@@ -255,7 +255,7 @@ def _check_integrity(
     info: dict[str, Any],
 ) -> None:
     """After the server stopped: the database against the 201s and 204s; fails the cell."""
-    after = integrity.snapshot(ctx.services.own_env["DATABASE_URL"])
+    after = integrity.snapshot(ctx.session.own_env["DATABASE_URL"])
     verdict = integrity.judge(before, after, records)
     info["integrity"] = verdict.to_json()
     if verdict.status != "ok":
@@ -306,7 +306,7 @@ def _figures(
             + hint
         )
     monitor = means(samples, window.start, window.end)
-    if load.workers:
+    if load.load_workers:
         # Workers on other hosts: the local Locust is only the master, its CPU says nothing.
         monitor = replace(monitor, locust_cpu_pct=math.nan)
     stats = cell_stats(output.records, window)
@@ -376,7 +376,7 @@ def run_cell(cell: Cell, ctx: RunContext) -> dict[str, Any]:
         "users": cell.users, "repeat": cell.repeat, "versions": versions(cell),
         "cpu_sets": {"server": list(ctx.scenario.cpus.server), "load": list(ctx.scenario.cpus.load),
                      "upstream": list(ctx.scenario.cpus.upstream)},
-        "env": {**ctx.services.public_env(), **cell.stack.env()}, "started_at": started,
+        "env": {**ctx.session.public_env(), **cell.stack.env()}, "started_at": started,
     }  # fmt: skip
     measured = before = None
     sampler = noise.NoiseSampler()

@@ -52,7 +52,7 @@ def stop_timeout_s(load: LoadSpec) -> int:
 def locust_argv(load: LoadSpec, users: int, url: str, master_port: int | None = None) -> list[str]:
     """The Locust command line for one cell (headless, closed loop, all users at once).
 
-    Distributed (load.processes > 1 or load.workers): Locust's master on master_port
+    Distributed (load.processes > 1 or load.load_workers): Locust's master on master_port
     (load.master_port for workers started by hand; a free loopback port for --processes,
     where Locust would otherwise listen on every interface)."""
     return [
@@ -73,9 +73,9 @@ def locust_argv(load: LoadSpec, users: int, url: str, master_port: int | None = 
 
 
 def _distribution_argv(load: LoadSpec, master_port: int | None) -> list[str]:
-    if load.workers:
+    if load.load_workers:
         return [
-            "--master", "--expect-workers", str(load.workers),
+            "--master", "--expect-workers", str(load.load_workers),
             "--expect-workers-max-wait", f"{math.ceil(load.workers_wait_s)}",
             "--master-bind-host", load.master_host,
             "--master-bind-port", str(load.master_port),
@@ -92,7 +92,7 @@ def _distribution_argv(load: LoadSpec, master_port: int | None) -> list[str]:
 
 
 def worker_command(load: LoadSpec, mix: Mix, users: int, target_rps: int | None) -> list[str]:
-    """The command that starts one worker of a load.workers cell, run from the root of a
+    """The command that starts one worker of a load.load_workers cell, run from the root of a
     checkout of this repository on the worker's host (env carries the cell's settings)."""
     env = locust_env(load, mix, Path("."), target_rps, users)
     master = load.master_host
@@ -149,7 +149,7 @@ def locust_env(
 def distribution(load: LoadSpec) -> str:
     """Which Locust setup: "single" (one process), "processes" (a master forking load.processes
     workers here) or "workers" (a master waiting for workers started by hand)."""
-    if load.workers:
+    if load.load_workers:
         return "workers"
     return "processes" if load.processes > 1 else "single"
 

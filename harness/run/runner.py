@@ -23,7 +23,7 @@ from harness.run import faults, resume
 from harness.run.cell import RunContext, run_cell
 from harness.run.loadgen import distribution, run_time_s
 from harness.run.services.preflight import preflight
-from harness.run.session import session
+from harness.run.session import open_session
 
 Printer = Callable[[str], None]
 # Before the first cell has finished, the ETA assumes this much for start and stop.
@@ -57,7 +57,7 @@ def build_metadata(run_id: str, scenario: Scenario, cells: list[Cell]) -> dict[s
             "processes": scenario.load.load_processes,
             "master": (
                 f"{scenario.load.master_host}:{scenario.load.master_port}"
-                if scenario.load.workers
+                if scenario.load.load_workers
                 else None
             ),
         },
@@ -187,15 +187,17 @@ def run_scenario(
     write_json_atomic(run_dir / "metadata.json", metadata)
     resumed = f", {len(done)} already finished" if done else ""
     out(f"run {run_id}: {len(planned)} cells{resumed}, results in {run_dir}")
+    for warning in scenario.warnings:
+        out(f"warning: {warning}")
     upstream = scenario.cpus.upstream if scenario.needs_upstream else None
     try:
-        with session(
+        with open_session(
             run_id, run_dir, upstream_cpus=upstream,
             spec=scenario.services, service_cpus=scenario.cpus.server,
-        ) as services:  # fmt: skip
-            metadata["services"] = {**scenario.services.describe(), "database": services.database}
+        ) as session:  # fmt: skip
+            metadata["services"] = {**scenario.services.describe(), "database": session.database}
             ctx = RunContext(
-                run_id, scenario, run_dir, services, allow_remote=allow_remote,
+                run_id, scenario, run_dir, session, allow_remote=allow_remote,
                 calibration=calibration,
             )  # fmt: skip
             per_cell = STARTUP_GUESS_S + run_time_s(scenario.load)

@@ -28,7 +28,7 @@ NO_UPSTREAM_URL = "http://127.0.0.1:9"
 
 
 @dataclass(frozen=True)
-class Services:
+class Session:
     """A live session: start children through `procs`, give them `env`."""
 
     run_id: str
@@ -118,14 +118,14 @@ def _database(
 
 
 @contextmanager
-def session(
+def open_session(
     run_id: str,
     work_dir: Path,
     *,
     upstream_cpus: Sequence[int] | None,
     spec: ServicesSpec | None = None,
     service_cpus: Sequence[int] = (0,),
-) -> Iterator[Services]:
+) -> Iterator[Session]:
     """Set up database, environment and (when upstream_cpus is given) the upstream service.
 
     On leaving, by return, error, Ctrl-C or SIGTERM, every child process is stopped, and a
@@ -150,4 +150,4 @@ def session(
         if upstream_cpus is not None:
             upstream = _start_upstream(procs, {**os.environ, **own_env}, upstream_cpus, work_dir)
             own_env["UPSTREAM_URL"] = upstream.url
-        yield Services(run_id, procs, own_env, work_dir, upstream, database, pids)
+        yield Session(run_id, procs, own_env, work_dir, upstream, database, pids)

@@ -18,7 +18,7 @@ from harness.plan.stacks import Stack
 from harness.results.environment import utc_now
 from harness.run.launch import free_port, wait_healthy
 from harness.run.services.front import Front, start_front
-from harness.run.session import Services, session
+from harness.run.session import Session, open_session
 
 Printer = Callable[[str], None]
 DEFAULT_CPUS = CpuSets(server=(1,), load=(0,), upstream=(0,))
@@ -51,40 +51,40 @@ def _available_cpus(cpus: CpuSets) -> CpuSets:
 
 
 @contextmanager
-def _temporary_session(label: str, cpus: CpuSets) -> Iterator[Services]:
+def _temporary_session(label: str, cpus: CpuSets) -> Iterator[Session]:
     run_id = f"{label}-{utc_now().strftime('%Y%m%dT%H%M%SZ')}-{os.getpid()}"
     with (
         tempfile.TemporaryDirectory(prefix=f"pwb-{label}-") as tmp,
-        session(run_id, Path(tmp), upstream_cpus=cpus.upstream) as services,
+        open_session(run_id, Path(tmp), upstream_cpus=cpus.upstream) as session,
     ):
-        yield services
+        yield session
 
 
-def _start_stack(services: Services, stack: Stack, cpus: CpuSets) -> Front:
+def _start_stack(session: Session, stack: Stack, cpus: CpuSets) -> Front:
     """The stack's server (behind nginx for a +nginx stack), healthy; logs in work_dir."""
-    stack_dir = services.work_dir / stack.id
+    stack_dir = session.work_dir / stack.id
     stack_dir.mkdir(exist_ok=True)
     front = start_front(
-        stack, services.procs, free_port(), cpus=cpus.server, env=services.env,
-        cell_dir=stack_dir, socket_parent=services.work_dir,
+        stack, session.procs, free_port(), cpus=cpus.server, env=session.env,
+        cell_dir=stack_dir, socket_parent=session.work_dir,
     )  # fmt: skip
     wait_healthy(front.running, "/health", STARTUP_TIMEOUT_S)
     return front
 
 
-def _check_stack(services: Services, stack: Stack, cpus: CpuSets) -> Verdict:
+def _check_stack(session: Session, stack: Stack, cpus: CpuSets) -> Verdict:
     from apps.contract.checks import Severity, run_checks
 
     try:
-        front = _start_stack(services, stack, cpus)
+        front = _start_stack(session, stack, cpus)
     except HarnessError as exc:
         return Verdict(stack.id, (f"did not start: {exc}",), ())
     try:
         with httpx.Client(base_url=front.running.url, timeout=30.0) as client:
             problems = run_checks(client, quick=False)
     finally:
-        services.procs.stop(front.running.proc)
-        front.stop_proxy(services.procs)
+        session.procs.stop(front.running.proc)
+        front.stop_proxy(session.procs)
     lines = [(p.severity, f"{p.check}: {p.reason} ({p.url})") for p in problems]
     return Verdict(
         stack.id,
@@ -97,10 +97,10 @@ def verify_stacks(stacks: list[Stack], out: Printer = print) -> list[Verdict]:
     """Start each stack in turn and run every contract check against it over HTTP."""
     cpus = _available_cpus(DEFAULT_CPUS)
     verdicts = []
-    with _temporary_session("verify", cpus) as services:
+    with _temporary_session("verify", cpus) as session:
         for i, stack in enumerate(stacks, start=1):
             t0 = time.monotonic()
-            verdict = _check_stack(services, stack, cpus)
+            verdict = _check_stack(session, stack, cpus)
             verdicts.append(verdict)
             status = "ok" if verdict.ok else f"{len(verdict.errors)} problem(s)"
             extra = f", {len(verdict.warnings)} warning(s)" if verdict.warnings else ""
@@ -119,8 +119,8 @@ def verify_stacks(stacks: list[Stack], out: Printer = print) -> list[Verdict]:
 def serve(stack: Stack, out: Printer = print) -> None:
     """Run one stack (and the upstream service) until Ctrl-C or SIGTERM."""
     cpus = _available_cpus(DEFAULT_CPUS)
-    with _temporary_session("serve", cpus) as services:
-        running = _start_stack(services, stack, cpus).running
+    with _temporary_session("serve", cpus) as session:
+        running = _start_stack(session, stack, cpus).running
         out(f"{stack.id} serving at {running.url} (server log: {running.log_path})")
         out("press Ctrl-C to stop")
         while running.proc.poll() is None:

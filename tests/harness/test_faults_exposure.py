@@ -12,7 +12,7 @@ from pathlib import Path
 from harness.plan import registry
 from harness.plan.stacks import all_combinations, parse_stack_id
 from harness.run.launch import HOST, upstream_argv
-from harness.run.session import session
+from harness.run.session import open_session
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HARNESS = REPO_ROOT / "harness"
@@ -66,12 +66,12 @@ def test_django_runs_without_debug_with_a_per_run_secret(tmp_path: Path) -> None
     for n in range(2):
         work = tmp_path / f"run{n}"
         work.mkdir()
-        with session(f"exposure-test-{n}", work, upstream_cpus=None) as services:
+        with open_session(f"exposure-test-{n}", work, upstream_cpus=None) as session:
             done = subprocess.run(
-                [sys.executable, "-c", DJANGO_FACTS], env=services.env, cwd=REPO_ROOT,
+                [sys.executable, "-c", DJANGO_FACTS], env=session.env, cwd=REPO_ROOT,
                 capture_output=True, text=True, timeout=60, check=True,
             )  # fmt: skip
-            assert "DJANGO_SECRET_KEY" not in services.public_env()
+            assert "DJANGO_SECRET_KEY" not in session.public_env()
         debug, hosts, from_env, secret = json.loads(done.stdout)
         assert debug is False and from_env is True and len(secret) >= 50
         assert hosts and "*" not in hosts and set(hosts) <= {

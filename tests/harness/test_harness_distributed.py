@@ -1,6 +1,6 @@
 """Distributed Locust and targets, for real on loopback: a master with two forked workers
 (load.processes), a master waiting for two workers this test starts from the printed
-command (load.workers), and a server the test starts itself (target). Totals must agree:
+command (load.load_workers), and a server the test starts itself (target). Totals must agree:
 cells.csv records = the sum of the workers' records = Locust's own total."""
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ def _group(argv: list[str], log: Path, env: dict[str, str]) -> Iterator[subproce
 
 def test_workers_started_from_the_printed_command_deliver_every_record(tmp_path: Path) -> None:
     port = free_port()
-    load = f"workers = 2\nmaster_port = {port}\nworkers_wait_s = 60"
+    load = f"load_workers = 2\nmaster_port = {port}\nworkers_wait_s = 60"
     scenario = _scenario(tmp_path, "workers", load=load)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     harness = subprocess.Popen(
@@ -199,7 +199,7 @@ def test_a_target_is_loaded_but_never_started_or_stopped(tmp_path: Path) -> None
 
 
 def test_workers_that_never_connect_fail_the_cell_in_time(tmp_path: Path) -> None:
-    load = f"workers = 1\nmaster_port = {free_port()}\nworkers_wait_s = 1"
+    load = f"load_workers = 1\nmaster_port = {free_port()}\nworkers_wait_s = 1"
     scenario = _scenario(tmp_path, "noworkers", load=load)
     done = subprocess.run(
         _harness(scenario, tmp_path / "results"),

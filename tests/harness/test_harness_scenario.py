@@ -172,14 +172,15 @@ target = "http://127.0.0.1:8000"
     [
         ("processes = 0", "load.processes: expected an int in 1..1024, got 0"),
         ("processes = 1.5", "load.processes: expected an int in 1..1024, got 1.5"),
-        ("workers = 0", "load.workers: expected an int in 1..1024, got 0"),
-        ("workers = 2\nprocesses = 2", "load.workers: not with load.processes > 1"),
-        ('master_host = "127.0.0.1"', "load.master_host: only with load.workers"),
-        ("master_port = 6000", "load.master_port: only with load.workers"),
-        ("workers_wait_s = 10", "load.workers_wait_s: only with load.workers"),
-        ("workers = 2\nmaster_port = 70000", "load.master_port: expected an int in 1..65535"),
-        ('workers = 2\nmaster_host = "h:1"', "load.master_host: expected a host name or IP"),
-        ("workers = 2\nworkers_wait_s = 0", "load.workers_wait_s: expected a number >= 1"),
+        ("load_workers = 0", "load.load_workers: expected an int in 1..1024, got 0"),
+        ("load_workers = 2\nprocesses = 2", "load.load_workers: not with load.processes > 1"),
+        ('master_host = "127.0.0.1"', "load.master_host: only with load.load_workers"),
+        ("master_port = 6000", "load.master_port: only with load.load_workers"),
+        ("workers_wait_s = 10", "load.workers_wait_s: only with load.load_workers"),
+        ("load_workers = 2\nmaster_port = 70000", "load.master_port: expected an int in 1..65535"),
+        ('load_workers = 2\nmaster_host = "h:1"', "load.master_host: expected a host name or IP"),
+        ("load_workers = 2\nworkers_wait_s = 0", "load.workers_wait_s: expected a number >= 1"),
+        ("workers = 2\nload_workers = 2", "load.workers: the old name of load.load_workers"),
     ],
 )
 def test_bad_distribution_values_are_named(tmp_path: Path, new: str, expected: str) -> None:
@@ -189,14 +190,26 @@ def test_bad_distribution_values_are_named(tmp_path: Path, new: str, expected: s
 
 def test_processes_and_workers_are_parsed(tmp_path: Path) -> None:
     processes = load_scenario(write(tmp_path, VALID.replace(LOAD_LINE, "processes = 2"))).load
-    assert (processes.processes, processes.workers, processes.load_processes) == (2, 0, 2)
-    text = VALID.replace(LOAD_LINE, 'workers = 3\nmaster_host = "10.0.0.2"\nmaster_port = 6000')
+    assert (processes.processes, processes.load_workers, processes.load_processes) == (2, 0, 2)
+    load = 'load_workers = 3\nmaster_host = "10.0.0.2"\nmaster_port = 6000'
+    text = VALID.replace(LOAD_LINE, load)
     scenario = load_scenario(write(tmp_path, text))
-    assert (scenario.load.workers, scenario.load.load_processes) == (3, 3)
+    assert (scenario.load.load_workers, scenario.load.load_processes) == (3, 3)
     assert (scenario.load.master_host, scenario.load.master_port) == ("10.0.0.2", 6000)
     assert scenario.endpoints == ((f"{tmp_path / 's.toml'}: load.master_host", "10.0.0.2"),)
     single = load_scenario(write(tmp_path, VALID)).load
-    assert (single.processes, single.workers, single.load_processes) == (1, 0, 1)
+    assert (single.processes, single.load_workers, single.load_processes) == (1, 0, 1)
+
+
+def test_the_old_load_workers_key_is_read_with_a_warning(tmp_path: Path) -> None:
+    text = VALID.replace(LOAD_LINE, "workers = 2")
+    scenario = load_scenario(write(tmp_path, text))
+    assert scenario.load.load_workers == 2
+    assert scenario.warnings == (
+        f"{tmp_path / 's.toml'}: load.workers: deprecated: it is now load.load_workers "
+        "(Locust's workers)",
+    )
+    assert load_scenario(write(tmp_path, VALID)).warnings == ()
 
 
 def test_a_target_stack_is_one_unmanaged_server(tmp_path: Path) -> None:

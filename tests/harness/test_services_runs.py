@@ -118,7 +118,7 @@ def test_error_that_ends_the_run_stops_and_removes_postgres(
     need("initdb", "postgres", "pgbouncer")
 
     def broken(cell: Any, ctx: Any) -> dict[str, Any]:
-        assert Path(ctx.services.database["cluster_dir"], "data").is_dir()  # the cluster is up
+        assert Path(ctx.session.database["cluster_dir"], "data").is_dir()  # the cluster is up
         assert {"postgres", "pgbouncer"} <= service_names(ctx.run_id, ctx.run_dir)
         raise RuntimeError("boom")
 
@@ -181,8 +181,8 @@ def test_postgres_starts_in_a_run_directory_too_deep_for_a_unix_socket(
     sockets_before = set(Path("/tmp").glob("pwb-pg-*"))
 
     def check(cell: Any, ctx: Any) -> dict[str, Any]:
-        assert Path(ctx.services.database["cluster_dir"], "data").is_dir()
-        assert str(ctx.services.database["cluster_dir"]).startswith(str(deep))
+        assert Path(ctx.session.database["cluster_dir"], "data").is_dir()
+        assert str(ctx.session.database["cluster_dir"]).startswith(str(deep))
         raise RuntimeError("cluster is up")
 
     monkeypatch.setattr(runner, "run_cell", check)

@@ -31,9 +31,9 @@ def test_nginx_sends_static_itself_or_passes_it_to_the_app() -> None:
     cpus = _available_cpus(DEFAULT_CPUS)
     cases = (("flask@gunicorn-gthread-w1t2+nginx", "nginx"),
              ("flask@gunicorn-gthread-w1t2+nginx-app-static", None))  # fmt: skip
-    with _temporary_session("static", cpus) as services:
+    with _temporary_session("static", cpus) as session:
         for stack_id, served_by in cases:
-            front = _start_stack(services, parse_stack_id(stack_id), cpus)
+            front = _start_stack(session, parse_stack_id(stack_id), cpus)
             try:
                 with httpx.Client(base_url=front.running.url, timeout=10) as client:
                     for path, size in SIZES.items():
@@ -48,8 +48,8 @@ def test_nginx_sends_static_itself_or_passes_it_to_the_app() -> None:
                     refused = client.post("/static/site.css")
                     assert refused.status_code == 405 and refused.json()["error"]
             finally:
-                services.procs.stop(front.running.proc)
-                front.stop_proxy(services.procs)
+                session.procs.stop(front.running.proc)
+                front.stop_proxy(session.procs)
 
 
 def test_full_contract_holds_with_static_from_nginx() -> None:
