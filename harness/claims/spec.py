@@ -74,7 +74,7 @@ class Claim:
     def cells(self) -> int:
         s = self.scenario
         levels = len(s.load.rates) if s.load.mode == "open" else 1
-        return len(s.stacks) * len(s.mixes) * len(s.load.users) * levels * s.load.repeats
+        return len(s.stacks) * len(s.mixes) * len(s.load.users) * levels * s.load.rounds
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,15 @@
 """Verdicts: each check of a claim against the rows of its run's cells.csv.
 
-A check's value is a figure of one cell (its median over the repeats) or the ratio (or
-difference) of the same figure of two cells, with a 95% percentile-bootstrap interval
-(repeats resampled independently per cell, seeded). Against `value op threshold`:
+A check's value is a figure of one cell (its median over the rounds) or the ratio (or
+difference) of the same figure of two cells, paired by round: one ratio per round, where
+both cells met the same host, and the median of those. Its interval is the order-statistic
+interval of that median, with its exact confidence (harness/core/intervals.py): 96.9% with
+6 rounds, 75% with 3, 50% with 2, and said so. Against `value op threshold`:
 
 - supported: the whole interval is on the claimed side of the threshold;
 - refuted: the whole interval is on the other side;
 - inconclusive: the interval straddles the threshold, or the figures cannot be trusted:
-  a failed repeat, errors above max_error_rate, fewer than two repeats (no interval), a
+  a failed round, errors above max_error_rate, fewer than two rounds (no interval), a
   cell missing from the run, or a generator-bound cell, except in one direction:
 
 A generator-bound cell measured the load generator, so its throughput is a lower bound of
@@ -25,14 +27,12 @@ inconclusive otherwise. Every verdict carries the figures and the reason.
 from __future__ import annotations
 
 import math
-import random
-import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from harness.claims.spec import Check, Claim, Select
-from harness.core.intervals import BOOTSTRAP_RESAMPLES, CONFIDENCE, bootstrap_median_ci
+from harness.core.intervals import Interval, format_level, median_interval, paired_interval
 
 SUPPORTED, REFUTED, INCONCLUSIVE = "supported", "refuted", "inconclusive"
 # A generator-bound figure against the server's own: throughput at least, latency at most.
@@ -45,7 +45,7 @@ Row = Mapping[str, Any]
 
 @dataclass(frozen=True)
 class Figure:
-    """One cell's metric over its repeats, and what makes it untrustworthy."""
+    """One cell's metric over its rounds, and what makes it untrustworthy."""
 
     cell: str
     metric: str
@@ -54,6 +54,9 @@ class Figure:
     ci_low: float
     ci_high: float
     problems: tuple[str, ...]
+    # round -> value, for pairing with another cell's figure.
+    rounds: dict[int, float] = field(default_factory=dict)
+    ci_level: float = math.nan
     # Repeats during which other processes used the machine (noise.py): shown, and left
     # to the interval (a noisy repeat that moved the figure widens it).
     noisy: int = 0
@@ -74,6 +77,9 @@ class CheckResult:
     ci_low: float
     ci_high: float
     figures: tuple[Figure, ...]
+    # The interval's exact confidence, and the rounds (pairs of rounds) it rests on.
+    ci_level: float = math.nan
+    n: int = 0
 
 
 @dataclass(frozen=True)
@@ -101,13 +107,13 @@ def _true(value: Any) -> bool:
 
 
 def _counted(rows: Sequence[Row], column: str) -> list[str]:
-    """"r<repeat> <count>" for each row whose count column is above 0 (none in rows of runs
+    """ "r<repeat> <count>" for each row whose count column is above 0 (none in rows of runs
     from before the column)."""
-    return [f"r{r.get('repeat')} {r.get(column)}" for r in rows if _number(r.get(column)) > 0]
+    return [f"r{r.get('round')} {r.get(column)}" for r in rows if _number(r.get(column)) > 0]
 
 
 def figure(rows: Sequence[Row], select: Select, metric: str, max_error_rate: float) -> Figure:
-    """The repeats of one cell in rows, and every reason not to trust them."""
+    """The rounds of one cell in rows, and every reason not to trust them."""
     mine = [
         r for r in rows
         if r.get("stack") == select.stack and r.get("mix") == select.mix
@@ -117,9 +123,9 @@ def figure(rows: Sequence[Row], select: Select, metric: str, max_error_rate: flo
     ok = [r for r in mine if r.get("status") == "ok"]
     if not mine:
         problems.append(f"{select.label}: not in the run")
-    failed = [f"r{r.get('repeat')} {r.get('status')}" for r in mine if r.get("status") != "ok"]
+    failed = [f"r{r.get('round')} {r.get('status')}" for r in mine if r.get("status") != "ok"]
     if failed:
-        problems.append(f"{select.label}: failed repeats ({', '.join(failed)})")
+        problems.append(f"{select.label}: failed rounds ({', '.join(failed)})")
     bound = None
     if any(_true(r.get("generator_bound")) for r in ok):
         bound = BOUND_DIRECTION.get(metric, 0)
@@ -139,43 +145,26 @@ def figure(rows: Sequence[Row], select: Select, metric: str, max_error_rate: flo
         worst = max((_number(r.get("error_rate")) for r in ok), default=0.0)
         if worst > max_error_rate:
             problems.append(f"{select.label}: error rate {worst:.1%} above {max_error_rate:.1%}")
-    values = tuple(v for v in (_number(r.get(metric)) for r in ok) if not math.isnan(v))
+    rounds = {int(r.get("round") or 0): _number(r.get(metric)) for r in ok}
+    rounds = {k: v for k, v in rounds.items() if not math.isnan(v)}
+    values = tuple(rounds.values())
     if ok and len(values) < 2:
-        problems.append(f"{select.label}: {len(values)} repeat(s) with a value, no interval")
-    ci = bootstrap_median_ci(values)
+        problems.append(f"{select.label}: {len(values)} round(s) with a value, no interval")
+    ci = median_interval(values)
     return Figure(
         cell=select.label, metric=metric, values=values, median=ci.median,
         ci_low=ci.low, ci_high=ci.high, problems=tuple(problems),
-        noisy=sum(_true(r.get("noisy")) for r in ok), bound=bound,
+        noisy=sum(_true(r.get("noisy")) for r in ok), bound=bound, rounds=rounds,
+        ci_level=ci.level,
     )  # fmt: skip
 
 
-def combined_interval(
-    a: Sequence[float], b: Sequence[float], compare: str, seed: int = 0
-) -> tuple[float, float, float]:
-    """median(a) / median(b) (or minus) and its percentile-bootstrap interval."""
-
-    def combine(x: float, y: float) -> float:
-        if compare == "difference":
-            return x - y
-        return x / y if y else math.inf
-
-    value = combine(statistics.median(a), statistics.median(b))
-    rng = random.Random(seed)
-    draws = sorted(
-        combine(statistics.median(rng.choices(a, k=len(a))),
-                statistics.median(rng.choices(b, k=len(b))))
-        for _ in range(BOOTSTRAP_RESAMPLES)
-    )  # fmt: skip
-    alpha = (1 - CONFIDENCE) / 2
-    lo = draws[max(0, math.floor(alpha * BOOTSTRAP_RESAMPLES))]
-    hi = draws[min(BOOTSTRAP_RESAMPLES - 1, math.ceil((1 - alpha) * BOOTSTRAP_RESAMPLES) - 1)]
-    return value, lo, hi
-
-
-def judge(op: str, threshold: float, low: float, high: float) -> tuple[str, str]:
-    """Verdict of `value op threshold` given the value's interval [low, high]."""
-    interval = f"95% interval [{low:.4g}, {high:.4g}]"
+def judge(
+    op: str, threshold: float, low: float, high: float, level: float = 0.95
+) -> tuple[str, str]:
+    """Verdict of `value op threshold` given the value's interval [low, high], whose exact
+    confidence is level."""
+    interval = f"{format_level(level)} interval [{low:.4g}, {high:.4g}]"
     inside, outside = (
         (low >= threshold, high < threshold) if op == ">=" else (high <= threshold, low > threshold)
     )
@@ -221,11 +210,15 @@ def evaluate_check(check: Check, rows: Sequence[Row]) -> CheckResult:
             check.label, check.expression, check.op, check.threshold, INCONCLUSIVE,
             "; ".join(problems), math.nan, math.nan, math.nan, tuple(figs),
         )  # fmt: skip
+    ci: Interval
     if check.over is None:
-        value, low, high = figs[0].median, figs[0].ci_low, figs[0].ci_high
+        ci = median_interval(figs[0].values)
     else:
-        value, low, high = combined_interval(figs[0].values, figs[1].values, check.compare)
-    verdict, reason = judge(check.op, check.threshold, low, high)
+        ci = paired_interval(figs[0].rounds, figs[1].rounds, check.compare)
+        if ci.n < 2:
+            problems.append(f"{ci.n} round(s) where both cells have a value: no paired interval")
+    value, low, high = ci.median, ci.low, ci.high
+    verdict, reason = judge(check.op, check.threshold, low, high, ci.level)
     bound_cells = ", ".join(f.cell for f in figs if f.bound is not None)
     verdict, reason = bounded_verdict(verdict, reason, check.op, value_bound(figs), bound_cells)
     if problems:
@@ -233,7 +226,7 @@ def evaluate_check(check: Check, rows: Sequence[Row]) -> CheckResult:
         verdict, reason = INCONCLUSIVE, "; ".join(problems) + f" (measured: {reason})"
     return CheckResult(
         check.label, check.expression, check.op, check.threshold, verdict, reason, value, low,
-        high, tuple(figs),
+        high, tuple(figs), ci.level, ci.n,
     )  # fmt: skip
 
 

@@ -1,48 +1,128 @@
-"""Interval statistics on a handful of values: the median with a bootstrap interval, the
-coefficient of variation. Pure functions, no I/O."""
+"""Intervals whose confidence is what they say, for the handful of values a run has.
+
+The median of n values gets the distribution-free interval from order statistics: with
+x(1) <= ... <= x(n), [x(j), x(n+1-j)] holds the true median with probability
+1 - 2 P(Bin(n, 1/2) <= j - 1), whatever the distribution (continuous, independent
+values). j is the largest rank that keeps that probability at or above the confidence
+asked for; below the n that needs (6 for 95%), the widest interval [min, max] is given
+with the level it does reach (n = 5: 93.8%, n = 3: 75%, n = 2: 50%), never a label it
+does not have. A percentile bootstrap of a few values returns about [min, max] too, but
+calls it 95%.
+
+A comparison of two stacks is paired: one ratio (or difference) per round, where both met
+the same host, and the interval of the median of those per-round values.
+"""
 
 from __future__ import annotations
 
 import math
-import random
 import statistics
-from collections.abc import Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
-BOOTSTRAP_RESAMPLES = 2000
 CONFIDENCE = 0.95
+K = TypeVar("K", bound=Hashable)
 
 
 @dataclass(frozen=True)
 class Interval:
+    """A median and its interval; level is the interval's exact confidence (0 for a single
+    value, NaN without values), n the values it rests on."""
+
     median: float
     low: float
     high: float
+    level: float
+    n: int
+
+    @property
+    def reaches(self) -> bool:
+        """True when the interval's confidence is at least CONFIDENCE (95%)."""
+        return self.level >= CONFIDENCE
+
+    def label(self) -> str:
+        """The interval's confidence as people read it: "96.9%", or why there is none."""
+        if self.n == 0:
+            return "no values"
+        if self.n == 1:
+            return "one value, no interval"
+        return f"{format_level(self.level)}"
+
+    def excludes(self, value: float) -> bool:
+        """True when the whole interval lies on one side of value (a decided comparison)."""
+        return self.n > 1 and (self.low > value or self.high < value)
 
 
-def bootstrap_median_ci(
-    values: Sequence[float],
-    confidence: float = CONFIDENCE,
-    resamples: int = BOOTSTRAP_RESAMPLES,
-    seed: int = 0,
-) -> Interval:
-    """Median and its percentile-bootstrap confidence interval (seeded, reproducible).
+def format_level(level: float) -> str:
+    """A confidence level as a percentage with as many decimals as it needs (96.9%, 50%)."""
+    pct = round(level * 100, 1)
+    return f"{pct:.0f}%" if pct == int(pct) else f"{pct:.1f}%"
 
-    With one value the interval is that value; NaNs are left out.
-    """
-    data = [v for v in values if not math.isnan(v)]
-    if not data:
-        return Interval(math.nan, math.nan, math.nan)
-    med = statistics.median(data)
-    if len(data) == 1:
-        return Interval(med, med, med)
-    rng = random.Random(seed)
+
+def _binomial_half_cdf(k: int, n: int) -> float:
+    """P(Bin(n, 1/2) <= k)."""
+    return sum(math.comb(n, i) for i in range(k + 1)) / 2**n
+
+
+def median_ranks(n: int, confidence: float = CONFIDENCE) -> tuple[int, float]:
+    """(j, level): the 1-based rank j of the interval [x(j), x(n+1-j)] and its exact level;
+    the narrowest interval whose level is at least `confidence`, else [min, max]."""
+    if n < 2:
+        return 1, 0.0
+    best = 1
+    for j in range(1, n // 2 + 1):
+        if 1 - 2 * _binomial_half_cdf(j - 1, n) >= confidence:
+            best = j
+        else:
+            break
+    return best, 1 - 2 * _binomial_half_cdf(best - 1, n)
+
+
+def rounds_for(confidence: float = CONFIDENCE) -> int:
+    """The fewest values whose [min, max] reaches the confidence (6 for 95%)."""
+    n = 2
+    while 1 - 2 * 0.5**n < confidence:
+        n += 1
+    return n
+
+
+def median_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> Interval:
+    """The median of the values (NaNs left out) and its order-statistic interval."""
+    data = sorted(v for v in values if not math.isnan(v))
     n = len(data)
-    meds = sorted(statistics.median(rng.choices(data, k=n)) for _ in range(resamples))
-    alpha = (1 - confidence) / 2
-    lo_i = max(0, math.floor(alpha * resamples))
-    hi_i = min(resamples - 1, math.ceil((1 - alpha) * resamples) - 1)
-    return Interval(med, meds[lo_i], meds[hi_i])
+    if n == 0:
+        return Interval(math.nan, math.nan, math.nan, math.nan, 0)
+    med = statistics.median(data)
+    j, level = median_ranks(n, confidence)
+    return Interval(med, data[j - 1], data[n - j], level, n)
+
+
+def paired_values(
+    a: Mapping[K, float], b: Mapping[K, float], compare: str = "ratio"
+) -> list[float]:
+    """a[k] / b[k] (or a[k] - b[k]) for every key (round) both have a number for; a ratio
+    needs b[k] > 0."""
+    out = []
+    for key in a.keys() & b.keys():
+        x, y = a[key], b[key]
+        if math.isnan(x) or math.isnan(y):
+            continue
+        if compare == "difference":
+            out.append(x - y)
+        elif y > 0:
+            out.append(x / y)
+    return out
+
+
+def paired_interval(
+    a: Mapping[K, float],
+    b: Mapping[K, float],
+    compare: str = "ratio",
+    confidence: float = CONFIDENCE,
+) -> Interval:
+    """The median of the per-round ratios (or differences) of a over b, and its interval."""
+    return median_interval(paired_values(a, b, compare), confidence)
 
 
 def coefficient_of_variation(values: Sequence[float]) -> float:

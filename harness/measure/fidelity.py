@@ -15,7 +15,7 @@ stays low. Locust's own CPU warning is not used: it watches only its own process
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +33,26 @@ LOAD_CPU_BOUND = 0.90
 
 @dataclass(frozen=True)
 class Before:
-    """State of the machine just before a cell."""
+    """State of the machine just before a cell: the TIME_WAIT sockets its connections could
+    collide with, and any wait for them to drain."""
 
     drain: noise.Drain
     port_range_used_fraction: float
+    warnings: tuple[str, ...] = ()
 
     @property
     def ports_half_used(self) -> bool:
         return self.port_range_used_fraction >= PORT_RANGE_HALF
+
+    def columns(self) -> dict[str, Any]:
+        return {
+            "time_wait_start": self.drain.start,
+            "port_range_used_fraction": round(self.port_range_used_fraction, 4),
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        fraction = round(self.port_range_used_fraction, 4)
+        return {"time_wait": asdict(self.drain) | {"port_range_used_fraction": fraction}}
 
 
 def cell_keepalive(cell: Cell, scenario: Scenario) -> bool:
@@ -50,29 +62,28 @@ def cell_keepalive(cell: Cell, scenario: Scenario) -> bool:
     return client_keepalive(cell.stack, scenario.services)
 
 
-def before_cell(cell: Cell, scenario: Scenario, info: dict[str, Any]) -> Before:
-    """Count TIME_WAIT sockets; before a cell without keep-alive, wait (up to
-    load.time_wait_drain_s) for them to fall below 25% of the local port range."""
+def before_cell(cell: Cell, scenario: Scenario, pair: tuple[str, str] | None = None) -> Before:
+    """Count the TIME_WAIT sockets. With pair (the window's client and server addresses,
+    the rounds design), only those between them, and no wait: a fresh pair has none.
+    Else, before a cell without keep-alive, wait (up to load.time_wait_drain_s) for the
+    machine's to fall below 25% of the local port range."""
     ports = noise.port_range_size()
     drain = noise.drain_time_wait(
-        needed=not cell_keepalive(cell, scenario),
+        needed=pair is None and not cell_keepalive(cell, scenario),
         below=round(ports * noise.TIME_WAIT_DRAIN_FRACTION),
         max_s=scenario.load.time_wait_drain_s,
+        count=lambda: noise.time_wait_now(pair=pair),
     )
     used = drain.start / ports
-    before = Before(drain, used)
-    warnings = info.setdefault("warnings", [])
+    warnings = []
     if drain.not_drained:
         warnings.append(f"TIME_WAIT not drained: {drain.not_drained}")
-    if before.ports_half_used:
+    if used >= PORT_RANGE_HALF:
         warnings.append(
             f"{drain.start} sockets in TIME_WAIT: {used:.0%} of the local port range used "
             "at the start; connects may fail or stall"
         )
-    info["time_wait"] = asdict(drain) | {"port_range_used_fraction": round(used, 4)}
-    for w in warnings:
-        print(f"warning: {cell.id}: {w}")
-    return before
+    return Before(drain, used, tuple(warnings))
 
 
 def load_capacity_pct(locust_cpu_pct: float, load_cpus: int) -> float:
@@ -96,42 +107,86 @@ def empty_figures(before: Before | None, target_rps: int | None = None) -> dict[
     row: dict[str, Any] = dict.fromkeys(FIDELITY_COLUMNS)
     row["target_rps"] = target_rps
     if before is not None:
-        row["time_wait_start"] = before.drain.start
-        row["port_range_used_fraction"] = round(before.port_range_used_fraction, 4)
+        row |= before.columns()
     return row
 
 
-def cell_figures(
+@dataclass(frozen=True)
+class Fidelity:
+    """The fidelity columns of a measured cell, its warnings and the calibration used."""
+
+    columns: dict[str, Any]
+    warnings: tuple[str, ...] = ()
+    calibration: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        figures = {k: self.columns[k] for k in FIDELITY_COLUMNS}
+        return {"fidelity": figures, "calibration": self.calibration}
+
+
+@dataclass(frozen=True)
+class Window:
+    """What fidelity needs of a measured window: its rate, Locust's CPU, its bounds."""
+
+    rps: float
+    locust_cpu_pct: float
+    start: float
+    end: float
+
+
+def figures(
     cell: Cell,
     scenario: Scenario,
     calibration: Calibration | None,
-    rps: float,
-    locust_cpu_pct: float,
-    rps_wrk: float | None,
-    noise_figures: noise.NoiseFigures,
     before: Before,
-    info: dict[str, Any],
-) -> dict[str, Any]:
-    """The fidelity columns of a measured cell; warnings go to info and stdout."""
-    capacity = load_capacity_pct(locust_cpu_pct, len(scenario.cpus.load))
-    busy = load_capacity_pct(noise_figures.locust_busy_pct, len(scenario.cpus.load))
+    window: Window,
+    noise_samples: list[noise.NoiseSample],
+    speed_samples: list[cpuspeed.SpeedSample],
+    wrk_rps: float | None = None,
+) -> Fidelity:
+    """The fidelity columns of a measured window and the warnings they raise."""
+    load_cpus = scenario.cpus.load
+    noise_figures = noise.noise_means(noise_samples, window.start, window.end)
+    capacity = load_capacity_pct(window.locust_cpu_pct, len(load_cpus))
+    busy = load_capacity_pct(noise_figures.locust_busy_pct, len(load_cpus))
     if scenario.load.load_workers:
         # Workers on other hosts are not sampled here: only the calibrated ceiling judges.
         capacity = busy = math.nan
-    keepalive = cell_keepalive(cell, scenario)
-    fraction = calibration.fraction(rps, keepalive) if calibration else None
+    fraction = (
+        calibration.fraction(window.rps, cell_keepalive(cell, scenario)) if calibration else None
+    )
     bound = is_generator_bound(capacity, fraction, busy)
+    managed = cell.stack.managed
+    server_soft, server_steal = (
+        noise.kernel_shares(noise_samples, scenario.cpus.server, window.start, window.end)
+        if managed
+        else (math.nan, math.nan)
+    )
+    load_soft, load_steal = noise.kernel_shares(noise_samples, load_cpus, window.start, window.end)
     row = empty_figures(before, cell.target_rps) | {
         "generator_bound": bound,
         "load_cpu_pct_of_capacity": capacity,
         "load_busy_pct_of_capacity": busy,
         "ceiling_fraction": fraction,
-        "rps_wrk": rps_wrk,
-        "rps_ratio": rps / rps_wrk if rps_wrk else None,
+        "rps_wrk": wrk_rps,
+        "rps_ratio": window.rps / wrk_rps if wrk_rps else None,
         "other_cpu_pct": noise_figures.other_cpu_pct,
         "load_avg_1m": noise_figures.load_avg_1m,
         "noisy": noise_figures.noisy,
+        "server_cpu_speed": (
+            cpuspeed.speed(speed_samples, scenario.cpus.server, window.start, window.end)
+            if managed
+            else math.nan
+        ),
+        "load_cpu_speed": cpuspeed.speed(speed_samples, load_cpus, window.start, window.end),
+        "server_softirq_pct": server_soft,
+        "server_steal_pct": server_steal,
+        "load_softirq_pct": load_soft,
+        "load_steal_pct": load_steal,
     }
+    if scenario.load.crosscheck is not None:
+        row |= crosscheck.mix_plan(cell.mix).columns()
     warnings = []
     if bound:
         why = [f"Locust at {capacity:.0f}% of its CPUs, busy {busy:.0f}%"]
@@ -143,41 +198,27 @@ def cell_figures(
             f"noisy: other processes used {noise_figures.other_cpu_pct:.0f}% of a core "
             f"(load average {noise_figures.load_avg_1m:.2f})"
         )
-    info.setdefault("warnings", []).extend(warnings)
-    info["fidelity"] = {k: row[k] for k in FIDELITY_COLUMNS}
-    info["calibration"] = calibration.key if calibration else None
-    for w in warnings:
-        print(f"warning: {cell.id}: {w}")
-    return row
+    return Fidelity(row, tuple(warnings), calibration.key if calibration else None)
 
 
 def crosscheck_cell(
-    cell: Cell,
-    scenario: Scenario,
-    procs: ProcessRegistry,
-    url: str,
-    cell_dir: Path,
-    info: dict[str, Any],
-) -> None:
+    cell: Cell, scenario: Scenario, procs: ProcessRegistry, url: str, cell_dir: Path
+) -> dict[str, Any] | None:
     """With load.crosscheck = "wrk": drive the mix's GET paths with wrk while the server
-    still runs (after Locust ended). A wrk failure is recorded, never fails the cell."""
+    still runs (after Locust's window); returns cell.json's "crosscheck" entry (None when
+    off). A wrk failure is recorded, never fails the cell."""
     if scenario.load.crosscheck is None:
-        return
+        return None
     plan = crosscheck.mix_plan(cell.mix)
     if not plan.paths:
-        info["crosscheck"] = {
-            "tool": "wrk", "skipped": "no GET path in the mix", "left_out": list(plan.left_out)
-        }  # fmt: skip
-        return
+        return {"tool": "wrk", "skipped": "no GET path in the mix", "left_out": list(plan.left_out)}
     try:
         result = crosscheck.run_wrk(
             procs, url, plan, cell.users, scenario.load.measure_s, scenario.cpus.load, cell_dir
         )
     except HarnessError as exc:
-        info["crosscheck"] = {"tool": "wrk", "error": str(exc)}
-        print(f"warning: {cell.id}: wrk cross-check failed: {exc}")
-        return
-    info["crosscheck"] = {"tool": "wrk"} | asdict(result)
+        return {"tool": "wrk", "error": str(exc)}
+    return {"tool": "wrk"} | asdict(result)
 
 
 def probe_cpus(cell: Cell, scenario: Scenario) -> tuple[int, ...]:
@@ -187,50 +228,3 @@ def probe_cpus(cell: Cell, scenario: Scenario) -> tuple[int, ...]:
     if cell.stack.managed:
         cpus |= set(scenario.cpus.server)
     return tuple(sorted(cpus))
-
-
-def speed_figures(
-    cell: Cell, scenario: Scenario, samples: list[cpuspeed.SpeedSample], start: float, end: float
-) -> dict[str, Any]:
-    """server_cpu_speed / load_cpu_speed: the probe's median speed on those CPUs in the
-    window, loop iterations per µs (harness/measure/cpuspeed.py); the server's is NaN for a server
-    the harness does not run."""
-    server = (
-        cpuspeed.speed(samples, scenario.cpus.server, start, end)
-        if cell.stack.managed
-        else math.nan
-    )
-    return {
-        "server_cpu_speed": server,
-        "load_cpu_speed": cpuspeed.speed(samples, scenario.cpus.load, start, end),
-    }
-
-
-def row_figures(
-    cell: Cell,
-    scenario: Scenario,
-    calibration: Calibration | None,
-    before: Before | None,
-    noise_samples: list[noise.NoiseSample],
-    info: dict[str, Any],
-    measured: tuple[float, float, float, float] | None,
-    speed_samples: list[cpuspeed.SpeedSample] | None = None,
-) -> dict[str, Any]:
-    """The fidelity columns; measured = (rps, locust_cpu_pct, window start, window end)
-    or None for a failed cell; speed_samples: the CPU speed probe's."""
-    if measured is None or before is None:
-        return empty_figures(before, cell.target_rps)
-    rps, locust_cpu, start, end = measured
-    wrk = info.get("crosscheck") or {}
-    row = cell_figures(
-        cell, scenario, calibration, rps, locust_cpu, wrk.get("rps"),
-        noise.noise_means(noise_samples, start, end), before, info,
-    )  # fmt: skip
-    speeds = speed_figures(cell, scenario, speed_samples or [], start, end)
-    row |= speeds
-    info["fidelity"] |= speeds
-    if scenario.load.crosscheck is not None:
-        driven = crosscheck.mix_plan(cell.mix).columns()
-        row |= driven
-        info["fidelity"] |= driven
-    return row

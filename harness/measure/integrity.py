@@ -86,6 +86,28 @@ def snapshot(database_url: str) -> Snapshot:
     return Snapshot(int(row[0]), int(row[1]))
 
 
+def settle(database_url: str) -> None:
+    """After a writing window, before the next one: SQLite's write-ahead log folded back
+    (PRAGMA wal_checkpoint), PostgreSQL's dead rows of `items` vacuumed, so that a later
+    window does not pay for this one's writes."""
+    from apps.common.sql import SQLITE, dialect_of, sqlite_path
+
+    try:
+        if dialect_of(database_url) == SQLITE:
+            conn = sqlite3.connect(sqlite_path(database_url), timeout=30)
+            try:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            finally:
+                conn.close()
+        else:
+            import psycopg
+
+            with psycopg.connect(database_url, autocommit=True) as pg:
+                pg.execute("VACUUM items")
+    except Exception as exc:  # any driver's error: say which
+        raise IntegrityError(f"cannot settle the database: {type(exc).__name__}: {exc}") from exc
+
+
 def _named(writes: dict[str, tuple[str, int]], effect: str) -> str:
     """How the requests with this effect are named in a message: 'POST /items' 201."""
     return " or ".join(f"'{name}' {status}" for name, (e, status) in writes.items() if e == effect)

@@ -15,7 +15,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
@@ -35,22 +35,32 @@ TIME_WAIT_DRAIN_MAX_S = 60.0
 INTERVAL_S = 0.5
 
 
-def count_time_wait(text: str) -> int:
-    """TIME_WAIT sockets (state 06) in the text of /proc/net/tcp or tcp6."""
+def proc_net_address(ip: str) -> str:
+    """An IPv4 address as /proc/net/tcp writes it: 127.0.0.1 -> 0100007F."""
+    return "".join(f"{int(part):02X}" for part in reversed(ip.split(".")))
+
+
+def count_time_wait(text: str, pair: tuple[str, str] | None = None) -> int:
+    """TIME_WAIT sockets (state 06) in the text of /proc/net/tcp or tcp6; with pair (two
+    IPv4 addresses), only those between them, either way round (the sockets a new
+    connection between them could collide with)."""
+    wanted = {proc_net_address(ip) for ip in pair} if pair else None
     count = 0
     for line in text.splitlines()[1:]:
         fields = line.split()
-        if len(fields) > 3 and fields[3] == TIME_WAIT_STATE:
+        if len(fields) <= 3 or fields[3] != TIME_WAIT_STATE:
+            continue
+        if wanted is None or {fields[1].split(":")[0], fields[2].split(":")[0]} == wanted:
             count += 1
     return count
 
 
-def time_wait_now(tables: Sequence[Path] = TCP_TABLES) -> int:
-    """TIME_WAIT sockets on this machine (both IPv4 and IPv6 tables)."""
+def time_wait_now(tables: Sequence[Path] = TCP_TABLES, pair: tuple[str, str] | None = None) -> int:
+    """TIME_WAIT sockets on this machine (both IPv4 and IPv6 tables), or between pair."""
     total = 0
     for path in tables:
         try:
-            total += count_time_wait(path.read_text())
+            total += count_time_wait(path.read_text(), pair)
         except OSError:
             continue
     return total
@@ -107,6 +117,33 @@ def drain_time_wait(
     return Drain(found, current, waited, reason)
 
 
+# /proc/stat's per-CPU fields (user nice system idle iowait irq softirq steal ...): the
+# kernel's network work outside any process (softirq, ~18% of a loopback server's CPU
+# here) and the time the host took from the guest (steal).
+SOFTIRQ_FIELD, STEAL_FIELD = 6, 7
+STAT_PATH = Path("/proc/stat")
+
+
+def cpu_times(text: str) -> dict[int, tuple[int, int, int]]:
+    """Per CPU (total, softirq, steal) clock ticks from /proc/stat's text."""
+    times = {}
+    for line in text.splitlines():
+        name, _, rest = line.partition(" ")
+        if not name.startswith("cpu") or name == "cpu":
+            continue
+        ticks = [int(x) for x in rest.split()]
+        # guest time is already inside user time: the first 8 fields are the whole.
+        times[int(name[3:])] = (sum(ticks[:8]), ticks[SOFTIRQ_FIELD], ticks[STEAL_FIELD])
+    return times
+
+
+def _cpu_times_now() -> dict[int, tuple[int, int, int]]:
+    try:
+        return cpu_times(STAT_PATH.read_text())
+    except (OSError, ValueError, IndexError):
+        return {}
+
+
 @dataclass(frozen=True)
 class NoiseSample:
     t: float
@@ -116,6 +153,8 @@ class NoiseSample:
     # for a CPU (/proc/<pid>/schedstat), summed. On a busy machine Locust's CPU share can
     # stay low while it never idles: it is still the limit.
     locust_busy_pct: float = 0.0
+    # Per CPU (total, softirq, steal) ticks so far (cpu_times).
+    cpu_ticks: dict[int, tuple[int, int, int]] = field(default_factory=dict)
 
 
 def read_schedstat(text: str) -> int:
@@ -199,8 +238,11 @@ class NoiseSampler:
             ours, _, _ = self._tree.sample()
             busy = demand.sample(self._tree.members)
             self.samples.append(
-                NoiseSample(time.time(), max(0.0, total - ours), os.getloadavg()[0], busy)
-            )
+                NoiseSample(
+                    time.time(), max(0.0, total - ours), os.getloadavg()[0], busy,
+                    _cpu_times_now(),
+                )
+            )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -212,6 +254,26 @@ class NoiseFigures:
     @property
     def noisy(self) -> bool:
         return self.other_cpu_pct > NOISY_CPU_PCT
+
+
+def kernel_shares(
+    samples: Sequence[NoiseSample], cpus: Sequence[int], start: float, end: float
+) -> tuple[float, float]:
+    """(softirq %, steal %) of the CPUs' time between the first and the last sample inside
+    [start, end); NaN without two such samples."""
+    inside = [s for s in samples if start <= s.t < end and s.cpu_ticks]
+    if len(inside) < 2:
+        return math.nan, math.nan
+    first, last = inside[0].cpu_ticks, inside[-1].cpu_ticks
+    total = softirq = steal = 0
+    for cpu in cpus:
+        if cpu in first and cpu in last:
+            total += last[cpu][0] - first[cpu][0]
+            softirq += last[cpu][1] - first[cpu][1]
+            steal += last[cpu][2] - first[cpu][2]
+    if total <= 0:
+        return math.nan, math.nan
+    return 100.0 * softirq / total, 100.0 * steal / total
 
 
 def noise_means(samples: Sequence[NoiseSample], start: float, end: float) -> NoiseFigures:

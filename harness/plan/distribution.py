@@ -33,7 +33,9 @@ def _int_key(bad: Bad, t: dict[str, Any], key: str, lo: int, hi: int, default: i
     return value
 
 
-def parse_distribution(t: dict[str, Any], bad: Bad, warn: Warn) -> dict[str, Any]:
+def parse_distribution(
+    t: dict[str, Any], bad: Bad, warn: Warn, default: dict[str, Any]
+) -> dict[str, Any]:
     """The LoadSpec fields of [load] processes, load_workers, master_host, master_port and
     workers_wait_s. `workers`, the old name of load_workers, is read with a warning (under
     [[stacks]] workers are server processes; here they are Locust's)."""
@@ -43,7 +45,7 @@ def parse_distribution(t: dict[str, Any], bad: Bad, warn: Warn) -> dict[str, Any
         else:
             warn("load.workers", "deprecated: it is now load.load_workers (Locust's workers)")
             t = {**{k: v for k, v in t.items() if k != "workers"}, "load_workers": t["workers"]}
-    processes = _int_key(bad, t, "processes", 1, 1024, 1)
+    processes = _int_key(bad, t, "processes", 1, 1024, default["processes"])
     workers = _int_key(bad, t, "load_workers", 1, 1024, 1) if "load_workers" in t else 0
     if "load_workers" in t and processes > 1:
         bad(
@@ -54,19 +56,19 @@ def parse_distribution(t: dict[str, Any], bad: Bad, warn: Warn) -> dict[str, Any
     for key in sorted(DISTRIBUTION_KEYS - {"processes", "load_workers", "workers"}):
         if key in t and "load_workers" not in t:
             bad(f"load.{key}", "only with load.load_workers (the master waits for workers)")
-    host = t.get("master_host", "127.0.0.1")
+    host = t.get("master_host", default["master_host"])
     if not isinstance(host, str) or not host or any(c in host for c in "/: "):
         bad("load.master_host", f"expected a host name or IP address, got {host!r}")
-        host = "127.0.0.1"
-    wait = t.get("workers_wait_s", 300)
+        host = default["master_host"]
+    wait = t.get("workers_wait_s", default["workers_wait_s"])
     if isinstance(wait, bool) or not isinstance(wait, int | float) or wait < 1:
         bad("load.workers_wait_s", f"expected a number >= 1, got {wait!r}")
-        wait = 300
+        wait = default["workers_wait_s"]
     return {
         "processes": processes,
         "load_workers": workers,
         "master_host": host,
-        "master_port": _int_key(bad, t, "master_port", 1, 65535, MASTER_PORT),
+        "master_port": _int_key(bad, t, "master_port", 1, 65535, default["master_port"]),
         "workers_wait_s": float(wait),
     }
 

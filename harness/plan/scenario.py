@@ -9,7 +9,7 @@ import json
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -32,42 +32,36 @@ LOCUSTFILE_DIR = REPO_ROOT / "scenarios" / "locustfiles"
 TOP_KEYS = {"name", "description", "load", "cpus", "stacks", "mixes", *SERVICE_KEYS}
 CLIENTS = ("fasthttp", "lean")
 CROSSCHECK_TOOLS = ("wrk",)
-LOAD_KEYS = {
-    "client",
-    "locustfile",
-    "warmup_s",
-    "measure_s",
-    "users",
-    "repeats",
-    "spawn_margin_s",
-    "stop_timeout_s",
-    "startup_timeout_s",
-    "request_timeout_s",
-    "calibrate",
-    "crosscheck",
-    "seed",
-    "time_wait_drain_s",
-    "mode",
-    "rates",
-    *DISTRIBUTION_KEYS,
-}
 SAFE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 SELECTOR_KEYS = {
     "apps", "servers", "workers", "threads", "skip_invalid", "proxy", "target", "db_pool_size",
 }  # fmt: skip
 
 
+DESIGNS = ("rounds", "isolated")
+
+
 @dataclass(frozen=True)
 class LoadSpec:
-    locustfile: Path
-    client: str
+    """The [load] table. A field's default is the key's default (the README's table of
+    [load] keys is checked against these by a test); fields without one are required."""
+
     warmup_s: float
     measure_s: float
     users: tuple[int, ...]
-    repeats: int
-    spawn_margin_s: float
-    stop_timeout_s: float
-    startup_timeout_s: float
+    locustfile: Path = LOCUSTFILE_DIR / "mix.py"
+    # LeanHttpUser passed the contract checks on every stack of scenarios/default.toml
+    # (harness/README.md: Load clients); FastHttpUser stays selectable.
+    client: str = "lean"
+    # Rounds: each measures every (stack, mix, level) window once, in a fresh order.
+    rounds: int = 1
+    # "rounds": every stack started once and kept warm, the windows of each round in a
+    # fresh order, one Locust process per round; "isolated": a fresh server and Locust per
+    # cell (distributed Locust, or a scenario that must not share a machine between stacks).
+    design: str = "rounds"
+    spawn_margin_s: float = 10.0
+    stop_timeout_s: float = 2.0
+    startup_timeout_s: float = 30.0
     # Locust users fail a request unanswered after this long (connect and whole response).
     request_timeout_s: float = 60.0
     # Fidelity (harness/measure/fidelity.py): calibrate the generator at the start of the run,
@@ -75,15 +69,17 @@ class LoadSpec:
     calibrate: bool = False
     crosscheck: str | None = None
     seed: int | None = None
-    # Before a cell without keep-alive, wait up to this long for TIME_WAIT to drain.
+    # Isolated design: before a cell without keep-alive, wait up to this long for TIME_WAIT
+    # to drain (rounds give every window addresses of its own instead).
     time_wait_drain_s: float = 60.0
     # "closed": each user sends again when answered (levels: users); "open": a fixed
     # arrival rate per level (rates, requests/s), users = [pool size] (mix.py: open loop).
     mode: str = "closed"
     rates: tuple[int, ...] = ()
-    # Distributed Locust: processes > 1 forks a master and that many workers on the load
-    # CPUs (--processes); load_workers > 0 starts a master that waits for that many
-    # workers started by hand, possibly on other hosts, connecting to master_host:master_port.
+    # Distributed Locust (isolated design): processes > 1 forks a master and that many
+    # workers on the load CPUs (--processes); load_workers > 0 starts a master that waits
+    # for that many workers started by hand, possibly on other hosts, connecting to
+    # master_host:master_port.
     processes: int = 1
     load_workers: int = 0
     master_host: str = "127.0.0.1"
@@ -95,6 +91,14 @@ class LoadSpec:
     def load_processes(self) -> int:
         """How many Locust processes run users: the workers, or the one local process."""
         return self.load_workers or self.processes
+
+
+# The [load] keys: LoadSpec's fields (locustfile by its name in scenarios/locustfiles/),
+# and the old names read with a warning: repeats (rounds), workers (load_workers).
+LOAD_DEFAULTS: dict[str, Any] = {
+    f.name: f.default for f in fields(LoadSpec) if f.default is not MISSING
+}
+LOAD_KEYS = {f.name for f in fields(LoadSpec)} | DISTRIBUTION_KEYS | {"repeats"}
 
 
 @dataclass(frozen=True)
@@ -223,37 +227,59 @@ def _table(chk: _Checker, data: dict[str, Any], key: str) -> dict[str, Any]:
 def _parse_load(chk: _Checker, data: dict[str, Any]) -> LoadSpec:
     t = _table(chk, data, "load")
     chk.unknown_keys(t, LOAD_KEYS, "load")
-    locustfile = t.get("locustfile", "mix.py")
+    default = LOAD_DEFAULTS
+    locustfile = t.get("locustfile", default["locustfile"].name)
     path = LOCUSTFILE_DIR / str(locustfile)
     if not isinstance(locustfile, str) or "/" in locustfile or not path.is_file():
         chk.bad("load.locustfile", f"no such file in scenarios/locustfiles/: {locustfile!r}")
-    # LeanHttpUser passed the contract checks on every stack of scenarios/default.toml
-    # (harness/README.md: Load clients); FastHttpUser stays selectable.
-    client = t.get("client", "lean")
+    client = t.get("client", default["client"])
     if client not in CLIENTS:
         chk.bad("load.client", f"expected one of {', '.join(CLIENTS)}, got {client!r}")
-    repeats = t.get("repeats", 1)
-    if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
-        chk.bad("load.repeats", f"expected an int >= 1, got {repeats!r}")
-        repeats = 1
+    if "repeats" in t:
+        if "rounds" in t:
+            chk.bad("load.repeats", "the old name of load.rounds: give only rounds")
+        else:
+            chk.warn("load.repeats", "deprecated: rounds are the repeats now (load.rounds)")
+            t = {**t, "rounds": t["repeats"]}
+    rounds = t.get("rounds", default["rounds"])
+    if not isinstance(rounds, int) or isinstance(rounds, bool) or rounds < 1:
+        chk.bad("load.rounds", f"expected an int >= 1, got {rounds!r}")
+        rounds = 1
+    distribution = parse_distribution(t, chk.bad, chk.warn, default)
+    design = t.get("design", default["design"])
+    if design not in DESIGNS:
+        chk.bad("load.design", f"expected one of {', '.join(DESIGNS)}, got {design!r}")
+    elif design == "rounds" and (distribution["processes"] > 1 or distribution["load_workers"]):
+        chk.bad(
+            "load.design",
+            "distributed Locust (processes > 1 or load_workers) runs one Locust per cell: "
+            'set design = "isolated"',
+        )
     return LoadSpec(
         locustfile=path,
         client=str(client),
         warmup_s=chk.number(t, "warmup_s", "load", 0),
-        measure_s=chk.number(t, "measure_s", "load", 1),
+        measure_s=chk.number(t, "measure_s", "load", 0.5),
         users=chk.int_list(t, "users", "load", 1),
-        repeats=repeats,
-        spawn_margin_s=chk.number(t, "spawn_margin_s", "load", 0, default=10),
-        stop_timeout_s=chk.number(t, "stop_timeout_s", "load", 0, default=2),
-        startup_timeout_s=chk.number(t, "startup_timeout_s", "load", 1, default=30),
-        request_timeout_s=chk.number(t, "request_timeout_s", "load", 0.1, default=60),
+        rounds=rounds,
+        design=str(design),
+        spawn_margin_s=chk.number(t, "spawn_margin_s", "load", 0, default["spawn_margin_s"]),
+        stop_timeout_s=chk.number(t, "stop_timeout_s", "load", 0, default["stop_timeout_s"]),
+        startup_timeout_s=chk.number(
+            t, "startup_timeout_s", "load", 1, default["startup_timeout_s"]
+        ),
+        request_timeout_s=chk.number(
+            t, "request_timeout_s", "load", 0.1, default["request_timeout_s"]
+        ),
         **_fidelity_keys(chk, t),
-        **parse_distribution(t, chk.bad, chk.warn),
+        **distribution,
     )
 
 
 def _fidelity_keys(chk: _Checker, t: dict[str, Any]) -> dict[str, Any]:
-    calibrate, crosscheck, seed = t.get("calibrate", False), t.get("crosscheck"), t.get("seed")
+    default = LOAD_DEFAULTS
+    calibrate = t.get("calibrate", default["calibrate"])
+    crosscheck, seed = t.get("crosscheck", default["crosscheck"]), t.get("seed", default["seed"])
     if not isinstance(calibrate, bool):
         chk.bad("load.calibrate", f"expected true or false, got {calibrate!r}")
     if crosscheck is not None and crosscheck not in CROSSCHECK_TOOLS:
@@ -262,8 +288,8 @@ def _fidelity_keys(chk: _Checker, t: dict[str, Any]) -> dict[str, Any]:
         )
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         chk.bad("load.seed", f"expected an int, got {seed!r}")
-    drain = chk.number(t, "time_wait_drain_s", "load", 0, default=60)
-    mode = t.get("mode", "closed")
+    drain = chk.number(t, "time_wait_drain_s", "load", 0, default["time_wait_drain_s"])
+    mode = t.get("mode", default["mode"])
     rates: tuple[int, ...] = ()
     if mode not in ("closed", "open"):
         chk.bad("load.mode", f"expected closed or open, got {mode!r}")

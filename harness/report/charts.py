@@ -48,8 +48,7 @@ KIND_TITLES = {
 # Error bars of throughput: the 95% bootstrap interval of the median over repeats.
 _RPS_BARS = ("rps_ci_low", "rps_ci_high")
 FLAGGED_LABEL = (
-    "flagged: generator-bound, cut off, stalled, unstable, noisy, errors or failed at other "
-    "levels"
+    "flagged: generator-bound, cut off, stalled, unstable, noisy, errors or failed at other levels"
 )
 CROSS: dict[str, Any] = {"marker": "X", "s": 70, "zorder": 4, "clip_on": False}
 

@@ -221,7 +221,7 @@ def all_cells(view: RunView) -> str:
     """Every cell of the run, with status, figures and the error of failed cells."""
     opened = open_loop(view.run.cells)
     target = ["target requests/s"] if opened else []
-    head = ["cell", "stack", "mix", "users", "repeat", *target,
+    head = ["cell", "stack", "mix", "users", "round", *target,
             "achieved requests/s" if opened else "requests/s", "p50 ms", "p99 ms",
             "errors", "flags", "error"]  # fmt: skip
     rows = []
@@ -231,7 +231,7 @@ def all_cells(view: RunView) -> str:
         rows.append(("failed" if r.failed else "", [
             f'<a href="{_href("raw", r.cell)}/">{_e(r.cell)}</a>',
             f'<span class="stack">{_e(r.stack)}</span>', _e(r.mix),
-            _num(r.users), _num(r.repeat), *rate, _num(r.rps), _num(r.p50_ms, "ms"),
+            _num(r.users), _num(r.round), *rate, _num(r.rps), _num(r.p50_ms, "ms"),
             _num(r.p99_ms, "ms"), _num(r.error_rate, "pct"), badges(r.flags), _e(error),
         ]))  # fmt: skip
     numeric = range(3, 9 + len(target))

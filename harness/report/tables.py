@@ -11,13 +11,13 @@ import numpy as np
 import pandas as pd
 
 from harness.core.errors import ResultsError
-from harness.core.intervals import bootstrap_median_ci, coefficient_of_variation
+from harness.core.intervals import coefficient_of_variation, median_interval
 from harness.results.files import read_json_object
-from harness.results.format import PORT_RANGE_HALF, UNSTABLE_CV
+from harness.results.format import PORT_RANGE_HALF, RENAMED, UNSTABLE_CV
 
 CELLS_COLUMNS: tuple[str, ...] = (
     "run", "scenario", "cell", "stack", "app", "framework", "interface", "server",
-    "worker_class", "workers", "threads", "mix", "users", "repeat", "status", "requests",
+    "worker_class", "workers", "threads", "mix", "users", "round", "status", "requests",
     "errors", "error_rate", "rps", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms",
     "mean_ms", "server_cpu_pct", "server_rss_mb", "locust_cpu_pct", "keepalive",
     "server_cpus", "load_cpus", "warmup_s", "measure_s", "started_at",
@@ -117,6 +117,11 @@ def load_cells(run_dir: Path, metadata: dict[str, Any] | None = None) -> pd.Data
         frame = pd.read_csv(path, dtype={c: "string" for c in TEXT_COLUMNS}, keep_default_na=False)
     except (OSError, pd.errors.ParserError, ValueError) as exc:
         raise ResultsError(f"cannot read {path}: {exc}") from exc
+    # Older runs named some columns differently (harness/results/format.py).
+    frame = frame.rename(columns={o: n for o, n in RENAMED.items() if n not in frame.columns})
+    if "cold" in frame.columns:
+        # A stack's first window after it started: kept apart from every figure.
+        frame = frame[~_to_bool(frame["cold"])].reset_index(drop=True)
     missing = [c for c in CELLS_COLUMNS if c not in frame.columns]
     if missing:
         raise ResultsError(f"{path}: missing columns {missing}")
@@ -239,16 +244,18 @@ def levels(cells: pd.DataFrame) -> pd.DataFrame:
             row[col] = ok[col].median() if len(ok) else np.nan
         row["rps_min"] = ok["rps"].min() if len(ok) else np.nan
         row["rps_max"] = ok["rps"].max() if len(ok) else np.nan
-        # 95% bootstrap interval of the median over repeats; CV > 10% flags it unstable.
+        # The interval of the median over the rounds, with its exact confidence
+        # (harness/core/intervals.py); CV > 10% flags it unstable.
         for col in ("rps", "p50_ms", "p90_ms", "p99_ms"):
-            ci = bootstrap_median_ci(ok[col].astype(float).tolist())
+            ci = median_interval(ok[col].astype(float).tolist())
             row[f"{col}_ci_low"], row[f"{col}_ci_high"] = ci.low, ci.high
+            row["ci_level"] = ci.level
         row["rps_cv"] = coefficient_of_variation(ok["rps"].astype(float).tolist())
         unstable = {"unstable"} if row["rps_cv"] > UNSTABLE_CV else set()
         row["requests"] = ok["requests"].sum()
         flags = {code for f in group["flags"] for code in split_flags(f)} | unstable
         row["flags"] = ";".join(c for c in FLAG_LABELS if c in flags)
-        row["cells"] = ";".join(group.sort_values("repeat")["cell"])
+        row["cells"] = ";".join(group.sort_values("round")["cell"])
         rows.append(row)
     return pd.DataFrame(rows)
 

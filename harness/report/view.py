@@ -95,7 +95,7 @@ class RunView:
         curves, sources, samples = {}, {}, {}
         unreadable = []
         for stack, group in at.groupby("stack"):
-            ids = tuple(group.sort_values("repeat")["cell"])
+            ids = tuple(group.sort_values("round")["cell"])
             try:
                 lat = measured_latencies_ms(self.run.raw_dir(c) for c in ids)
             except ResultsError:

@@ -15,7 +15,7 @@ from typing import Any
 
 from harness.core.errors import ResultsError
 from harness.results.environment import utc_now
-from harness.results.format import CELL_COLUMNS
+from harness.results.format import CELL_COLUMNS, RENAMED
 
 
 def new_run_dir(results_dir: Path, scenario_name: str) -> tuple[str, Path]:
@@ -75,16 +75,42 @@ def _csv_value(value: Any) -> str:
 
 def write_csv(path: Path, columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> None:
     """Rewrite a CSV of these columns atomically (a temp file in the same dir, then
-    os.replace); every row must carry every column."""
+    os.replace). Every row must carry every column and nothing else: a key that is not
+    declared (harness/results/format.py) is refused, never dropped."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(columns)
+    declared = set(columns)
     for row in rows:
-        missing = set(columns) - set(row)
-        if missing:
-            raise ResultsError(f"{path.name} row {row.get('cell')!r} lacks {sorted(missing)}")
+        missing, unknown = declared - set(row), set(row) - declared
+        if missing or unknown:
+            which = row.get("cell") or row.get("stack")
+            raise ResultsError(
+                f"{path.name} row {which!r}: "
+                + "; ".join(
+                    f"{what} {sorted(keys)}"
+                    for what, keys in (("lacks", missing), ("has undeclared columns", unknown))
+                    if keys
+                )
+            )
         writer.writerow([_csv_value(row[c]) for c in columns])
     _replace_with(path, buf.getvalue())
+
+
+def read_rows(path: Path, columns: Sequence[str] = CELL_COLUMNS) -> list[dict[str, str]]:
+    """The rows of a cells.csv of any schema version, under today's column names: a
+    renamed column is read under its new name, a missing one is empty."""
+    if not path.is_file():
+        return []
+    with path.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    out = []
+    for row in rows:
+        for old, new in RENAMED.items():
+            if old in row and new not in row:
+                row[new] = row.pop(old)
+        out.append({c: row.get(c) or "" for c in columns})
+    return out
 
 
 def write_cells_csv(path: Path, rows: list[dict[str, Any]]) -> None:

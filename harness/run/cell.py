@@ -1,4 +1,5 @@
-"""One cell: start the server, check it, load it with Locust, stop everything, compute figures.
+"""One cell of the isolated design: start its server, check it, load it with a Locust of
+its own, stop everything, compute figures (run/window.py).
 
 run_cell never raises for a cell that failed (it returns a failed row and records the
 error in cell.json); only Interrupted goes up, after the cell's processes are stopped.
@@ -6,98 +7,44 @@ error in cell.json); only Interrupted goes up, after the cell's processes are st
 
 from __future__ import annotations
 
-import importlib.metadata
-import json
-import math
 import os
 import shlex
 import time
-import traceback
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from subprocess import Popen
 from typing import Any
 
-import httpx
-
-from harness.core.errors import (
-    ContractError,
-    HarnessError,
-    Interrupted,
-    LoadError,
-    ServerStartError,
-)
+from harness.core.errors import Interrupted, LoadError, ServerStartError
 from harness.core.paths import REPO_ROOT
-from harness.core.procs import cpu_list
 from harness.measure import cpuspeed, fidelity, integrity, noise
-from harness.measure.calibration import Calibration
-from harness.measure.figures import CellStats, Window, cell_stats
-from harness.measure.monitor import Monitor, MonitorMeans, Sample, means
+from harness.measure.monitor import Monitor, Sample
 from harness.plan.cells import Cell
-from harness.plan.scenario import Scenario
-from harness.plan.services import client_keepalive
-from harness.results.environment import iso, utc_now
-from harness.results.files import write_json_atomic
-from harness.results.format import REPEAT_COLUMNS
-from harness.results.records import Record, write_records_gz
 from harness.run import faults, loadgen
 from harness.run.launch import HOST, free_port, log_tail, poll_health, wait_healthy
 from harness.run.services.front import Front, start_front
-from harness.run.session import Session
+from harness.run.window import (
+    Entry,
+    Identity,
+    Launch,
+    Locust,
+    Measured,
+    Report,
+    RunContext,
+    crosscheck_warnings,
+    failure,
+    measured,
+    quick_checks,
+    remove_partial,
+    row,
+)
 
-
-@dataclass(frozen=True)
-class RunContext:
-    run_id: str
-    scenario: Scenario
-    run_dir: Path
-    session: Session
-    # --allow-remote: let a cell target a host that is not loopback.
-    allow_remote: bool = False
-    # The generator's calibrated ceiling for ceiling_fraction (harness/calibrate.py).
-    calibration: Calibration | None = None
-
-
-@dataclass(frozen=True)
-class Measured:
-    stats: CellStats
-    monitor: MonitorMeans
-    window: Window
-    load: loadgen.LoadOutput
-
-
-def versions(cell: Cell) -> dict[str, str | None]:
-    """Versions of the server's packages and the app's framework."""
-    names = [*cell.stack.server.packages]
-    if cell.stack.app.framework != "none":
-        names.append(cell.stack.app.framework)
-    found: dict[str, str | None] = {}
-    for name in names:
-        try:
-            found[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            found[name] = None
-    return found
-
-
-def quick_checks(url: str) -> list[str]:
-    """Run the quick contract checks; raise ContractError on ERROR problems, return warnings."""
-    try:
-        from apps.contract.checks import Severity, run_checks
-    except ImportError as exc:
-        raise HarnessError(f"cannot import apps.contract.checks: {exc}") from exc
-    with httpx.Client(base_url=url, timeout=10.0) as client:
-        problems = run_checks(client, quick=True)
-    errors = [p for p in problems if p.severity is Severity.ERROR]
-    if errors:
-        listed = "; ".join(f"{p.check}: {p.reason} ({p.url})" for p in errors)
-        raise ContractError(f"{len(errors)} quick contract check(s) failed: {listed}")
-    return [f"{p.check}: {p.reason} ({p.url})" for p in problems]
+Row = dict[str, object]
 
 
 def _spawn_locust(
-    cell: Cell, ctx: RunContext, url: str, cell_dir: Path, info: dict[str, Any]
-) -> Popen[bytes]:
+    cell: Cell, ctx: RunContext, url: str, cell_dir: Path
+) -> tuple[Popen[bytes], Locust]:
     """Start Locust now: it imports (the slow part) and then waits for the go file, so its
     start-up overlaps the server's on the other CPU set. With load.load_workers, print the
     command that starts each worker."""
@@ -109,18 +56,18 @@ def _spawn_locust(
     # --processes: the master listens on a free loopback port for its forked workers.
     master_port = free_port() if load.processes > 1 else None
     argv = loadgen.locust_argv(load, cell.users, url, master_port)
-    info["locust_command"] = argv
+    worker = None
     if load.load_workers:
-        command = shlex.join(loadgen.worker_command(load, cell.mix, cell.users, cell.target_rps))
-        info["worker_command"] = command
+        worker = shlex.join(loadgen.worker_command(load, cell.mix, cell.users, cell.target_rps))
         print(
             f"{cell.id}: Locust master on {load.master_host}:{load.master_port} waits up to "
             f"{load.workers_wait_s:g} s for {load.load_workers} worker(s); start each with:\n"
-            f"  {command}"
+            f"  {worker}"
         )
-    return ctx.session.procs.spawn(
+    proc = ctx.session.procs.spawn(
         argv, cpus=ctx.scenario.cpus.load, env=env, log_path=cell_dir / "locust.log", cwd=REPO_ROOT
     )
+    return proc, Locust(argv, worker)
 
 
 def _drive_locust(
@@ -162,83 +109,59 @@ def _drive_locust(
     return monitor.samples
 
 
-def _measure(cell: Cell, ctx: RunContext, cell_dir: Path, info: dict[str, Any]) -> Measured:
-    if cell.stack.target is not None:
-        return _measure_target(cell, ctx, cell_dir, info, cell.stack.target)
-    port = free_port()
-    faults.require_loopback(HOST, allow_remote=ctx.allow_remote)
-    # The port was free when picked; another process may have taken it since.
-    faults.ensure_port_free(HOST, port)
-    procs = ctx.session.procs
-    # The server on port, or nginx on port and the server on a Unix socket behind it.
-    front = start_front(
-        cell.stack,
-        procs,
-        port,
-        cpus=ctx.scenario.cpus.server,
-        env=ctx.session.env,
-        cell_dir=cell_dir,
-        client_keepalive=ctx.scenario.services.proxy_client_keepalive,
-    )
-    running = front.running
-    info["command"] = list(running.argv)
-    # Seconds spent in each phase, to see where a cell's time goes.
-    phases: dict[str, float] = info.setdefault("phases_s", {})
-    clock = time.monotonic()
+@dataclass
+class Stopwatch:
+    """Seconds spent in each phase of a cell, to see where its time goes."""
 
-    def lap(name: str) -> None:
-        nonlocal clock
+    phases: dict[str, float] = field(default_factory=dict)
+    _clock: float = field(default_factory=time.monotonic)
+
+    def lap(self, name: str) -> None:
         now = time.monotonic()
-        phases[name] = round(now - clock, 3)
-        clock = now
+        self.phases[name] = round(now - self._clock, 3)
+        self._clock = now
 
-    locust = None
+
+@dataclass(frozen=True)
+class Loaded:
+    """A cell's load, done: its figures, the items snapshot taken before it (writing
+    mixes), the quick checks' warnings and the wrk cross-check (None when off)."""
+
+    measured: Measured
+    snapshot: integrity.Snapshot | None
+    contract_warnings: tuple[str, ...]
+    crosscheck: dict[str, Any] | None
+
+
+def _load(
+    cell: Cell, ctx: RunContext, report: Report, url: str, front: Front | None, clock: Stopwatch
+) -> Loaded:
+    """Health, the quick checks, the integrity snapshot, then the load and the wrk
+    cross-check; the server (or the target) answers at url."""
+    cell_dir, load = report.cell_dir, ctx.scenario.load
+    locust, how = _spawn_locust(cell, ctx, url, cell_dir)
+    report.add(how)
     try:
-        locust = _spawn_locust(cell, ctx, running.url, cell_dir, info)
-        try:
-            wait_healthy(running, "/health", ctx.scenario.load.startup_timeout_s)
-        except ServerStartError as exc:
-            if running.proc.poll() is None:
-                raise
-            raise faults.explain_bind_failure(exc, HOST, port) from None
-        lap("startup")
-        info["contract_warnings"] = quick_checks(running.url)
-        lap("checks")
-        before = _items_snapshot(cell, ctx)
+        if front is not None:
+            try:
+                wait_healthy(front.running, "/health", load.startup_timeout_s)
+            except ServerStartError as exc:
+                if front.running.proc.poll() is None:
+                    raise
+                raise faults.explain_bind_failure(exc, HOST, front.running.port) from None
+        else:
+            poll_health(url, "/health", load.startup_timeout_s)
+        clock.lap("startup")
+        warnings = tuple(quick_checks(url))
+        clock.lap("checks")
+        snapshot = _items_snapshot(cell, ctx)
         samples = _drive_locust(locust, ctx, front, cell_dir)
-        lap("locust")
-        fidelity.crosscheck_cell(cell, ctx.scenario, procs, running.url, cell_dir, info)
-    finally:
-        if locust is not None:
-            procs.stop(locust)
-        info["server_exit_code"] = procs.stop(running.proc)
-        front.stop_proxy(procs)
-        lap("stop")
-    measured = _figures(ctx, cell_dir, info, samples)
-    if before is not None:
-        _check_integrity(ctx, before, measured.load.records, info)
-    return measured
-
-
-def _measure_target(
-    cell: Cell, ctx: RunContext, cell_dir: Path, info: dict[str, Any], url: str
-) -> Measured:
-    """A server started by the user: checked and loaded, never started, monitored or
-    stopped; its database is not ours, so no integrity check."""
-    info["command"] = None
-    phases: dict[str, float] = info.setdefault("phases_s", {})
-    clock = time.monotonic()
-    locust = _spawn_locust(cell, ctx, url, cell_dir, info)
-    try:
-        poll_health(url, "/health", ctx.scenario.load.startup_timeout_s)
-        info["contract_warnings"] = quick_checks(url)
-        phases["checks"] = round(time.monotonic() - clock, 3)
-        samples = _drive_locust(locust, ctx, None, cell_dir)
-        phases["locust"] = round(time.monotonic() - clock - phases["checks"], 3)
-        fidelity.crosscheck_cell(cell, ctx.scenario, ctx.session.procs, url, cell_dir, info)
+        clock.lap("locust")
+        wrk = fidelity.crosscheck_cell(cell, ctx.scenario, ctx.session.procs, url, cell_dir)
     finally:
         ctx.session.procs.stop(locust)
-    return _figures(ctx, cell_dir, info, samples)
+    figures = measured(ctx, cell_dir, loadgen.collect(cell_dir), samples)
+    return Loaded(figures, snapshot, warnings, wrk)
 
 
 def _items_snapshot(cell: Cell, ctx: RunContext) -> integrity.Snapshot | None:
@@ -248,168 +171,88 @@ def _items_snapshot(cell: Cell, ctx: RunContext) -> integrity.Snapshot | None:
     return integrity.snapshot(ctx.session.own_env["DATABASE_URL"])
 
 
-def _check_integrity(
-    ctx: RunContext,
-    before: integrity.Snapshot,
-    records: list[Record],
-    info: dict[str, Any],
-) -> None:
-    """After the server stopped: the database against the 201s and 204s; fails the cell."""
+def _measure(cell: Cell, ctx: RunContext, report: Report) -> Loaded:
+    """Start the server (behind nginx for a proxied stack), load it, stop it."""
+    clock = Stopwatch()
+    if cell.stack.target is not None:
+        # A server started by the user: checked and loaded, never started, monitored or
+        # stopped; its database is not ours, so no integrity check.
+        done = _load(cell, ctx, report, cell.stack.target, None, clock)
+        report.add(Launch(None, done.contract_warnings, clock.phases))
+        return done
+    port = free_port()
+    faults.require_loopback(HOST, allow_remote=ctx.allow_remote)
+    # The port was free when picked; another process may have taken it since.
+    faults.ensure_port_free(HOST, port)
+    procs = ctx.session.procs
+    front = start_front(
+        cell.stack, procs, port, cpus=ctx.scenario.cpus.server, env=ctx.session.env,
+        cell_dir=report.cell_dir, client_keepalive=ctx.scenario.services.proxy_client_keepalive,
+    )  # fmt: skip
+    loaded: Loaded | None = None
+    try:
+        loaded = _load(cell, ctx, report, front.running.url, front, clock)
+    finally:
+        code = procs.stop(front.running.proc)
+        front.stop_proxy(procs)
+        clock.lap("stop")
+        warnings = loaded.contract_warnings if loaded is not None else ()
+        report.add(Launch(list(front.running.argv), warnings, clock.phases, code))
+    assert loaded is not None  # _load returned, or raised through the finally above
+    return loaded
+
+
+def _verdict(cell: Cell, ctx: RunContext, loaded: Loaded) -> integrity.Verdict | None:
+    """After the server stopped: the database against the 201s and 204s of a writing mix."""
+    if loaded.snapshot is None:
+        return None
     after = integrity.snapshot(ctx.session.own_env["DATABASE_URL"])
-    verdict = integrity.judge(before, after, records)
-    info["integrity"] = verdict.to_json()
-    if verdict.status != "ok":
-        raise integrity.IntegrityError(f"data integrity check failed: {verdict.message}")
+    return integrity.judge(loaded.snapshot, after, loaded.measured.load.records)
 
 
-def _figures(
-    ctx: RunContext, cell_dir: Path, info: dict[str, Any], samples: list[Sample]
-) -> Measured:
-    load = ctx.scenario.load
-    output = loadgen.collect(cell_dir)
-    write_records_gz(output.records, cell_dir / "requests.csv.gz")
-    info["load_processes"] = load.load_processes
-    info["load_distribution"] = loadgen.distribution(load)
-    # Records per Locust process that ran users (its file before the merge), and for a
-    # worker what it reported: users, host, pid.
-    info["records_per_process"] = output.per_process
-    start_at = output.spawn_complete_at + load.warmup_s
-    window = Window(start_at, start_at + load.measure_s)
-    info.update(
-        spawn_complete_at=output.spawn_complete_at,
-        warmup_start=output.records[0].t_start if output.records else None,
-        warmup_end=window.start,
-        measure_start=window.start,
-        measure_end=window.end,
-        locust_requests=output.locust_requests,
-        locust_failures=output.locust_failures,
-        records=len(output.records),
-    )
-    last = output.records[-1].t_start if output.records else 0.0
-    # Locust kills the users whose request is still unanswered this long after the tail.
-    stopped = (
-        f"when Locust stopped its users (load.stop_timeout_s = {loadgen.stop_timeout_s(load)} s)"
-    )
-    # The --run-time cap counts from before spawning: a spawn slower than spawn_margin_s
-    # ends the load before the window does. So do requests that outlast the whole load:
-    # then the only records of the window's requests are their cut-off ones.
-    if last < window.end - min(1.0, load.measure_s / 4):
-        cut_off = sum(r.cut_off for r in output.records)
-        hint = (
-            f"{cut_off} request(s) were still unanswered {stopped}: raise "
-            "load.stop_timeout_s (and load.spawn_margin_s if spawning was slow)"
-            if cut_off
-            else "raise load.spawn_margin_s"
-        )
-        raise LoadError(
-            f"load stopped at {last:.3f}, before the measure window ended at {window.end:.3f}: "
-            + hint
-        )
-    monitor = means(samples, window.start, window.end)
-    if load.load_workers:
-        # Workers on other hosts: the local Locust is only the master, its CPU says nothing.
-        monitor = replace(monitor, locust_cpu_pct=math.nan)
-    stats = cell_stats(output.records, window)
-    info["cut_off"] = stats.cut_off
-    if stats.cut_off:
-        warning = (
-            f"{stats.cut_off} request(s) sent in the measure window were still unanswered "
-            f"{stopped}: raise load.stop_timeout_s; throughput and latency are lower bounds"
-        )
-        _warn(info, warning)
-    info["stalled"] = stats.stalled
-    if stats.stalled:
-        _warn(
-            info,
-            f"{stats.stalled} request(s) sent before the measure window were still in flight "
-            "when it ended: their users sent nothing in the window, which leaves them out of "
-            "its latency (a lower bound here); look for a full listen backlog or SYN retries",
-        )
-    return Measured(stats, monitor, window, output)
-
-
-def _warn(info: dict[str, Any], warning: str) -> None:
-    """A warning about the cell: kept in cell.json and printed."""
-    info.setdefault("warnings", []).append(warning)
-    print(f"warning: {info['cell']}: {warning}")
-
-
-def _row(
-    cell: Cell, ctx: RunContext, status: str, started: str, m: Measured | None
-) -> dict[str, Any]:
-    stack, scenario = cell.stack, ctx.scenario
-    row: dict[str, Any] = {
-        "run": ctx.run_id, "scenario": scenario.name, "cell": cell.id, "stack": stack.id,
-        "app": stack.app.id, "framework": stack.app.framework, "interface": stack.app.interface,
-        "server": stack.server.id, "worker_class": stack.server.worker_class,
-        "workers": stack.workers, "threads": stack.threads, "mix": cell.mix.name,
-        "users": cell.users, "repeat": cell.repeat, "status": status,
-        "keepalive": client_keepalive(stack, scenario.services),
-        "server_cpus": cpu_list(scenario.cpus.server),
-        "load_cpus": cpu_list(scenario.cpus.load), "warmup_s": scenario.load.warmup_s,
-        "measure_s": scenario.load.measure_s, "started_at": started,
-        # Empty: the apps' default (DB_POOL_SIZE unset).
-        "db_pool_size": stack.db_pool_size or scenario.services.db_pool_size,
-    }  # fmt: skip
-    figures: dict[str, Any] = asdict(m.stats) if m else dict.fromkeys(asdict(_EMPTY))
-    figures.update(asdict(m.monitor) if m else dict.fromkeys(asdict(_EMPTY_MONITOR)))
-    figures.update(
-        load_processes=scenario.load.load_processes,
-        server_managed=stack.managed,
-        records=len(m.load.records) if m else None,
-        locust_requests=m.load.locust_requests if m else None,
-    )
-    return {**row, **figures}
-
-
-_EMPTY = CellStats(0, 0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
-_EMPTY_MONITOR = MonitorMeans(0.0, 0.0, 0.0)
-
-
-def run_cell(cell: Cell, ctx: RunContext) -> dict[str, Any]:
+def run_cell(cell: Cell, ctx: RunContext) -> Row:
     """Measure one cell; returns its cells.csv row (status "ok" or "failed")."""
     cell_dir = ctx.run_dir / "raw" / cell.id
     cell_dir.mkdir(parents=True, exist_ok=True)
-    started = iso(utc_now())
-    info: dict[str, Any] = {
-        "cell": cell.id, "stack": cell.stack.describe(), "mix": json.loads(cell.mix.to_json()),
-        "users": cell.users, "repeat": cell.repeat, "versions": versions(cell),
-        "cpu_sets": {"server": list(ctx.scenario.cpus.server), "load": list(ctx.scenario.cpus.load),
-                     "upstream": list(ctx.scenario.cpus.upstream)},
-        "env": {**ctx.session.public_env(), **cell.stack.env()}, "started_at": started,
-    }  # fmt: skip
-    measured = before = None
+    identity = Identity.of(cell, ctx, {**ctx.session.public_env(), **cell.stack.env()})
+    report = Report(cell, cell_dir, [identity])
+    before = verdict = fid = None
     sampler = noise.NoiseSampler()
     probe = cpuspeed.SpeedProbe(fidelity.probe_cpus(cell, ctx.scenario))
     try:
-        before = fidelity.before_cell(cell, ctx.scenario, info)
+        before = fidelity.before_cell(cell, ctx.scenario)
+        report.add(before, before.warnings)
         with sampler, probe:
-            measured = _measure(cell, ctx, cell_dir, info)
-        status, info["error"] = "ok", None
+            loaded = _measure(cell, ctx, report)
+        figures = loaded.measured
+        report.add(figures, figures.warnings)
+        if loaded.crosscheck is not None:
+            report.add(
+                Entry("crosscheck", loaded.crosscheck), crosscheck_warnings(loaded.crosscheck)
+            )
+        verdict = _verdict(cell, ctx, loaded)
+        if verdict is not None:
+            report.add(Entry("integrity", verdict.to_json()))
+            if verdict.status != "ok":
+                raise integrity.IntegrityError(f"data integrity check failed: {verdict.message}")
+        wrk = loaded.crosscheck.get("rps") if loaded.crosscheck else None
+        fid = fidelity.figures(
+            cell, ctx.scenario, ctx.calibration, before, figures.fidelity_window,
+            sampler.samples, probe.samples, wrk,
+        )  # fmt: skip
+        report.add(fid, fid.warnings)
     except Interrupted:
-        info.update(status="interrupted", error="run interrupted during this cell")
-        write_json_atomic(cell_dir / "cell.json", info)
+        report.write("interrupted", "run interrupted during this cell")
         raise
-    except HarnessError as exc:
-        status, info["error"] = "failed", str(exc)
     except Exception as exc:
-        # A bug must cost one cell, not the cells still to come; the traceback says where.
-        status, info["error"] = "failed", f"unexpected {type(exc).__name__}: {exc}"
-        info["traceback"] = traceback.format_exc()
-    if status != "ok":
-        # Half-written per-process records of a broken load must not pass for results.
-        info["partial_removed"] = faults.remove_partial(cell_dir)
-    m = measured
-    window = (m.stats.rps, m.monitor.locust_cpu_pct, m.window.start, m.window.end) if m else None
-    fid = fidelity.row_figures(
-        cell, ctx.scenario, ctx.calibration, before, sampler.samples, info, window,
-        probe.samples,
-    )  # fmt: skip
-    info["status"] = status
-    info["ended_at"] = iso(utc_now())
-    write_json_atomic(cell_dir / "cell.json", info)
-    # The repeat columns are filled in when the run ends (harness/measure/aggregates.py).
-    row = _row(cell, ctx, status, started, measured) | fid | dict.fromkeys(REPEAT_COLUMNS)
-    # ok / failed where the cell's writes were checked against the database, else n/a.
-    row["integrity"] = (info.get("integrity") or {}).get("status", "n/a")
-    return row
+        error, extra = failure(exc)
+        report.write("failed", error, extra | remove_partial(cell_dir))
+        empty = fidelity.empty_figures(before, cell.target_rps)
+        return row(cell, ctx, "failed", identity.started_at, None, empty, _status(verdict))
+    report.write("ok", None)
+    return row(cell, ctx, "ok", identity.started_at, figures, fid.columns, _status(verdict))
+
+
+def _status(verdict: integrity.Verdict | None) -> str:
+    """cells.csv integrity: ok / failed where the cell's writes were checked, else n/a."""
+    return verdict.status if verdict is not None else "n/a"

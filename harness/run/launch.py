@@ -32,10 +32,10 @@ class Running:
     argv: tuple[str, ...]
 
 
-def free_port() -> int:
-    """A loopback port that is free right now (the OS picks it)."""
+def free_port(host: str = HOST) -> int:
+    """A port of host (loopback) that is free right now (the OS picks it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
+        s.bind((host, 0))
         return int(s.getsockname()[1])
 
 
@@ -95,14 +95,15 @@ def start(
     env: dict[str, str],
     log_path: Path,
     stop_signal: signal.Signals = signal.SIGTERM,
+    host: str = HOST,
 ) -> Running:
-    """Spawn a server already rendered for `port`; the caller waits for health."""
+    """Spawn a server already rendered for host:port; the caller waits for health."""
     proc = procs.spawn(
         argv_for_port, cpus=cpus, env=env, log_path=log_path, cwd=REPO_ROOT, stop_signal=stop_signal
     )
     return Running(
         proc=proc,
-        url=f"http://{HOST}:{port}",
+        url=f"http://{host}:{port}",
         port=port,
         log_path=log_path,
         argv=tuple(argv_for_port),

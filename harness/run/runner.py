@@ -1,9 +1,10 @@
-"""A run: every cell of a scenario, one after the other, results written as they come."""
+"""A run: every cell of a scenario, results written as they come. The rounds design keeps
+every stack up and runs the rounds' windows (run/rounds.py); the isolated design starts a
+server and a Locust per cell (run/cell.py)."""
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import platform
 import random
 import time
@@ -12,18 +13,21 @@ from pathlib import Path
 from typing import Any
 
 from harness.measure import crosscheck
-from harness.measure.aggregates import with_repeat_columns, write_aggregates
+from harness.measure.aggregates import with_repeat_columns, write_aggregates, write_comparisons
 from harness.measure.calibration import Calibration, stored_for_run
-from harness.plan.cells import Cell, plan_cells
+from harness.plan.cells import Cell, cold_cells, plan_cells
 from harness.plan.scenario import Scenario
 from harness.results.environment import git_info, installed_packages, iso, machine_info, utc_now
 from harness.results.files import new_run_dir, write_cells_csv, write_json_atomic
 from harness.results.format import SCHEMA_VERSION
 from harness.run import faults, resume
-from harness.run.cell import RunContext, run_cell
+from harness.run.cell import run_cell
 from harness.run.loadgen import distribution, run_time_s
+from harness.run.progress import Progress, summary_table
+from harness.run.rounds import Fleet, run_rounds
 from harness.run.services.preflight import preflight
 from harness.run.session import open_session
+from harness.run.window import RunContext
 
 Printer = Callable[[str], None]
 # Before the first cell has finished, the ETA assumes this much for start and stop.
@@ -71,63 +75,6 @@ def build_metadata(run_id: str, scenario: Scenario, cells: list[Cell]) -> dict[s
     }
 
 
-def _duration(seconds: float) -> str:
-    seconds = max(0, round(seconds))
-    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
-
-
-def _fmt(value: Any, pattern: str) -> str:
-    if isinstance(value, str):  # a row read back from cells.csv by --resume
-        try:
-            value = int(value) if pattern == "d" else float(value)
-        except ValueError:
-            return "-"
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return format(value, pattern)
-
-
-def _progress(i: int, total: int, row: dict[str, Any], took: float, eta: float) -> str:
-    figures = (
-        f"rps {_fmt(row['rps'], '.1f')}  p50 {_fmt(row['p50_ms'], '.2f')} ms  "
-        f"p99 {_fmt(row['p99_ms'], '.2f')} ms  errors {_fmt(row['errors'], 'd')}"
-        if row["status"] == "ok"
-        else "see raw/<cell>/cell.json"
-    )
-    cut_off = _fmt(row.get("cut_off"), "d")
-    if row["status"] == "ok" and cut_off not in ("-", "0"):
-        figures += f"  cut off {cut_off} (lower bounds)"
-    stalled = _fmt(row.get("stalled"), "d")
-    if row["status"] == "ok" and stalled not in ("-", "0"):
-        figures += f"  stalled {stalled} (latency a lower bound)"
-    return (
-        f"[{i}/{total}] {row['cell']}  {row['status'].upper()}  {figures}  "
-        f"({took:.1f} s, ETA {_duration(eta)})"
-    )
-
-
-def summary_table(rows: list[dict[str, Any]]) -> str:
-    """A plain-text table of the finished cells."""
-    header = ("stack", "mix", "users", "rep", "status", "rps", "p50_ms", "p99_ms", "errors")
-    lines = [
-        (
-            r["stack"],
-            r["mix"],
-            str(r["users"]),
-            str(r["repeat"]),
-            r["status"],
-            _fmt(r["rps"], ".1f"),
-            _fmt(r["p50_ms"], ".2f"),
-            _fmt(r["p99_ms"], ".2f"),
-            _fmt(r["errors"], "d"),
-        )
-        for r in rows
-    ]
-    widths = [max(len(x) for x in col) for col in zip(header, *lines, strict=True)]
-    fmt_line = "  ".join(f"{{:<{w}}}" for w in widths)
-    return "\n".join(fmt_line.format(*line) for line in [header, *lines])
-
-
 def check_before_run(
     scenario: Scenario, results_dir: Path, *, allow_remote: bool, resume: bool = False
 ) -> None:
@@ -160,7 +107,7 @@ def run_scenario(
         scenario, results_dir, allow_remote=allow_remote, resume=resume_dir is not None
     )
     seed = scenario.load.seed
-    if seed is None and scenario.load.repeats > 1:
+    if seed is None and (scenario.load.rounds > 1 or scenario.load.design == "rounds"):
         seed = random.SystemRandom().randrange(2**31)
     planned = plan_cells(scenario, seed)
     if calibration is None and use_calibration:
@@ -171,6 +118,8 @@ def run_scenario(
         metadata = build_metadata(run_id, scenario, planned)
         metadata.update(
             order_seed=seed,
+            design=scenario.load.design,
+            rounds=scenario.load.rounds,
             calibration=dataclasses.asdict(calibration) if calibration else None,
             crosscheck=scenario.load.crosscheck,
             crosscheck_paths=crosscheck.plans(scenario),
@@ -183,13 +132,26 @@ def run_scenario(
         if metadata.get("order_seed") is not None and seed != metadata["order_seed"]:
             planned = plan_cells(scenario, metadata["order_seed"])
     done = {row["cell"] for row in rows}
-    cells = [c for c in planned if c.id not in done]
+    todo = [c for c in planned if c.id not in done]
+    cold = cold_cells(scenario, _starts(rows) + 1) if scenario.load.design == "rounds" else []
     write_json_atomic(run_dir / "metadata.json", metadata)
     resumed = f", {len(done)} already finished" if done else ""
-    out(f"run {run_id}: {len(planned)} cells{resumed}, results in {run_dir}")
+    windows = f" and {len(cold)} cold windows" if cold else ""
+    out(f"run {run_id}: {len(planned)} cells{windows}{resumed}, results in {run_dir}")
     for warning in scenario.warnings:
         out(f"warning: {warning}")
     upstream = scenario.cpus.upstream if scenario.needs_upstream else None
+    progress = Progress(
+        out, len(planned) + len(cold) + len(rows) - len(done), len(rows), _guess_s(scenario)
+    )
+    t0 = time.monotonic()
+
+    def emit(row: dict[str, Any]) -> None:
+        rows.append(row)
+        write_cells_csv(run_dir / "cells.csv", rows)
+        write_aggregates(run_dir / "aggregates.csv", rows)
+        progress.line(row)
+
     try:
         with open_session(
             run_id, run_dir, upstream_cpus=upstream,
@@ -200,28 +162,89 @@ def run_scenario(
                 run_id, scenario, run_dir, session, allow_remote=allow_remote,
                 calibration=calibration,
             )  # fmt: skip
-            per_cell = STARTUP_GUESS_S + run_time_s(scenario.load)
-            for i, cell in enumerate(cells, start=1):
-                t0 = time.monotonic()
-                rows.append(run_cell(cell, ctx))
-                write_cells_csv(run_dir / "cells.csv", rows)
-                write_aggregates(run_dir / "aggregates.csv", rows)
-                took = time.monotonic() - t0
-                per_cell = (per_cell * (i - 1) + took) / i if i > 1 else took
-                eta = per_cell * (len(cells) - i)
-                out(_progress(len(done) + i, len(planned), rows[-1], took, eta))
-            # Every level's repeats are in: their intervals and flags go on each repeat.
-            rows = with_repeat_columns(rows, scenario.load.repeats)
+            if scenario.load.design == "rounds":
+                metadata["stacks"] = _run_rounds(ctx, todo, cold, emit, out, first_serial=len(rows))
+            else:
+                for cell in todo:
+                    emit(run_cell(cell, ctx))
+            # Every level's rounds are in: their intervals and flags go on each round.
+            rows[:] = with_repeat_columns(rows, scenario.load.rounds)
             write_cells_csv(run_dir / "cells.csv", rows)
+            write_comparisons(run_dir / "comparisons.csv", rows)
     except BaseException as exc:
         metadata["aborted"] = f"{type(exc).__name__}: {exc}"
-        out(f"run stopped after {len(rows)} of {len(planned)} cells; results so far: {run_dir}")
+        out(f"run stopped after {len(rows)} of {progress.total} cells; results so far: {run_dir}")
         out(f"to finish it: python -m harness run {scenario.path} --resume {run_dir}")
         raise
     finally:
         metadata.update(ended_at=iso(utc_now()), cells_finished=len(rows))
+        metadata["time"] = _time_spent(metadata, rows, time.monotonic() - t0, scenario)
         write_json_atomic(run_dir / "metadata.json", metadata)
         if not rows:
             write_cells_csv(run_dir / "cells.csv", rows)
     out(summary_table(rows))
+    spent = metadata["time"]
+    out(
+        f"measured {spent['measured_s']:.0f} s of {spent['wall_s']:.0f} s "
+        f"({spent['measured_fraction']:.0%} of the run's time)"
+    )
     return run_dir
+
+
+def _guess_s(scenario: Scenario) -> float:
+    """Before the first cell has finished, the ETA assumes this much per cell."""
+    load = scenario.load
+    if load.design == "rounds":
+        return load.warmup_s + load.measure_s + 0.5
+    return STARTUP_GUESS_S + run_time_s(load)
+
+
+def _starts(rows: list[dict[str, Any]]) -> int:
+    """How many times a resumed run's stacks were started (its cold windows' s<k>)."""
+    found = [int(r["cell"].rsplit("__s", 1)[1]) for r in rows if "__cold__s" in str(r["cell"])]
+    return max(found, default=0)
+
+
+def _run_rounds(
+    ctx: RunContext,
+    todo: list[Cell],
+    cold: list[Cell],
+    emit: Callable[[dict[str, Any]], None],
+    out: Printer,
+    first_serial: int,
+) -> dict[str, Any]:
+    """The rounds design: the stacks started once, their cold windows, then the rounds;
+    returns what metadata.json says of each stack."""
+    wanted = {c.stack.id for c in todo}
+    stacks = [s for s in ctx.scenario.stacks if s.id in wanted]
+    fleet = Fleet(ctx, out)
+    try:
+        fleet.start(stacks)
+        described = {
+            **{sid: {"url": up.url, "address": up.address, "launch": up.launch.to_json()}
+               for sid, up in fleet.up.items()},
+            **{sid: {"failed": why} for sid, why in fleet.failed.items()},
+        }  # fmt: skip
+        by_round: dict[int, list[Cell]] = {}
+        for cell in todo:
+            by_round.setdefault(cell.round, []).append(cell)
+        cold = [c for c in cold if c.stack.id in wanted]
+        run_rounds([cold, *by_round.values()], ctx, fleet, emit, first_serial)
+    finally:
+        fleet.stop()
+    return described
+
+
+def _time_spent(
+    metadata: dict[str, Any], rows: list[dict[str, Any]], wall_s: float, scenario: Scenario
+) -> dict[str, float]:
+    """Seconds inside measure windows against the run's wall time (this attempt's, summed
+    with a resumed run's earlier ones)."""
+    earlier = metadata.get("time") or {}
+    wall = wall_s + float(earlier.get("wall_s", 0.0))
+    measured = sum(scenario.load.measure_s for r in rows if r.get("status") == "ok")
+    return {
+        "measured_s": round(measured, 1),
+        "wall_s": round(wall, 1),
+        "measured_fraction": round(measured / wall, 3) if wall > 0 else 0.0,
+    }

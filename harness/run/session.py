@@ -46,6 +46,16 @@ class Session:
         """The full environment for servers: the harness's own variables over os.environ."""
         return {**os.environ, **self.own_env}
 
+    def stack_database(self, name: str) -> str:
+        """The DATABASE_URL of one stack kept up for a whole run: a SQLite file of its own,
+        so that no stack's writes reach another's windows; the run's PostgreSQL (or the
+        user's database) is shared, each writing window's rows checked and settled."""
+        if self.database.get("kind") != "sqlite":
+            return self.own_env["DATABASE_URL"]
+        folder = self.work_dir / "db"
+        folder.mkdir(exist_ok=True)
+        return prepare_database(folder, name)
+
     def public_env(self) -> dict[str, str]:
         """The variables the harness sets for servers, secrets left out (for cell.json)."""
         return {
@@ -55,13 +65,14 @@ class Session:
         }
 
 
-def prepare_database(work_dir: Path) -> str:
-    """A fresh SQLite file for this run, schema created and `world` seeded; returns its URL."""
+def prepare_database(work_dir: Path, name: str = "db") -> str:
+    """A fresh SQLite file for this run (work_dir/<name>.sqlite3), schema created and
+    `world` seeded; returns its URL."""
     try:
         from apps.common.store import prepare_database as prepare
     except ImportError as exc:
         raise HarnessError(f"cannot import apps.common.store.prepare_database: {exc}") from exc
-    url = "sqlite:///" + str((work_dir / "db.sqlite3").resolve())
+    url = "sqlite:///" + str((work_dir / f"{name}.sqlite3").resolve())
     prepare(url)
     return url
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from gevent import GreenletExit
 from locust import FastHttpUser
+from locust.contrib.fasthttp import FastHttpSession
 
 # The status a per-request record carries for a cut-off request (harness/run/loadgen.py has the
 # same value): no HTTP status is negative, and 0 already means a failure without an answer.
@@ -58,9 +59,25 @@ class CutOffFastHttpUser(FastHttpUser):
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
-        session = self.client
+        self._guard(self.client)
+
+    @staticmethod
+    def session_for(user: CutOffFastHttpUser) -> FastHttpSession:
+        """A new guarded session on user.host, set up as FastHttpUser sets up its own."""
+        session = FastHttpSession(
+            base_url=user.host, request_event=user.environment.events.request,
+            network_timeout=user.network_timeout, connection_timeout=user.connection_timeout,
+            max_redirects=user.max_redirects, max_retries=user.max_retries,
+            insecure=user.insecure, concurrency=user.concurrency, user=user,
+            client_pool=user.client_pool, ssl_context_factory=user.ssl_context_factory,
+            headers=user.default_headers, proxy_host=user.proxy_host, proxy_port=user.proxy_port,
+        )  # fmt: skip
+        user._guard(session)
+        return session
+
+    def _guard(self, session: FastHttpSession) -> None:
         request = session.request
-        fire = environment.events.request.fire
+        fire = self.environment.events.request.fire
 
         def guarded(method: str, url: str, name: str | None = None, **kwargs: Any) -> Any:
             start_time = time.time()

@@ -46,7 +46,15 @@ import json as jsonlib
 import os
 import time
 from collections.abc import Callable, Mapping
-from socket import IPPROTO_TCP, SO_ERROR, SOCK_STREAM, SOL_SOCKET, TCP_NODELAY
+from socket import (
+    IP_BIND_ADDRESS_NO_PORT,
+    IPPROTO_IP,
+    IPPROTO_TCP,
+    SO_ERROR,
+    SOCK_STREAM,
+    SOL_SOCKET,
+    TCP_NODELAY,
+)
 from typing import Any, Self
 from urllib.parse import urlencode, urlsplit
 
@@ -138,7 +146,14 @@ class _Connection:
 
     __slots__ = ("_connect_timeout", "_connecting", "_hub", "_read", "_sock", "_write")
 
-    def __init__(self, hub: Any, family: int, sockaddr: Any, timeout: float | None) -> None:
+    def __init__(
+        self,
+        hub: Any,
+        family: int,
+        sockaddr: Any,
+        timeout: float | None,
+        source: str | None = None,
+    ) -> None:
         self._hub = hub
         self._connect_timeout = timeout
         self._sock = _RawSocket(family, SOCK_STREAM)
@@ -147,6 +162,11 @@ class _Connection:
         try:
             self._sock.setblocking(False)
             self._sock.setsockopt(IPPROTO_TCP, TCP_NODELAY, 1)
+            if source is not None:
+                # Its own source address: a 4-tuple space no earlier connection used. The
+                # port is picked at connect(), by the whole 4-tuple (Linux >= 4.2).
+                self._sock.setsockopt(IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+                self._sock.bind((source, 0))
             error = self._sock.connect_ex(sockaddr)
             if error not in (0, errno.EINPROGRESS):
                 raise OSError(error, f"connect to {sockaddr}: {os.strerror(error)}")
@@ -231,6 +251,7 @@ class LeanClient:
         context: Callable[[], dict[str, Any]] | None = None,
         connection_timeout: float | None = 60.0,
         network_timeout: float | None = 60.0,
+        source_address: str | None = None,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme != "http" or not parts.hostname:
@@ -245,6 +266,8 @@ class LeanClient:
         self._context = context
         self._connection_timeout = connection_timeout
         self._network_timeout = network_timeout
+        # Connections are made from this local address (any port) when given.
+        self._source = source_address
         self._hub = gevent.get_hub()
         self._conn: _Connection | None = None
         # One bare libev timer per client, started and stopped around each request: a third
@@ -376,7 +399,9 @@ class LeanClient:
             if first:
                 return self._finish(conn, first, no_body)
             conn.close()
-        conn = _Connection(self._hub, self._family, self._sockaddr, self._connection_timeout)
+        conn = _Connection(
+            self._hub, self._family, self._sockaddr, self._connection_timeout, self._source
+        )
         try:
             conn.send(request)
             first = conn.recv_first()

@@ -17,6 +17,10 @@ Run by the harness as a subprocess. It reads from the environment:
                   measure + a short tail); --run-time stays as an upper bound only, since
                   its clock starts before the users are spawned
   PWB_TARGET_RPS  open loop when > 0: the users share this arrival rate (requests/s)
+  PWB_CONTROL_DIR driven mode (the rounds design): the harness sends window after window
+                  through files in this directory, each with its own URL, mix, users and
+                  rate; PWB_MIX, PWB_OUTPUT_DIR, PWB_GO_FILE, PWB_STOP_AFTER_S and
+                  PWB_TARGET_RPS are then unused (_rounds.py)
 Each request appends one line: t_start (unix s, 6 decimals), latency_us, name, status, ok, bytes.
 A request still unanswered when Locust stops its user (--stop-timeout passed) is written
 with status -1 (_cutoff.CUT_OFF_STATUS), ok 0, and its latency so far.
@@ -59,22 +63,24 @@ CLIENT = os.environ.get("PWB_CLIENT", "lean")
 REQUEST_TIMEOUT_S = float(os.environ.get("PWB_REQUEST_TIMEOUT_S", "60"))
 TARGET_RPS = float(os.environ.get("PWB_TARGET_RPS", "0"))
 TOTAL_USERS = int(os.environ.get("PWB_USERS", "0"))
+CONTROL_DIR = os.environ.get("PWB_CONTROL_DIR")
 # Locust puts this file's folder on sys.path, where _records.py and lean.py live; the task
 # kinds come from the repository's apps/contract/tasks.py (also for a worker started with
 # the `locust` command, whose sys.path starts elsewhere).
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from _cutoff import CUT_OFF_STATUS, CutOffFastHttpUser, RequestCutOffError  # noqa: E402
 from _records import Records  # noqa: E402
+from _rounds import Driven, Tasks  # noqa: E402
 
 from apps.contract.tasks import Request, TaskKind, task_kinds  # noqa: E402
 
 if CLIENT == "lean":
+    from lean import LeanClient
     from lean import LeanHttpUser as BaseUser
 elif CLIENT == "fasthttp":
     BaseUser = CutOffFastHttpUser
 else:
     raise SystemExit(f"PWB_CLIENT must be 'fasthttp' or 'lean', got {CLIENT!r}")
-RECORDS = Records(OUTPUT_DIR, STOP_AFTER_S)
 # Open loop: each user greenlet's intended send time of its current task's first request.
 _intended: dict[Any, float] = {}
 
@@ -126,11 +132,11 @@ def _flush(environment: Any, **_: Any) -> None:
     RECORDS.quitting(environment)
 
 
-def _task(kind: TaskKind) -> Callable[..., None]:
+def _task(kind: TaskKind, params: dict[str, int]) -> Callable[..., None]:
     """One task of a kind (apps/contract/tasks.toml): its requests in order, stopping when
     one does not get its required status, each capture kept for the later paths; or, for a
     rotating kind, the user's next request in turn."""
-    steps = list(zip(kind.requests, kind.paths(PARAMS), strict=True))
+    steps = list(zip(kind.requests, kind.paths(params), strict=True))
 
     def send(user: Any, request: Request, path: str) -> Any:
         return user.client.request(request.method, path, json=request.body, name=request.name)
@@ -158,11 +164,6 @@ def _task(kind: TaskKind) -> Callable[..., None]:
     return in_order
 
 
-TASK_KINDS: dict[str, Callable[..., None]] = {
-    name: _task(kind) for name, kind in task_kinds().items() if name in MIX["weights"]
-}
-
-
 def _paced(task: Callable[..., None]) -> Callable[..., None]:
     """Open loop: run task at the user's next intended time (at once when late)."""
 
@@ -182,8 +183,38 @@ def _paced(task: Callable[..., None]) -> Callable[..., None]:
     return run
 
 
-if TARGET_RPS > 0:
-    TASK_KINDS = {kind: _paced(task) for kind, task in TASK_KINDS.items()}
+def tasks_for(mix: dict[str, Any], target_rps: float) -> Tasks:
+    """The task functions of a mix ({"weights": {kind: weight}, "params": {...}}) and their
+    weights; paced to the user's schedule in open loop."""
+    kinds, params = task_kinds(), mix.get("params", {})
+    tasks = [_task(kinds[kind], params) for kind in mix["weights"]]
+    if target_rps > 0:
+        tasks = [_paced(task) for task in tasks]
+    return tasks, list(mix["weights"].values())
+
+
+def new_client(user: Any, url: str, source: str | None) -> None:
+    """Driven mode: a fresh client for user on url (its old connection closed), bound to
+    the source address when given (LeanHttpUser only; FastHttpUser connects from any)."""
+    old = getattr(user, "client", None)
+    if CLIENT == "lean":
+        if old is not None:
+            old.close()
+        user.client = LeanClient(
+            url, user.environment.events.request, connection_timeout=REQUEST_TIMEOUT_S,
+            network_timeout=REQUEST_TIMEOUT_S, source_address=source,
+        )  # fmt: skip
+    else:
+        user.host = url
+        user.client = CutOffFastHttpUser.session_for(user)
+
+
+if CONTROL_DIR:
+    RECORDS: Records | Driven = Driven(Path(CONTROL_DIR), tasks_for, new_client)
+    TASKS, WEIGHTS = [lambda user: RECORDS.serve(user)], [1]  # type: ignore[union-attr]
+else:
+    RECORDS = Records(OUTPUT_DIR, STOP_AFTER_S)
+    TASKS, WEIGHTS = tasks_for(MIX, TARGET_RPS)
 _user_index = [0]
 
 
@@ -193,14 +224,12 @@ class MixUser(BaseUser):  # type: ignore[misc,valid-type]
     # A request unanswered after this long is a failure (status 0), never a hung user.
     connection_timeout = REQUEST_TIMEOUT_S
     network_timeout = REQUEST_TIMEOUT_S
-    tasks: ClassVar[dict[Callable[..., None], int]] = {
-        TASK_KINDS[kind]: weight for kind, weight in MIX["weights"].items()
-    }
+    tasks: ClassVar[dict[Callable[..., None], int]] = dict(zip(TASKS, WEIGHTS, strict=True))
 
     def on_start(self) -> None:
         # Per rotating kind: the index of the user's next request.
         self.turns: dict[str, int] = {}
-        if TARGET_RPS > 0:
+        if TARGET_RPS > 0 and not CONTROL_DIR:
             runner = self.environment.runner
             users = max(1, TOTAL_USERS or int(runner.target_user_count or 1))
             self.interval = users / TARGET_RPS

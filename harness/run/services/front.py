@@ -53,15 +53,16 @@ def start_front(
     cell_dir: Path,
     client_keepalive: bool = True,
     socket_parent: Path | None = None,
+    host: str = HOST,
 ) -> Front:
     """Start the stack's server on port, or nginx on port in front of the server on a
     Unix socket when the stack has a proxy. The stack's own variables (db_pool_size) go
     over env."""
     env = {**env, **stack.env()}
     if stack.proxy is None:
-        argv = stack.argv(HOST, port)
+        argv = stack.argv(host, port)
         running = start(procs, argv, port, cpus=cpus, env=env, log_path=cell_dir / "server.log",
-                        stop_signal=stack.server.stop_signal)  # fmt: skip
+                        stop_signal=stack.server.stop_signal, host=host)  # fmt: skip
         return Front(running, None, None)
     # Unix socket paths are limited to ~107 bytes: a short directory under /tmp (or under
     # socket_parent, itself short and temporary).
@@ -71,10 +72,11 @@ def start_front(
     try:
         static_dir = STATIC_DIR if stack.proxy_serves_static else None
         proxy = nginx.start(procs, socket, port, stack.server.uds_protocol, cell_dir, cpus,
-                            client_keepalive=client_keepalive, static_dir=static_dir)  # fmt: skip
-        argv = stack.argv(HOST, port, socket=str(socket))
+                            client_keepalive=client_keepalive, static_dir=static_dir,
+                            host=host)  # fmt: skip
+        argv = stack.argv(host, port, socket=str(socket))
         server = start(procs, argv, port, cpus=cpus, env=env, log_path=cell_dir / "server.log",
-                       stop_signal=stack.server.stop_signal)  # fmt: skip
+                       stop_signal=stack.server.stop_signal, host=host)  # fmt: skip
     except BaseException:
         if proxy is not None:
             procs.stop(proxy)

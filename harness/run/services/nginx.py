@@ -79,6 +79,7 @@ def config_text(
     *,
     client_keepalive: bool,
     static_dir: Path | None = None,
+    host: str = HOST,
 ) -> str:
     """nginx.conf for one cell: one worker, upstream over the Unix socket; with static_dir,
     nginx serves /static/ from it."""
@@ -106,7 +107,7 @@ def config_text(
         *upstream_keepalive,
         "  }",
         "  server {",
-        f"    listen {HOST}:{port} backlog=1024;",
+        f"    listen {host}:{port} backlog=1024;",
         "    location / {",
         *(f"  {line}" for line in _location(protocol)),
         "    }",
@@ -127,6 +128,7 @@ def start(
     *,
     client_keepalive: bool,
     static_dir: Path | None = None,
+    host: str = HOST,
 ) -> subprocess.Popen[bytes]:
     """nginx started (not yet answering: the caller polls through it); with static_dir,
     nginx serves /static/ from it."""
@@ -135,7 +137,7 @@ def start(
     conf = work_dir / "nginx.conf"
     conf.write_text(
         config_text(socket, port, protocol, work_dir, client_keepalive=client_keepalive,
-                    static_dir=static_dir)
+                    static_dir=static_dir, host=host)
     )  # fmt: skip
     # The run's marker in the command line: nginx overwrites its environment with its
     # process title, and the sweep for PWB_RUN_ID would miss it (procs.marked_pids).

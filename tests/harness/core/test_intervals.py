@@ -1,0 +1,87 @@
+"""harness.core.intervals: order-statistic intervals of the median, labelled with their
+exact level, and paired per-round comparisons; coverage checked on simulated data."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+from harness.core.intervals import (
+    format_level,
+    median_interval,
+    median_ranks,
+    paired_interval,
+    paired_values,
+    rounds_for,
+)
+
+TRIALS = 4000
+
+
+def test_levels_are_the_binomial_ones() -> None:
+    # [min, max] of n values: 1 - 2 * 0.5**n.
+    assert median_ranks(2) == (1, 0.5)
+    assert median_ranks(3) == (1, 0.75)
+    assert median_ranks(5) == (1, pytest.approx(0.9375))
+    assert median_ranks(6) == (1, pytest.approx(0.96875))
+    # n = 9: [x(2), x(8)] reaches 96.1%; [x(3), x(7)] would be 82%.
+    assert median_ranks(9) == (2, pytest.approx(1 - 2 * 10 / 512))
+    assert median_ranks(20)[0] == 6
+    assert rounds_for(0.95) == 6 and rounds_for(0.99) == 8
+    assert format_level(0.96875) == "96.9%" and format_level(0.5) == "50%"
+
+
+def test_few_values_say_the_level_they_reach() -> None:
+    three = median_interval([3.0, 1.0, 2.0])
+    assert (three.median, three.low, three.high, three.n) == (2.0, 1.0, 3.0, 3)
+    assert three.level == 0.75 and not three.reaches and three.label() == "75%"
+    six = median_interval([5, 1, 4, 2, 6, 3])
+    assert (six.low, six.high, six.reaches, six.label()) == (1, 6, True, "96.9%")
+    one = median_interval([7.0, math.nan])
+    assert (one.median, one.level, one.label()) == (7.0, 0.0, "one value, no interval")
+    assert not one.excludes(1.0)
+    assert median_interval([]).label() == "no values" and math.isnan(median_interval([]).median)
+
+
+def test_paired_values_pair_by_round() -> None:
+    a = {1: 10.0, 2: 12.0, 3: 9.0, 4: math.nan}
+    b = {1: 5.0, 2: 6.0, 4: 2.0, 5: 1.0}
+    assert sorted(paired_values(a, b)) == [2.0, 2.0]
+    assert sorted(paired_values(a, b, "difference")) == [5.0, 6.0]
+    assert paired_values({1: 1.0}, {1: 0.0}) == []
+    ci = paired_interval(a, b)
+    assert (ci.median, ci.n, ci.level) == (2.0, 2, 0.5)
+
+
+@pytest.mark.parametrize("n", [3, 5, 6, 10, 20])
+def test_the_median_interval_covers_as_often_as_its_level_says(n: int) -> None:
+    # A skewed distribution (lognormal), whose median is exp(0) = 1.
+    rng = random.Random(n)
+    covered = 0
+    for _ in range(TRIALS):
+        ci = median_interval([rng.lognormvariate(0, 0.5) for _ in range(n)])
+        covered += ci.low <= 1.0 <= ci.high
+    level = median_ranks(n)[1]
+    assert abs(covered / TRIALS - level) <= 0.03, (covered / TRIALS, level)
+
+
+@pytest.mark.parametrize("rounds", [6, 9, 12])
+def test_paired_ratios_cover_the_true_ratio_despite_the_host_state(rounds: int) -> None:
+    # Each round's host state scales both stacks alike (fast or slow, 1.4x apart); each
+    # window adds its own noise. The true ratio of a over b is 1.1.
+    rng = random.Random(rounds)
+    covered = decided_wrong = 0
+    for _ in range(TRIALS):
+        a, b = {}, {}
+        for r in range(rounds):
+            state = rng.choice((1.0, 1.4))
+            a[r] = 1.1 * 1000 * state * rng.lognormvariate(0, 0.05)
+            b[r] = 1000 * state * rng.lognormvariate(0, 0.05)
+        ci = paired_interval(a, b)
+        covered += ci.low <= 1.1 <= ci.high
+        decided_wrong += ci.high < 1.0
+    level = median_ranks(rounds)[1]
+    assert abs(covered / TRIALS - level) <= 0.03, (covered / TRIALS, level)
+    assert decided_wrong == 0
