@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 
 from benchmarks.ceiling_runs import WRK, Config, Measurement
-from harness.core.intervals import bootstrap_median_ci
+from harness.core.intervals import median_interval
 from harness.core.procs import cpu_list
 
 NAMES = {"wrk": "wrk", "lean": "LeanHttpUser", "fasthttp": "FastHttpUser", "floor": "Floor"}
@@ -139,9 +139,9 @@ def _paired_cell(gen: Sequence[Measurement], wrk: Sequence[Measurement]) -> str:
 
 
 def pooled_line(rows: Sequence[Measurement], cfg: Config, generator: str) -> str:
-    """The paired ratios of every keep-alive stack together: their median with a 95%
-    bootstrap interval (harness.measure.aggregates), which one stack's few repeats cannot pin down
-    on a noisy machine."""
+    """The paired ratios of every keep-alive stack together: their median with its
+    order-statistic interval (harness.core.intervals), which one stack's few repeats
+    cannot pin down on a noisy machine."""
     ratios: list[float] = []
     for stack in dict.fromkeys(m.stack for m in rows if m.keepalive):
         mine = [m for m in rows if m.stack == stack]
@@ -151,10 +151,10 @@ def pooled_line(rows: Sequence[Measurement], cfg: Config, generator: str) -> str
         )
     if len(ratios) < 2:
         return ""
-    ci = bootstrap_median_ci(ratios)
+    ci = median_interval(ratios)
     return (
         f"{NAMES[generator]}/wrk over every keep-alive stack, paired: median {ci.median:.1%} "
-        f"(95% interval {ci.low:.1%}-{ci.high:.1%}, {len(ratios)} pairs; one pair varies "
+        f"({ci.label()} interval {ci.low:.1%}-{ci.high:.1%}, {len(ratios)} pairs; one pair varies "
         f"by {statistics.stdev(ratios):.0%} (standard deviation)."
     )
 

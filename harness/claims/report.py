@@ -11,6 +11,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from harness.core.errors import ResultsError
+from harness.core.intervals import format_level
 from harness.results.files import read_json_object
 
 VERDICT_MARK = {
@@ -34,7 +35,10 @@ def _num(value: Any) -> str:
 
 
 def _interval(item: dict[str, Any], low: str = "ci_low", high: str = "ci_high") -> str:
-    return f"[{_num(item.get(low))}, {_num(item.get(high))}]"
+    """[low, high] and the interval's exact confidence, e.g. "[1.02, 1.3] (96.9%)"."""
+    level = item.get("ci_level")
+    confidence = f" ({format_level(float(level))})" if level is not None else ""
+    return f"[{_num(item.get(low))}, {_num(item.get(high))}]{confidence}"
 
 
 def _versions(data: dict[str, Any]) -> str:
@@ -59,9 +63,11 @@ def markdown(data: dict[str, Any]) -> str:
         f"- machine: {machine.get('cpu_model', '?')}, {machine.get('cores', '?')} logical CPUs, "
         f"{machine.get('memory_gb', '?')} GiB, Linux {machine.get('kernel', '?')}",
         f"- versions: {_versions(data)}",
-        "- verdicts: supported or refuted only when the 95% interval of the figure lies "
-        "entirely on one side of the threshold and no cell involved is generator-bound, "
-        "failed or erroring; otherwise inconclusive, with the reason.",
+        "- verdicts: supported or refuted only when the interval of the figure lies entirely "
+        "on one side of the threshold and no cell involved is generator-bound, failed or "
+        "erroring; otherwise inconclusive, with the reason. A ratio is paired by round (the "
+        "median of per-round ratios); every interval is the order-statistic interval of a "
+        "median and carries its exact confidence (96.9% with 6 rounds, 75% with 3).",
         "",
         "| claim | verdict | statement | figures |",
         "|---|---|---|---|",
@@ -82,7 +88,7 @@ def markdown(data: dict[str, Any]) -> str:
         if c.get("checks"):
             lines += [
                 "",
-                "| check | value | 95% interval | verdict | why |",
+                "| check | value | interval (confidence) | verdict | why |",
                 "|---|---|---|---|---|",
             ]
             for ch in c["checks"]:
@@ -93,7 +99,7 @@ def markdown(data: dict[str, Any]) -> str:
                 )
             lines += [
                 "",
-                "| cell | metric | repeats | median | 95% interval | noisy repeats |",
+                "| cell | metric | rounds | median | interval (confidence) | noisy rounds |",
                 "|---|---|---|---|---|---|",
             ]
             seen = set()
@@ -189,7 +195,8 @@ def html(data: dict[str, Any], charts: dict[str, Path]) -> str:
             b64 = base64.b64encode(charts[c["id"]].read_bytes()).decode("ascii")
             img = f'<figure><img alt="{e(c["id"])}" src="data:image/png;base64,{b64}"></figure>'
         table = (
-            "<table><thead><tr><th>check</th><th>value</th><th>95% interval</th><th>verdict</th>"
+            "<table><thead><tr><th>check</th><th>value</th><th>interval (confidence)</th>"
+            "<th>verdict</th>"
             f"<th>why</th></tr></thead><tbody>{checks}</tbody></table>"
             if checks
             else ""
@@ -249,7 +256,8 @@ def verdict_table(data: dict[str, Any]) -> pd.DataFrame:
         for ch in c.get("checks", []):
             rows.append({
                 **head, "check": ch["label"], "value": ch.get("value"),
-                "95% low": ch.get("ci_low"), "95% high": ch.get("ci_high"),
+                "low": ch.get("ci_low"), "high": ch.get("ci_high"),
+                "confidence": ch.get("ci_level"),
                 "claimed": f"{ch['op']} {ch['threshold']:g}", "check verdict": ch["verdict"],
                 "why": ch["reason"],
             })  # fmt: skip

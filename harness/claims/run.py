@@ -8,7 +8,6 @@ been decided is written after every claim, so an interrupted run keeps it.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import math
 import time
@@ -20,7 +19,7 @@ from harness.claims.spec import Claim, ClaimsFile
 from harness.claims.verdict import ClaimResult, evaluate_claim, not_run
 from harness.core.errors import HarnessError, Interrupted
 from harness.results.environment import git_info, installed_packages, iso, machine_info, utc_now
-from harness.results.files import new_run_dir, write_json_atomic
+from harness.results.files import new_run_dir, read_rows, write_json_atomic
 
 Printer = Callable[[str], None]
 # Before any cell has been timed: start, checks, Locust start and stop, beyond the window.
@@ -35,14 +34,6 @@ def estimate_s(claim: Claim, per_cell_overhead_s: float) -> float:
     per_cell = load.warmup_s + load.measure_s + per_cell_overhead_s
     extra = DATABASE_GUESS_S if claim.scenario.services.db != "sqlite" else 0.0
     return claim.cells * per_cell + extra
-
-
-def read_rows(run_dir: Path) -> list[dict[str, str]]:
-    path = run_dir / "cells.csv"
-    if not path.exists():
-        return []
-    with path.open(newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
 
 
 def select(claims: ClaimsFile, only: Sequence[str]) -> list[Claim]:
@@ -143,7 +134,7 @@ def run_claims(
                 write_outputs(out_dir, header, results)
                 continue
             took = time.monotonic() - t0
-            rows = read_rows(run_dir)
+            rows = read_rows(run_dir / "cells.csv")
             cells_done += len(rows)
             cell_time += took
             result = evaluate_claim(

@@ -29,7 +29,7 @@ OWN_SCENARIO_KEYS = {"name", "description"}
 
 @dataclass(frozen=True)
 class Select:
-    """One cell of the claim's experiment, over its repeats."""
+    """One cell of the claim's experiment, over its rounds."""
 
     stack: str
     users: int

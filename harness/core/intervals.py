@@ -55,7 +55,10 @@ class Interval:
 
 
 def format_level(level: float) -> str:
-    """A confidence level as a percentage with as many decimals as it needs (96.9%, 50%)."""
+    """A confidence level as a percentage with as many decimals as it needs (96.9%, 50%);
+    "no" for an interval that has none (no values)."""
+    if math.isnan(level):
+        return "no"
     pct = round(level * 100, 1)
     return f"{pct:.0f}%" if pct == int(pct) else f"{pct:.1f}%"
 

@@ -174,12 +174,7 @@ def figures(
         "other_cpu_pct": noise_figures.other_cpu_pct,
         "load_avg_1m": noise_figures.load_avg_1m,
         "noisy": noise_figures.noisy,
-        "server_cpu_speed": (
-            cpuspeed.speed(speed_samples, scenario.cpus.server, window.start, window.end)
-            if managed
-            else math.nan
-        ),
-        "load_cpu_speed": cpuspeed.speed(speed_samples, load_cpus, window.start, window.end),
+        **speed_figures(cell, scenario, speed_samples, window.start, window.end),
         "server_softirq_pct": server_soft,
         "server_steal_pct": server_steal,
         "load_softirq_pct": load_soft,
@@ -199,6 +194,23 @@ def figures(
             f"(load average {noise_figures.load_avg_1m:.2f})"
         )
     return Fidelity(row, tuple(warnings), calibration.key if calibration else None)
+
+
+def speed_figures(
+    cell: Cell, scenario: Scenario, samples: list[cpuspeed.SpeedSample], start: float, end: float
+) -> dict[str, float]:
+    """server_cpu_speed / load_cpu_speed: the probe's median speed on those CPUs in the
+    window, loop iterations per µs (harness/measure/cpuspeed.py); the server's is NaN for a
+    server the harness does not run."""
+    server = (
+        cpuspeed.speed(samples, scenario.cpus.server, start, end)
+        if cell.stack.managed
+        else math.nan
+    )
+    return {
+        "server_cpu_speed": server,
+        "load_cpu_speed": cpuspeed.speed(samples, scenario.cpus.load, start, end),
+    }
 
 
 def crosscheck_cell(

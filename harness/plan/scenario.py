@@ -343,6 +343,9 @@ def _parse_mix(chk: _Checker, name: str, t: Any) -> Mix | None:
     # The name goes into cell ids, directory names and Locust's environment.
     if not SAFE_NAME.fullmatch(name):
         chk.bad(path, f"expected a mix name of letters, digits, '-' or '_', got {name!r}")
+    elif name.startswith("_"):
+        # _cold is the cold windows' mix (harness/plan/cells.py).
+        chk.bad(path, "names starting with _ are reserved")
     if not isinstance(t, dict):
         chk.bad(path, f"expected a table, got {t!r}")
         return None

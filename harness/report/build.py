@@ -11,11 +11,12 @@ from harness.report.tables import open_loop, write_summary
 from harness.report.view import MIX_CHARTS, Chart, RunView, open_run
 
 CAPTIONS: dict[str, str] = {
-    "throughput-users": "Median requests/s over the repeats of each concurrency level "
-    "(bars: 95% bootstrap interval of the median over the repeats), measure window only.",
+    "throughput-users": "Median requests/s over the rounds of each concurrency level "
+    "(bars: the order-statistic interval of the median over the rounds, at the confidence "
+    "the tables give), measure window only.",
     "latency-users": "p50, p90 and p99 of ok requests in the measure window, computed from "
-    "the per-request records; median over repeats.",
-    "latency-percentiles": "Percentiles of every ok request in the measure windows, repeats "
+    "the per-request records; median over the rounds.",
+    "latency-percentiles": "Percentiles of every ok request in the measure windows, rounds "
     "pooled. The tail axis stretches 90 → 99 → 99.9 → 99.99 evenly; a curve stops at "
     "1 − 1/n, where its sample runs out.",
     "throughput-workers": "Each point is one stack at its peak concurrency level (as in the "
@@ -31,10 +32,10 @@ CAPTIONS: dict[str, str] = {
 # An open-loop run (cells with target_rps) draws these two against the target rate.
 OPEN_LOOP_CAPTIONS: dict[str, str] = {
     "throughput-users": "Achieved requests/s against the target rate (median over the "
-    "repeats, bars: 95% bootstrap interval of the median), measure window only; the dotted "
+    "rounds, bars: the order-statistic interval of the median), measure window only; the dotted "
     "line is achieved = target: a stack below it could not keep the rate.",
     "latency-users": "p50, p90 and p99 of ok requests in the measure window against the "
-    "target rate, counted from each request's intended send time; median over repeats.",
+    "target rate, counted from each request's intended send time; median over the rounds.",
 }
 
 

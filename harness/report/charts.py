@@ -45,7 +45,7 @@ KIND_TITLES = {
     "sync": "sync worker models (a thread per request)",
     "async": "async worker models (event loop or greenlets)",
 }
-# Error bars of throughput: the 95% bootstrap interval of the median over repeats.
+# Error bars of throughput: the order-statistic interval of the median over the rounds.
 _RPS_BARS = ("rps_ci_low", "rps_ci_high")
 FLAGGED_LABEL = (
     "flagged: generator-bound, cut off, stalled, unstable, noisy, errors or failed at other levels"
@@ -159,8 +159,9 @@ def _x_of(data: pd.DataFrame) -> tuple[str, str, str]:
 
 
 def throughput_vs_users(cells: pd.DataFrame, mix: str, styles: Mapping[str, StackStyle]) -> Figure:
-    """Requests/s against concurrent users, one line per stack (median of repeats, CI bars);
-    in an open-loop run the achieved rate against the target rate, with the y = x line."""
+    """Requests/s against concurrent users, one line per stack (median of the rounds,
+    interval bars); in an open-loop run the achieved rate against the target rate, with the
+    y = x line."""
     data = levels(cells[cells["mix"] == mix])
     x, x_label, words = _x_of(data)
     opened = x == "target_rps"

@@ -16,6 +16,7 @@ from urllib.parse import quote
 import pandas as pd
 
 from harness.core.errors import ResultsError
+from harness.core.intervals import format_level
 from harness.report import reproduction
 from harness.report.raw import read_cell_json
 from harness.report.tables import FLAG_LABELS, FLAG_MEANINGS, open_loop, split_flags
@@ -120,18 +121,53 @@ def _spread(r: Any) -> str:
 def _interval(r: Any) -> str:
     if pd.isna(r.rps_ci_low) or pd.isna(r.rps_ci_high) or r.rps_ci_low == r.rps_ci_high:
         return ""
-    return f"{_num(r.rps_ci_low)}–{_num(r.rps_ci_high)}"
+    return f"{_num(r.rps_ci_low)}–{_num(r.rps_ci_high)} ({_e(format_level(r.ci_level))})"
+
+
+def _ratio(value: Any, low: Any, high: Any) -> str:
+    if pd.isna(value):
+        return ""
+    return f"{value:.2f}× [{low:.2f}, {high:.2f}]"
+
+
+def _rank(r: Any) -> str:
+    """The rank; a stack whose paired interval against the leader includes 1 is tied with
+    it, and says so."""
+    if pd.isna(r.rank):
+        return "–"
+    return f"{int(r.rank)} ≈1" if _yes(r.tied_with_leader) else str(int(r.rank))
+
+
+def _yes(value: Any) -> bool:
+    """A tie flag of summary.csv: True, False or missing (NA)."""
+    return not pd.isna(value) and bool(value)
+
+
+def _vs_leader(r: Any) -> str:
+    if pd.isna(r.rank) or int(r.rank) == 1:
+        return ""
+    return _ratio(r.vs_leader, r.vs_leader_low, r.vs_leader_high)
+
+
+def _vs_next(r: Any) -> str:
+    if pd.isna(r.vs_next):
+        return ""
+    if _yes(r.tied_with_next):
+        return f"tied ({_ratio(r.vs_next, r.vs_next_low, r.vs_next_high)})"
+    return _ratio(r.vs_next, r.vs_next_low, r.vs_next_high)
 
 
 # Headline columns: header, cell html from a summary row, right-aligned.
 HEADLINE: tuple[tuple[str, Callable[[Any], str], bool], ...] = (
-    ("rank", lambda r: _e(r.rank) or "–", False),
+    ("rank", _rank, False),
     ("stack", lambda r: f'<span class="stack">{_e(r.stack)}</span>', False),
     ("users", lambda r: _num(r.users), True),
     ("target requests/s", lambda r: _num(r.target_rps), True),
     ("requests/s", lambda r: _num(r.rps), True),
-    ("range of repeats", _spread, True),
-    ("95% CI of median", _interval, True),
+    ("range of rounds", _spread, True),
+    ("interval of the median (confidence)", _interval, True),
+    ("vs leader, paired", _vs_leader, True),
+    ("vs next, paired", _vs_next, True),
     ("p50 ms", lambda r: _num(r.p50_ms, "ms"), True),
     ("p99 ms", lambda r: _num(r.p99_ms, "ms"), True),
     ("p99.9 ms", lambda r: _num(r.p999_ms, "ms"), True),
@@ -144,7 +180,10 @@ HEADLINE: tuple[tuple[str, Callable[[Any], str], bool], ...] = (
 )
 
 
-REPEAT_COLUMNS = ("range of repeats", "95% CI of median")
+REPEAT_COLUMNS = (
+    "range of rounds", "interval of the median (confidence)", "vs leader, paired",
+    "vs next, paired",
+)  # fmt: skip
 # An open-loop run shows the target rate beside the achieved one.
 OPEN_LOOP_HEADERS = {"requests/s": "achieved requests/s"}
 
@@ -179,8 +218,13 @@ def legend() -> str:
     )
     return (
         "<p>Each stack is shown at its peak: the concurrency level with the highest median "
-        "requests/s among levels where no repeat failed. Ranks order requests/s within a mix. "
-        "Badges:</p>"
+        "requests/s among levels where no round failed. Ranks order requests/s within a mix, "
+        "but an order is only as good as its interval: each stack is compared with the "
+        "leader and with the stack ranked below it round by round (the median of the "
+        "per-round ratios, with its order-statistic interval). Where that interval includes "
+        "1 the two are tied: the rank reads “≈1” for a tie with the leader, and “tied” "
+        "stands in the next column. Intervals carry their exact confidence (96.9% with 6 "
+        "rounds, 75% with 3): nothing is called 95% that is not. Badges:</p>"
         f'<dl class="meta">{items}</dl>'
     )
 

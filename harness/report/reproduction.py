@@ -106,7 +106,7 @@ def spearman(a: list[float], b: list[float]) -> float | None:
 
 
 def comparison(cells: pd.DataFrame, anchor: Anchor, anchor_dir: Path = ANCHOR_DIR) -> pd.DataFrame:
-    """One row per mapped stack: ours (median over repeats, highest user level, ok cells)
+    """One row per mapped stack: ours (median over the rounds, highest user level, ok cells)
     beside the published row. Stacks missing on either side are left out."""
     published = pd.read_csv(anchor_dir / f"{anchor.name}.csv")
     ok = cells[cells["status"] == "ok"]

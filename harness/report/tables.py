@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from harness.core.errors import ResultsError
-from harness.core.intervals import coefficient_of_variation, median_interval
+from harness.core.intervals import coefficient_of_variation, median_interval, paired_interval
 from harness.results.files import read_json_object
 from harness.results.format import PORT_RANGE_HALF, RENAMED, UNSTABLE_CV
 
@@ -49,7 +49,7 @@ FLAG_MEANINGS: dict[str, str] = {
     "stalled": "requests sent before the window were still in flight when it ended (a full "
     "listen backlog, SYN retries): their users sent nothing in the window, so its latency "
     "leaves them out and is a lower bound",
-    "unstable": "repeats or seconds vary too much to trust the figure",
+    "unstable": "rounds vary too much to trust the figure (throughput CV above 10%)",
     "noisy": "the machine was busy: other processes used more than 10% of a core during "
     "the measurement, or sockets in TIME_WAIT held half the local port range at its start; "
     "the figure may be low",
@@ -223,10 +223,10 @@ def open_loop(frame: pd.DataFrame) -> bool:
 
 def levels(cells: pd.DataFrame) -> pd.DataFrame:
     """One row per scenario, mix, stack and users (and target rate in an open-loop run):
-    repeats pooled by their median.
+    rounds pooled by their median.
 
-    A level with any failed repeat counts as failed; its metrics come from the
-    repeats that finished, if any, and are never ranked.
+    A level with any failed round counts as failed; its metrics come from the
+    rounds that finished, if any, and are never ranked.
     """
     keys = ["scenario", "mix", "stack", "users"]
     # Open-loop runs keep one level per target rate.
@@ -263,7 +263,9 @@ def levels(cells: pd.DataFrame) -> pd.DataFrame:
 SUMMARY_COLUMNS: tuple[str, ...] = (
     "scenario", "mix", "rank", "stack", "status", "flags", "users", "target_rps", "rps",
     "rps_min", "rps_max", "rps_ci_low", "rps_ci_high", "rps_cv", "p50_ms_ci_low", "p50_ms_ci_high",
-    "p90_ms_ci_low", "p90_ms_ci_high", "p99_ms_ci_low", "p99_ms_ci_high", "repeats",
+    "p90_ms_ci_low", "p90_ms_ci_high", "p99_ms_ci_low", "p99_ms_ci_high", "ci_level", "repeats",
+    "vs_leader", "vs_leader_low", "vs_leader_high", "tied_with_leader",
+    "vs_next", "vs_next_low", "vs_next_high", "tied_with_next",
     "p50_ms", "p90_ms", "p99_ms", "p999_ms", "error_rate",
     "server_cpu_pct", "server_rss_mb", "rps_per_cpu_s", "locust_cpu_pct", "failed_users",
     *STACK_COLUMNS, "cells",
@@ -274,7 +276,7 @@ def summary(cells: pd.DataFrame) -> pd.DataFrame:
     """The ranked table: per scenario and mix, each stack at its peak throughput.
 
     The peak is the concurrency level with the highest median rps among levels
-    without failed repeats. Stacks with no such level get status 'failed', no rank,
+    without failed rounds. Stacks with no such level get status 'failed', no rank,
     and come last. Flagged peaks keep their flags next to their rank.
     """
     per_level = levels(cells)
@@ -304,7 +306,52 @@ def summary(cells: pd.DataFrame) -> pd.DataFrame:
     )
     ranks = table[~table["_failed"]].groupby(["scenario", "mix"]).cumcount() + 1
     table["rank"] = ranks.reindex(table.index).astype("Int64")
+    table = _ties(table.reset_index(drop=True), cells)
     return table[list(SUMMARY_COLUMNS)].reset_index(drop=True)
+
+
+def _peak_rounds(cells: pd.DataFrame, row: Any) -> dict[int, float]:
+    """round -> rps of one summary row's stack at its peak level, ok rounds only."""
+    mine = cells[
+        (cells["scenario"] == row["scenario"]) & (cells["mix"] == row["mix"])
+        & (cells["stack"] == row["stack"]) & (cells["users"] == row["users"]) & ~cells["failed"]
+    ]  # fmt: skip
+    if "target_rps" in cells.columns and not pd.isna(row.get("target_rps", np.nan)):
+        mine = mine[mine["target_rps"] == row["target_rps"]]
+    return {int(r): float(v) for r, v in zip(mine["round"], mine["rps"], strict=True)}
+
+
+def _ties(table: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
+    """The ranking's uncertainty: each ranked stack against the leader of its mix, and
+    against the stack ranked right below it, paired by round (each at its peak level).
+    Where the paired interval of the ratio includes 1, the two are tied: the ranking does
+    not order them (harness/core/intervals.py)."""
+    columns = ("vs_leader", "vs_leader_low", "vs_leader_high", "vs_next", "vs_next_low",
+               "vs_next_high")  # fmt: skip
+    table = table.assign(**dict.fromkeys(columns, np.nan), tied_with_leader=pd.NA,
+                         tied_with_next=pd.NA)  # fmt: skip
+    for _, group in table[table["rank"].notna()].groupby(["scenario", "mix"], sort=False):
+        ordered = group.sort_values("rank")
+        rounds = {i: _peak_rounds(cells, r) for i, r in ordered.iterrows()}
+        leader = ordered.index[0]
+        for pos, i in enumerate(ordered.index):
+            vs = paired_interval(rounds[i], rounds[leader])
+            table.loc[i, ["vs_leader", "vs_leader_low", "vs_leader_high"]] = (
+                vs.median,
+                vs.low,
+                vs.high,
+            )
+            table.loc[i, "tied_with_leader"] = i != leader and not vs.excludes(1.0)
+            if pos + 1 < len(ordered):
+                below = ordered.index[pos + 1]
+                nxt = paired_interval(rounds[i], rounds[below])
+                table.loc[i, ["vs_next", "vs_next_low", "vs_next_high"]] = (
+                    nxt.median,
+                    nxt.low,
+                    nxt.high,
+                )
+                table.loc[i, "tied_with_next"] = not nxt.excludes(1.0)
+    return table
 
 
 def kind_comparison(table: pd.DataFrame) -> pd.DataFrame:

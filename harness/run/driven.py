@@ -48,11 +48,9 @@ class WindowLoad:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "driven": {
-                "users_joined": self.users_joined,
-                "users_killed": self.users_killed,
-                "window_s": round(self.took_s, 3),
-            }
+            "users_joined": self.users_joined,
+            "users_killed": self.users_killed,
+            "window_s": round(self.took_s, 3),
         }
 
 

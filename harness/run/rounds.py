@@ -4,7 +4,8 @@ each round's windows in its own order (harness/plan/cells.py), all driven throug
 Locust process per round (run/driven.py).
 
 Addresses: stack i listens on 127.0.1.(i+1) (127.0.2.x past 250 stacks); window n of the
-run connects from 127.1.(n // 250).(n % 250 + 1) (LeanHttpUser binds it). A TCP connection
+run connects from an address of its own, 127.1.0.1 onwards (client_address; LeanHttpUser
+binds it). A TCP connection
 is known by its 4-tuple, so no window's connections meet the TIME_WAIT sockets of an
 earlier one: nothing waits for TIME_WAIT to drain, and no window starts with half the
 port range in use.
@@ -16,7 +17,6 @@ that dies fails its window and is started again for the rest of the round.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -58,8 +58,10 @@ def stack_address(index: int) -> str:
 
 
 def client_address(serial: int) -> str:
-    """The loopback address window `serial` (from 0, over the run) connects from."""
-    return f"127.1.{serial // PER_OCTET}.{1 + serial % PER_OCTET}"
+    """The loopback address window `serial` (from 0, over the run) connects from: 127.1.0.1,
+    127.1.0.2, ... 127.1.0.250, 127.1.1.1, ... (62,500 per second octet)."""
+    block = serial // PER_OCTET
+    return f"127.{1 + block // PER_OCTET}.{block % PER_OCTET}.{1 + serial % PER_OCTET}"
 
 
 @dataclass(frozen=True)
@@ -82,10 +84,6 @@ class Up:
         return self.front.running.log_path if self.front is not None else None
 
 
-def _safe(stack_id: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", stack_id)
-
-
 def start_stack(stack: Stack, index: int, ctx: RunContext) -> Up:
     """Start one stack on its own address (behind nginx when proxied), wait for /health,
     run the quick contract checks; ServerStartError or ContractError with the log tail."""
@@ -100,9 +98,10 @@ def start_stack(stack: Stack, index: int, ctx: RunContext) -> Up:
     faults.require_loopback(address, allow_remote=False)
     port = free_port(address)
     faults.ensure_port_free(address, port)
-    stack_dir = ctx.run_dir / "stacks" / _safe(stack.id)
+    # Stack ids are made of letters, digits and - . @ +: file names as they are.
+    stack_dir = ctx.run_dir / "stacks" / stack.id
     stack_dir.mkdir(parents=True, exist_ok=True)
-    database = ctx.session.stack_database(_safe(stack.id))
+    database = ctx.session.stack_database(stack.id)
     env = {**ctx.session.env, "DATABASE_URL": database}
     procs = ctx.session.procs
     front = start_front(

@@ -30,7 +30,7 @@ def test_shipped_claims_file_is_valid_and_complete() -> None:
         assert claim.statement and claim.checks
         assert claim.scenario.name == claim.id
         assert claim.scenario.description == claim.statement
-        assert claim.scenario.load.repeats >= 2, claim.id  # an interval needs repeats
+        assert claim.scenario.load.rounds >= 6, claim.id  # a 95% interval needs 6 rounds
         # Defaults fill in what the claim leaves out.
         assert claim.scenario.cpus.server == (1,) and claim.scenario.cpus.load == (0,)
     by_id = {c.id: c for c in claims.claims}
@@ -44,22 +44,22 @@ def test_shipped_claims_file_is_valid_and_complete() -> None:
     assert by_id["async-many-io"].scenario.load.users == (200,)
 
 
-def test_quick_replaces_window_and_repeats_only() -> None:
+def test_quick_replaces_window_and_rounds_only() -> None:
     full, quick = load_claims(CLAIMS_FILE), load_claims(CLAIMS_FILE, quick=True)
     for a, b in zip(full.claims, quick.claims, strict=True):
-        assert b.scenario.load.repeats == 2 and b.scenario.load.measure_s == 2
+        assert b.scenario.load.rounds == 3 and b.scenario.load.measure_s == 1.5
         assert b.scenario.load.users == a.scenario.load.users
         assert b.scenario.stacks == a.scenario.stacks
     assert sum(c.cells for c in quick.claims) < sum(c.cells for c in full.claims)
 
 
 def test_merged_is_table_by_table() -> None:
-    defaults = {"load": {"users": [1], "repeats": 3}, "cpus": {"server": [1]}, "db": "sqlite"}
+    defaults = {"load": {"users": [1], "rounds": 3}, "cpus": {"server": [1]}, "db": "sqlite"}
     own = {"load": {"users": [8]}, "db": "postgres"}
     assert merged(defaults, own) == {
-        "load": {"users": [8], "repeats": 3}, "cpus": {"server": [1]}, "db": "postgres",
+        "load": {"users": [8], "rounds": 3}, "cpus": {"server": [1]}, "db": "postgres",
     }  # fmt: skip
-    assert defaults["load"] == {"users": [1], "repeats": 3}  # not modified
+    assert defaults["load"] == {"users": [1], "rounds": 3}  # not modified
 
 
 def problems(mutate: Any) -> str:

@@ -1,5 +1,5 @@
 """Claim verdicts on synthetic cells.csv rows: every verdict, and every reason a figure is
-not trusted (generator-bound, failed, erroring, missing, a single repeat)."""
+not trusted (generator-bound, failed, erroring, missing, a single round)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from harness.claims.verdict import (
     REFUTED,
     SUPPORTED,
     combine_checks,
-    combined_interval,
     evaluate_check,
     evaluate_claim,
     judge,
@@ -26,10 +25,10 @@ FAST = Select("fastapi-async@uvicorn-w1", 32, "sleep50")
 SLOW = Select("flask@gunicorn-sync-w1", 32, "sleep50")
 
 
-def row(select: Select, repeat: int, rps: float, **extra: Any) -> dict[str, str]:
+def row(select: Select, round_: int, rps: float, **extra: Any) -> dict[str, str]:
     base = {
         "stack": select.stack, "mix": select.mix, "users": str(select.users),
-        "repeat": str(repeat), "status": "ok", "rps": str(rps), "p50_ms": "1.0",
+        "round": str(round_), "status": "ok", "rps": str(rps), "p50_ms": "1.0",
         "error_rate": "0.0", "generator_bound": "false", "target_rps": "",
     }  # fmt: skip
     return base | {k: str(v) for k, v in extra.items()}
@@ -66,7 +65,8 @@ def test_ratio_supported_when_whole_interval_clears_threshold() -> None:
     rows = rows_for(FAST, [600, 620, 610]) + rows_for(SLOW, [19.5, 19.6, 19.4])
     result = evaluate_check(ratio_check(">=", 5), rows)
     assert result.verdict == SUPPORTED
-    assert result.value == pytest.approx(610 / 19.5)
+    # The median of the per-round ratios: 600 / 19.5, 620 / 19.6, 610 / 19.4.
+    assert result.value == pytest.approx(610 / 19.4)
     assert result.ci_low <= result.value <= result.ci_high
     assert result.ci_low >= 600 / 19.6 and result.ci_high <= 620 / 19.4
     assert [f.values for f in result.figures] == [(600.0, 620.0, 610.0), (19.5, 19.6, 19.4)]
@@ -100,7 +100,8 @@ def test_generator_bound_cell_makes_a_clear_result_inconclusive() -> None:
     assert result.verdict == INCONCLUSIVE
     assert "generator-bound (the value is an upper bound)" in result.reason
     # The figures are still computed and shown.
-    assert result.value == pytest.approx(610 / 19.5)
+    # The median of the per-round ratios: 600 / 19.5, 620 / 19.6, 610 / 19.4.
+    assert result.value == pytest.approx(610 / 19.4)
     # Both cells bound: no direction at all.
     both = evaluate_check(ratio_check(">=", 5), bound(bound(rows, SLOW.stack), FAST.stack))
     assert both.verdict == INCONCLUSIVE and "unknown direction" in both.reason
@@ -156,7 +157,7 @@ def test_stalled_requests_make_latency_inconclusive_but_not_throughput() -> None
 def test_failed_repeat_errors_and_missing_cells_are_inconclusive() -> None:
     good = rows_for(FAST, [600, 620, 610]) + rows_for(SLOW, [19.5, 19.6, 19.4])
     failed = [*good[:-1], {**good[-1], "status": "failed", "rps": ""}]
-    assert "failed repeats" in evaluate_check(ratio_check(), failed).reason
+    assert "failed rounds" in evaluate_check(ratio_check(), failed).reason
     assert evaluate_check(ratio_check(), failed).verdict == INCONCLUSIVE
 
     erroring = rows_for(FAST, [600, 620, 610], error_rate=0.05) + good[3:]
@@ -191,7 +192,23 @@ def test_difference_compare() -> None:
     result = evaluate_check(check, rows)
     assert result.value == pytest.approx(0.3)
     assert result.verdict == SUPPORTED
-    assert combined_interval([1.3, 1.3], [1.0, 1.0], "difference")[1:] == pytest.approx((0.3, 0.3))
+    assert (result.ci_low, result.ci_high) == pytest.approx((0.3, 0.3))
+
+
+def test_ratios_are_paired_by_round_and_labelled_with_their_level() -> None:
+    # The host was slow in round 2 for both: per round the ratio is 5 every time.
+    rows = rows_for(FAST, [500, 300, 500]) + rows_for(SLOW, [100, 60, 100])
+    result = evaluate_check(ratio_check(">=", 4.9), rows)
+    assert (result.value, result.ci_low, result.ci_high) == (5.0, 5.0, 5.0)
+    assert result.verdict == SUPPORTED and result.n == 3 and result.ci_level == 0.75
+    assert "75% interval [5, 5]" in result.reason
+    # Unpaired, the same figures would overlap: medians 500 / 100, but 300 / 100 = 3.
+    six = rows_for(FAST, [500, 300, 500, 510, 290, 505]) + rows_for(
+        SLOW, [100, 60, 100, 101, 59, 99]
+    )
+    full = evaluate_check(ratio_check(">=", 4.8), six)
+    assert full.ci_level == pytest.approx(0.96875) and full.verdict == SUPPORTED
+    assert "96.9% interval" in full.reason
 
 
 def test_open_loop_rows_are_not_mistaken_for_closed_loop_cells() -> None:
@@ -214,7 +231,7 @@ CLAIMS = """
 [defaults.load]
 warmup_s = 1
 measure_s = 2
-repeats = 3
+rounds = 3
 spawn_margin_s = 5
 stop_timeout_s = 2
 startup_timeout_s = 30

@@ -1,5 +1,6 @@
-"""Faults inside a real run, provoked for real, one per cell of one run (in-process, so the
-test can reach the processes the harness starts):
+"""Faults inside a real run of the isolated design (a server and a Locust per cell),
+provoked for real, one per cell of one run (in-process, so the test can reach the
+processes the harness starts; the rounds design's faults: test_faults_rounds.py):
 
   u2  the server is SIGKILLed while Locust loads it
   u3  the server never becomes ready (a command that never binds; startup timeout 3 s)
@@ -54,7 +55,7 @@ def _scenario_data() -> dict[str, Any]:
         "load": {
             "warmup_s": 0.5, "measure_s": 1.5, "users": [2, 3, 4, 5, 6, 7],
             "spawn_margin_s": 5, "stop_timeout_s": 1, "startup_timeout_s": 3,
-            "request_timeout_s": 5, "time_wait_drain_s": 0,
+            "request_timeout_s": 5, "time_wait_drain_s": 0, "design": "isolated",
         },
         "cpus": {"server": [1], "load": [0]},
         "stacks": [{"apps": ["raw-wsgi"], "servers": ["gunicorn-sync"], "workers": [1]}],

@@ -30,7 +30,7 @@ json = 1
     ("old", "new", "key", "problem"),
     [
         ("measure_s = 1", "measure_s = 1\nspeed = 3", "load.speed", "unknown key"),
-        ("measure_s = 1", 'measure_s = "1"', "load.measure_s", "expected a number >= 1"),
+        ("measure_s = 1", 'measure_s = "1"', "load.measure_s", "expected a number >= 0.5"),
         ('apps = ["flask"]', 'apps = ["flsk"]', "stacks[0].apps", "unknown app variant 'flsk'"),
         ('"gunicorn-sync"', '"gunicorn-fast"', "stacks[0].servers", "unknown server"),
         ('apps = ["flask"]', 'apps = ["fastapi-async"]', "stacks[0]", "WSGI"),
@@ -103,16 +103,17 @@ def test_run_takes_resume_and_allow_remote() -> None:
     assert build_parser().parse_args(["run", "s.toml"]).allow_remote is False
 
 
+TARGET = 'servers = ["gunicorn-sync"]\ntarget = "http://10.0.0.5:8000"'
+MASTER = 'users = [2]\ndesign = "isolated"\nload_workers = 2\nmaster_host = "0.0.0.0"'
+
+
 @pytest.mark.parametrize(
     ("text", "key", "host"),
     [
-        (GOOD.replace('servers = ["gunicorn-sync"]',
-                      'servers = ["gunicorn-sync"]\ntarget = "http://10.0.0.5:8000"'),
-         "stacks[0].target", "10.0.0.5"),
-        (GOOD.replace("users = [2]", 'users = [2]\nworkers = 2\nmaster_host = "0.0.0.0"'),
-         "load.master_host", "0.0.0.0"),
+        (GOOD.replace('servers = ["gunicorn-sync"]', TARGET), "stacks[0].target", "10.0.0.5"),
+        (GOOD.replace("users = [2]", MASTER), "load.master_host", "0.0.0.0"),
     ],
-)  # fmt: skip
+)
 def test_non_loopback_target_or_master_is_refused_without_allow_remote(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, key: str, host: str
 ) -> None:

@@ -11,7 +11,9 @@ from pathlib import Path
 
 from harness.plan import registry
 from harness.plan.stacks import all_combinations, parse_stack_id
+from harness.run.faults import is_loopback
 from harness.run.launch import HOST, upstream_argv
+from harness.run.rounds import client_address, stack_address
 from harness.run.session import open_session
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -43,7 +45,15 @@ def test_upstream_and_services_bind_loopback() -> None:
     services = {p.stem: p.read_text() for p in (HARNESS / "run" / "services").glob("*.py")}
     assert "listen_addresses={HOST}" in services["postgres"]
     assert "listen_addr = {HOST}" in services["pgbouncer"]
-    assert "listen {HOST}:{port}" in services["nginx"]
+    # nginx listens on the stack's address: 127.0.0.1, or a rounds design stack's own.
+    assert "listen {host}:{port}" in services["nginx"]
+    assert "host: str = HOST," in services["nginx"]
+
+
+def test_every_rounds_address_is_loopback() -> None:
+    addresses = [stack_address(i) for i in range(600)] + [client_address(n) for n in range(70_000)]
+    assert all(is_loopback(a) for a in addresses)
+    assert len(set(addresses)) == len(addresses) and "127.0.0.1" not in addresses
 
 
 def test_no_subprocess_through_a_shell() -> None:

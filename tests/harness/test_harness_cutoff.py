@@ -44,13 +44,19 @@ def _run(tmp_path: Path, stop_timeout_s: float, load: str = "") -> OneCell:
     return run_one_cell(tmp_path, SCENARIO.format(stop_timeout_s=stop_timeout_s, load=load))
 
 
-# Stop timeout 0: Locust kills every user at once; 1 s (with two worker processes): it
-# waits, then kills the users whose request is still queued. LeanHttpUser, and
-# FastHttpUser once.
+# Stop timeout 0: the window's users are stopped at once; 1 s: it waits, then stops the
+# users whose request is still queued. LeanHttpUser and FastHttpUser in the rounds design
+# (one driven Locust), and Locust's own stop in the isolated design with two worker
+# processes.
 @pytest.mark.parametrize(
     ("stop_timeout_s", "load"),
-    [(0, ""), (1, "processes = 2"), (0, 'client = "fasthttp"')],
-    ids=["single", "processes", "fasthttp"],
+    [
+        (0, ""),
+        (1, 'processes = 2\ndesign = "isolated"'),
+        (0, 'client = "fasthttp"'),
+        (0, 'design = "isolated"'),
+    ],
+    ids=["single", "processes", "fasthttp", "isolated"],
 )
 def test_requests_unanswered_at_the_stop_are_counted_and_flagged(
     tmp_path: Path, stop_timeout_s: float, load: str

@@ -1,5 +1,5 @@
-"""A real run through `python -m harness run`: results match the per-request records, and
-nothing is left running, also after Ctrl-C."""
+"""A real run through `python -m harness run` (the rounds design): results match the
+per-request records, and nothing is left running, also after Ctrl-C (both designs)."""
 
 from __future__ import annotations
 
@@ -38,7 +38,14 @@ def read_requests(cell_dir: Path) -> list[dict[str, str]]:
 
 def test_tiny_run_rows_match_the_records(tiny_run: Path) -> None:
     rows = read_cells(tiny_run)
-    assert [r["stack"] for r in rows] == ["raw-wsgi@gunicorn-sync-w1", "fastapi-async@uvicorn-w1"]
+    stacks = ["raw-wsgi@gunicorn-sync-w1", "fastapi-async@uvicorn-w1"]
+    # A cold window per stack first (round 0, every kind of the mixes), then the round.
+    cold, measured = rows[:2], rows[2:]
+    assert [r["stack"] for r in cold] == stacks and {r["cold"] for r in cold} == {"true"}
+    assert [(r["mix"], r["round"]) for r in cold] == [("_cold", "0")] * 2
+    assert sorted(r["stack"] for r in measured) == sorted(stacks)
+    assert [r["order"] for r in measured] == ["1", "2"]
+    assert {(r["mix"], r["round"], r["cold"]) for r in measured} == {("json", "1", "false")}
     for row in rows:
         assert row["status"] == "ok", row
         cell_dir = tiny_run / "raw" / row["cell"]
@@ -57,6 +64,7 @@ def test_tiny_run_rows_match_the_records(tiny_run: Path) -> None:
         assert float(row["max_ms"]) == pytest.approx(ok_ms.max(), abs=1e-5)
         assert float(row["rps"]) == pytest.approx(len(inside) / (end - start), rel=1e-6)
         assert {r["name"] for r in inside} == {"GET /json", "GET /plaintext"}
+        assert float(row["window_start"]) == pytest.approx(start)
         assert row["server_cpus"] == "1" and row["load_cpus"] == "0"
         assert float(row["server_cpu_pct"]) > 0 and float(row["server_rss_mb"]) > 0
         assert info["locust_requests"] == len(records)
@@ -67,8 +75,13 @@ def test_tiny_run_raw_files_and_metadata(tiny_run: Path) -> None:
         with (cell_dir / "monitor.csv").open() as f:
             monitor = list(csv.DictReader(f))
         assert len(monitor) >= 5
-        assert (cell_dir / "server.log").exists() and (cell_dir / "locust.log").exists()
         info = json.loads((cell_dir / "cell.json").read_text())
+        # The servers stay up for the run: their logs are the stacks'; one Locust a round.
+        stack_dir = tiny_run / "stacks" / info["stack"]["id"]
+        assert (stack_dir / "server.log").exists()
+        assert Path(info["driven"]["control_dir"], "locust.log").exists()
+        assert info["driven"]["server_address"].startswith("127.0.1.")
+        assert info["users_joined"] == 4 and info["users_killed"] == 0
         assert info["status"] == "ok" and info["error"] is None
         assert info["command"][0] in (sys.executable, str(Path(sys.executable).parent / "uwsgi"))
         assert "DJANGO_SECRET_KEY" not in info["env"]
@@ -83,6 +96,14 @@ def test_tiny_run_raw_files_and_metadata(tiny_run: Path) -> None:
     assert metadata["scenario"]["name"] == "tiny"
     assert metadata["scenario"]["content"]["load"]["measure_s"] == 2
     assert metadata["cells_planned"] == 2 and metadata["ended_at"]
+    assert (metadata["design"], metadata["rounds"]) == ("rounds", 1)
+    assert isinstance(metadata["order_seed"], int)
+    spent = metadata["time"]
+    assert 0 < spent["measured_s"] == 4 * 2 <= spent["wall_s"]
+    assert spent["measured_fraction"] == pytest.approx(
+        spent["measured_s"] / spent["wall_s"], abs=1e-3
+    )
+    assert set(metadata["stacks"]) == {"raw-wsgi@gunicorn-sync-w1", "fastapi-async@uvicorn-w1"}
     assert set(metadata["machine"]) == {"cpu_model", "cores", "memory_gb", "kernel", "hostname"}
     assert metadata["cpu_sets"]["server"] == [1] and metadata["cpu_sets"]["load"] == [0]
     assert "locust" in {k.lower() for k in metadata["packages"]}
@@ -97,9 +118,13 @@ def test_tiny_run_leaves_no_process(tiny_run: Path) -> None:
     assert marked_pids(tiny_run.name) == []
 
 
-def test_ctrl_c_stops_everything_and_keeps_finished_cells(tmp_path: Path) -> None:
+@pytest.mark.parametrize("design", ["rounds", "isolated"])
+def test_ctrl_c_stops_everything_and_keeps_finished_cells(tmp_path: Path, design: str) -> None:
+    scenario = tmp_path / "tiny.toml"
+    scenario.write_text(TINY.read_text().replace("[load]", f'[load]\ndesign = "{design}"'))
+    results = tmp_path / "results"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness", "run", str(TINY), "--results-dir", str(tmp_path)],
+        [sys.executable, "-m", "harness", "run", str(scenario), "--results-dir", str(results)],
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -109,14 +134,14 @@ def test_ctrl_c_stops_everything_and_keeps_finished_cells(tmp_path: Path) -> Non
         cells_csv = None
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None:
-            runs = list(tmp_path.glob("*/cells.csv"))
+            runs = list(results.glob("*/cells.csv"))
             if runs and len(runs[0].read_text().splitlines()) >= 2:
                 cells_csv = runs[0]
                 break
             time.sleep(0.2)
         assert cells_csv is not None, "the first cell never finished"
         run_id = cells_csv.parent.name
-        time.sleep(3)  # inside the second cell: server and Locust are running
+        time.sleep(1)  # inside the next cell: servers and Locust are running
         assert marked_pids(run_id), "expected the second cell's processes to be running"
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=60)
@@ -128,6 +153,7 @@ def test_ctrl_c_stops_everything_and_keeps_finished_cells(tmp_path: Path) -> Non
     assert "interrupted" in output
     assert marked_pids(run_id) == []
     rows = read_cells(cells_csv.parent)
-    assert len(rows) == 1 and rows[0]["status"] == "ok"
+    assert 1 <= len(rows) < (4 if design == "rounds" else 2)
+    assert {r["status"] for r in rows} == {"ok"}
     metadata = json.loads((cells_csv.parent / "metadata.json").read_text())
     assert metadata["ended_at"] and metadata["aborted"]

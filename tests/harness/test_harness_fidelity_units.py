@@ -4,7 +4,6 @@ on crafted input (the real runs are in test_harness_fidelity_runs.py)."""
 from __future__ import annotations
 
 import math
-import statistics
 import time
 from collections import Counter
 from pathlib import Path
@@ -17,9 +16,8 @@ from harness.measure import aggregates, calibration, crosscheck, fidelity, noise
 from harness.plan.cells import Cell, plan_cells, shuffled_blocks
 from harness.plan.scenario import Mix, Scenario, load_scenario
 from harness.results import format as results_format
-from harness.results.files import write_cells_csv
+from harness.results.files import read_rows, write_cells_csv
 from harness.results.format import CELL_COLUMNS, REPEAT_COLUMNS
-from harness.run import resume
 
 TCP = """\
   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
@@ -87,20 +85,6 @@ def test_noise_sampler_takes_samples() -> None:
     assert sampler.samples and all(s.other_cpu_pct >= 0 for s in sampler.samples)
 
 
-def test_bootstrap_ci_contains_the_median_and_narrows_with_more_data() -> None:
-    few = [100.0, 110.0, 95.0, 105.0, 98.0]
-    ci = intervals.bootstrap_median_ci(few)
-    assert ci.median == statistics.median(few)
-    assert min(few) <= ci.low <= ci.median <= ci.high <= max(few)
-    assert intervals.bootstrap_median_ci(few) == ci  # seeded: reproducible
-    many = few * 20
-    wide, narrow = ci.high - ci.low, intervals.bootstrap_median_ci(many)
-    assert narrow.high - narrow.low < wide
-    one = intervals.bootstrap_median_ci([7.0, math.nan])
-    assert (one.median, one.low, one.high) == (7.0, 7.0, 7.0)
-    assert math.isnan(intervals.bootstrap_median_ci([]).median)
-
-
 def test_cv_and_unstable_flag() -> None:
     assert intervals.coefficient_of_variation([100, 100, 100]) == 0
     assert math.isnan(intervals.coefficient_of_variation([100]))
@@ -142,7 +126,7 @@ name = "t"
 warmup_s = 1
 measure_s = 2
 users = [2, 4]
-repeats = 3
+rounds = 3
 {extra}
 [[stacks]]
 apps = ["raw-wsgi"]
@@ -163,16 +147,18 @@ def scenario_file(tmp_path: Path, extra: str = "") -> Path:
     return path
 
 
-def test_plan_with_repeats_is_shuffled_per_repeat(tmp_path: Path) -> None:
+def test_plan_with_rounds_is_shuffled_per_round_by_blocks(tmp_path: Path) -> None:
     sc = load_scenario(scenario_file(tmp_path, "seed = 11"))
     cells = plan_cells(sc)
-    assert [c.repeat for c in cells] == [1] * 8 + [2] * 8 + [3] * 8
+    assert [c.round for c in cells] == [1] * 8 + [2] * 8 + [3] * 8
+    assert [c.order for c in cells] == list(range(1, 9)) * 3
     assert len({c.id for c in cells}) == 24
     assert plan_cells(sc) == cells
-    first = [c.stack.id for c in cells[:8]]
-    assert first != sorted(first) or [c.mix.name for c in cells[:8]] != sorted(
-        c.mix.name for c in cells[:8]
-    )
+    # Blocks: the two stacks of each (mix, users) group are next to each other.
+    for i in range(0, 24, 2):
+        assert cells[i].level == cells[i + 1].level != cells[(i + 2) % 24].level or i % 8 == 6
+    orders = {tuple((c.level, c.stack.id) for c in cells[r * 8 : r * 8 + 8]) for r in range(3)}
+    assert len(orders) > 1  # each round draws its own order
     # Without a seed in the file, the runner's seed decides.
     plain = load_scenario(scenario_file(tmp_path))
     assert plan_cells(plain, 11) == cells
@@ -314,37 +300,40 @@ def test_keepalive_behind_nginx_is_what_the_client_sees(
     )  # fmt: skip
     drains: list[bool] = []
 
-    def fake_drain(needed: bool, below: int, max_s: float) -> noise.Drain:
+    def fake_drain(needed: bool, below: int, max_s: float, count: object) -> noise.Drain:
         drains.append(needed)
         return noise.Drain(found=0, start=0, waited_s=0.0, not_drained=None)
 
     monkeypatch.setattr(noise, "drain_time_wait", fake_drain)
-    quiet = noise.NoiseFigures(other_cpu_pct=0.0, load_avg_1m=0.0, locust_busy_pct=0.0)
     # The app server closes every connection, nginx keeps the clients' open: keep-alive.
     closing_app, sc = proxied_cell(tmp_path, "gunicorn-sync", client=True)
     assert not closing_app.stack.server.keepalive
     assert fidelity.cell_keepalive(closing_app, sc)
-    before = fidelity.before_cell(closing_app, sc, {})
-    row = fidelity.cell_figures(closing_app, sc, cal, 3800.0, 10.0, None, quiet, before, {})
+    window = fidelity.Window(rps=3800.0, locust_cpu_pct=10.0, start=100.0, end=103.0)
+    before = fidelity.before_cell(closing_app, sc)
+    row = fidelity.figures(closing_app, sc, cal, before, window, [], []).columns
     assert drains == [False] and row["ceiling_fraction"] == 0.38
     # The converse: a keep-alive app server, nginx closing the clients' connections.
     keeping_app, sc = proxied_cell(tmp_path, "gunicorn-gthread", client=False)
     assert keeping_app.stack.server.keepalive
     assert not fidelity.cell_keepalive(keeping_app, sc)
-    before = fidelity.before_cell(keeping_app, sc, {})
-    row = fidelity.cell_figures(keeping_app, sc, cal, 3800.0, 10.0, None, quiet, before, {})
+    before = fidelity.before_cell(keeping_app, sc)
+    row = fidelity.figures(keeping_app, sc, cal, before, window, [], []).columns
     assert drains == [False, True] and row["ceiling_fraction"] == 0.95
     assert row["generator_bound"]
+    # The rounds design gives each window addresses of its own: never a wait.
+    fidelity.before_cell(keeping_app, sc, ("127.1.0.1", "127.0.1.1"))
+    assert drains == [False, True, False]
 
 
 def level_rows(rps: dict[tuple[str, int | None], list[float]]) -> list[dict[str, object]]:
-    """cells.csv-like rows: for each (stack, target rate), one ok repeat per rps value."""
+    """cells.csv-like rows: for each (stack, target rate), one ok round per rps value."""
     out: list[dict[str, object]] = []
     for (stack, target), values in rps.items():
         for i, r in enumerate(values, start=1):
             out.append(
                 {"cell": f"{stack}-{target}-{i}", "stack": stack, "mix": "m", "users": 8,
-                 "target_rps": target, "repeat": i, "status": "ok", "rps": r, "p50_ms": r / 100,
+                 "target_rps": target, "round": i, "status": "ok", "rps": r, "p50_ms": r / 100,
                  "p90_ms": 2.0, "p99_ms": 3.0, "generator_bound": False}
             )  # fmt: skip
     return out
@@ -352,8 +341,8 @@ def level_rows(rps: dict[tuple[str, int | None], list[float]]) -> list[dict[str,
 
 def test_cells_get_their_levels_intervals_and_unstable_flag(tmp_path: Path) -> None:
     rows = level_rows({("a", None): [100.0, 101.0, 99.0], ("b", None): [100.0, 160.0]})
-    rows.append({**rows[-1], "cell": "b-3", "repeat": 3, "status": "failed", "rps": None})
-    done = aggregates.with_repeat_columns(rows, repeats=3)
+    rows.append({**rows[-1], "cell": "b-3", "round": 3, "status": "failed", "rps": None})
+    done = aggregates.with_repeat_columns(rows, rounds=3)
     assert all(set(REPEAT_COLUMNS) <= set(r) for r in done)
     a, b = aggregates.aggregate(rows)
     for row in done:
@@ -361,12 +350,18 @@ def test_cells_get_their_levels_intervals_and_unstable_flag(tmp_path: Path) -> N
         assert {c: row[c] for c in REPEAT_COLUMNS} == {c: agg[c] for c in REPEAT_COLUMNS}
     assert [r["unstable"] for r in done] == [False] * 3 + [True] * 3
     assert done[0]["rps_ci_low"] <= 100.0 <= done[0]["rps_ci_high"]
-    # One repeat: the columns stay empty.
-    single = aggregates.with_repeat_columns(rows[:1], repeats=1)
+    # Three rounds: [min, max], a 75% interval, and it says so.
+    assert (done[0]["rps_ci_low"], done[0]["rps_ci_high"], done[0]["ci_level"]) == (
+        99.0,
+        101.0,
+        0.75,
+    )
+    # One round: the columns stay empty.
+    single = aggregates.with_repeat_columns(rows[:1], rounds=1)
     assert all(single[0][c] is None for c in REPEAT_COLUMNS)
     # Read back by --resume (strings), the same levels and values come out.
     write_cells_csv(tmp_path / "cells.csv", [{**dict.fromkeys(CELL_COLUMNS), **r} for r in done])
-    again = aggregates.with_repeat_columns(resume._read_rows(tmp_path / "cells.csv"), repeats=3)
+    again = aggregates.with_repeat_columns(read_rows(tmp_path / "cells.csv"), rounds=3)
     assert [r["unstable"] for r in again] == [r["unstable"] for r in done]
     assert [r["rps_ci_high"] for r in again] == pytest.approx([r["rps_ci_high"] for r in done])
 
@@ -376,5 +371,5 @@ def test_open_loop_levels_are_kept_apart_by_target_rate() -> None:
     low, high = aggregates.aggregate(rows)
     assert (low["target_rps"], low["n"], low["unstable"]) == (200, 2, False)
     assert (high["target_rps"], high["n"], high["unstable"]) == (800, 2, True)
-    done = aggregates.with_repeat_columns(rows, repeats=2)
+    done = aggregates.with_repeat_columns(rows, rounds=2)
     assert [r["unstable"] for r in done] == [False, False, True, True]

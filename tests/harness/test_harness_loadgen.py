@@ -13,8 +13,8 @@ from harness.core.errors import LoadError
 from harness.core.paths import REPO_ROOT
 from harness.plan.scenario import load_scenario
 from harness.results.records import CUT_OFF_STATUS, Record, read_records, write_records_gz
-from harness.run.cell import _figures
 from harness.run.loadgen import collect, locust_argv, locust_env, run_time_s, worker_command
+from harness.run.window import measured
 
 TINY = REPO_ROOT / "tests" / "fixtures" / "tiny.toml"
 
@@ -93,7 +93,7 @@ def test_load_stopped_early_names_the_stop_timeout_when_requests_were_cut_off(
     (tmp_path / "spawn.11.json").write_text(json.dumps({"spawn_complete_at": 100.0}))
     ctx = SimpleNamespace(scenario=SimpleNamespace(load=load))
     with pytest.raises(LoadError, match="before the measure window ended") as caught:
-        _figures(ctx, tmp_path, {"cell": "c"}, [])  # type: ignore[arg-type]
+        measured(ctx, tmp_path, collect(tmp_path), [])  # type: ignore[arg-type]
     if cut_off:
         assert "3 request(s) were still unanswered" in str(caught.value)
         assert "load.stop_timeout_s = 1 s" in str(caught.value)
@@ -126,7 +126,9 @@ def test_argv_of_processes_binds_the_master_to_loopback() -> None:
 
 def test_argv_of_workers_waits_for_them_and_prints_their_command() -> None:
     scenario = load_scenario(TINY)
-    load = dataclasses.replace(scenario.load, workers=2, master_port=40124, workers_wait_s=30)
+    load = dataclasses.replace(
+        scenario.load, load_workers=2, master_port=40124, workers_wait_s=30
+    )
     argv = locust_argv(load, 6, "http://127.0.0.1:9999")
     assert "--master" in argv and "--processes" not in argv
     assert argv[argv.index("--expect-workers") + 1] == "2"

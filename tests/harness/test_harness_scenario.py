@@ -18,7 +18,7 @@ name = "t"
 warmup_s = 1
 measure_s = 2
 users = [2, 4]
-repeats = 2
+rounds = 2
 [[stacks]]
 apps = ["flask"]
 servers = ["gunicorn-sync", "gunicorn-gthread"]
@@ -86,7 +86,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
         .replace("sleep_ms = 5", "sleep_ms = 99999")
     )
     lines = problems_of(tmp_path, text).splitlines()
-    assert any(": load.measure_s: expected a number >= 1, got -1" in line for line in lines)
+    assert any(": load.measure_s: expected a number >= 0.5, got -1" in line for line in lines)
     assert any(": mixes.json.jsn: unknown task kind" in line for line in lines)
     assert any(": mixes.io.params.sleep_ms: expected an int in 0..10000" in line for line in lines)
 
@@ -108,9 +108,9 @@ def test_invalid_combination_is_an_error_unless_skipped(tmp_path: Path) -> None:
         ("[load]", "[cpus]\nserver = [64]\n[load]", "cpus.server: CPU 64 is not available"),
         ('name = "t"', 'name = "t/x"', "name: expected a name"),
         ("users = [2, 4]", "users = []", "load.users: expected a non-empty list"),
-        ("repeats = 2", "repeats = 0", "load.repeats: expected an int >= 1"),
-        ("repeats = 2", 'locustfile = "nope.py"', "load.locustfile: no such file"),
-        ("repeats = 2", 'client = "requests"', "load.client: expected one of fasthttp, lean"),
+        ("rounds = 2", "rounds = 0", "load.rounds: expected an int >= 1"),
+        ("rounds = 2", 'locustfile = "nope.py"', "load.locustfile: no such file"),
+        ("rounds = 2", 'client = "requests"', "load.client: expected one of fasthttp, lean"),
         ("warmup_s = 1", "warmup_s = 1\nwarmpu_s = 1", "load.warmpu_s: unknown key"),
         ("sleep_ms = 5", "sleep_ms = 5\ncpu_n = 3", "mixes.io.params.cpu_n: not used"),
         ("upstream_ms = 5", "", "mixes.io.params.upstream_ms: expected an int"),
@@ -158,7 +158,9 @@ def test_shipped_scenarios_are_valid(name: str) -> None:
     assert plan_cells(scenario)
 
 
-LOAD_LINE = "repeats = 2"
+LOAD_LINE = "rounds = 2"
+# Distributed Locust runs one Locust per cell: the isolated design.
+ISOLATED = 'design = "isolated"'
 TARGET = """
 [[stacks]]
 apps = ["raw-wsgi"]
@@ -184,14 +186,16 @@ target = "http://127.0.0.1:8000"
     ],
 )
 def test_bad_distribution_values_are_named(tmp_path: Path, new: str, expected: str) -> None:
-    message = problems_of(tmp_path, VALID.replace(LOAD_LINE, f"{LOAD_LINE}\n{new}", 1))
+    text = VALID.replace(LOAD_LINE, f"{LOAD_LINE}\n{ISOLATED}\n{new}", 1)
+    message = problems_of(tmp_path, text)
     assert f"{tmp_path / 's.toml'}: {expected}" in message
 
 
 def test_processes_and_workers_are_parsed(tmp_path: Path) -> None:
-    processes = load_scenario(write(tmp_path, VALID.replace(LOAD_LINE, "processes = 2"))).load
+    text = VALID.replace(LOAD_LINE, f"processes = 2\n{ISOLATED}")
+    processes = load_scenario(write(tmp_path, text)).load
     assert (processes.processes, processes.load_workers, processes.load_processes) == (2, 0, 2)
-    load = 'load_workers = 3\nmaster_host = "10.0.0.2"\nmaster_port = 6000'
+    load = f'load_workers = 3\nmaster_host = "10.0.0.2"\nmaster_port = 6000\n{ISOLATED}'
     text = VALID.replace(LOAD_LINE, load)
     scenario = load_scenario(write(tmp_path, text))
     assert (scenario.load.load_workers, scenario.load.load_processes) == (3, 3)
@@ -202,7 +206,7 @@ def test_processes_and_workers_are_parsed(tmp_path: Path) -> None:
 
 
 def test_the_old_load_workers_key_is_read_with_a_warning(tmp_path: Path) -> None:
-    text = VALID.replace(LOAD_LINE, "workers = 2")
+    text = VALID.replace(LOAD_LINE, f"workers = 2\n{ISOLATED}")
     scenario = load_scenario(write(tmp_path, text))
     assert scenario.load.load_workers == 2
     assert scenario.warnings == (
@@ -247,3 +251,25 @@ def test_one_stack_id_cannot_be_both_started_and_a_target(tmp_path: Path) -> Non
     text = VALID + TARGET.replace("raw-wsgi", "flask")
     message = problems_of(tmp_path, text)
     assert "stacks[2]: flask@gunicorn-sync-w1 is selected twice with different targets" in message
+
+
+def test_rounds_and_design(tmp_path: Path) -> None:
+    scenario = load_scenario(write(tmp_path, VALID))
+    assert (scenario.load.rounds, scenario.load.design) == (2, "rounds")
+    old = load_scenario(write(tmp_path, VALID.replace(LOAD_LINE, "repeats = 4")))
+    assert old.load.rounds == 4
+    assert old.warnings == (
+        f"{tmp_path / 's.toml'}: load.repeats: deprecated: rounds are the repeats now "
+        "(load.rounds)",
+    )
+    both = problems_of(tmp_path, VALID.replace(LOAD_LINE, "rounds = 2\nrepeats = 2"))
+    assert "load.repeats: the old name of load.rounds: give only rounds" in both
+    distributed = problems_of(tmp_path, VALID.replace(LOAD_LINE, "processes = 2"))
+    assert 'load.design: distributed Locust (processes > 1 or load_workers)' in distributed
+    bad = problems_of(tmp_path, VALID.replace(LOAD_LINE, 'design = "fast"'))
+    assert "load.design: expected one of rounds, isolated, got 'fast'" in bad
+
+
+def test_a_mix_name_with_a_leading_underscore_is_reserved(tmp_path: Path) -> None:
+    message = problems_of(tmp_path, VALID.replace("[mixes.json]", "[mixes._cold]"))
+    assert "mixes._cold: names starting with _ are reserved" in message
