@@ -38,7 +38,7 @@ def _scenario_dict(base: Scenario, app: str, server: str) -> dict[str, Any]:
             "warmup_s": 1,
             "measure_s": 3,
             "users": CALIBRATION_USERS,
-            "repeats": 1,
+            "rounds": 1,
             "spawn_margin_s": 10,
             "stop_timeout_s": 1,
             "time_wait_drain_s": base.load.time_wait_drain_s,
@@ -53,7 +53,10 @@ def _scenario_dict(base: Scenario, app: str, server: str) -> dict[str, Any]:
 def _best_rps(run_dir: Path) -> tuple[float, bool, str]:
     """The highest rps of the run's cells, whether any of them was noisy, the stack id."""
     with (run_dir / "cells.csv").open(newline="") as f:
-        rows = [r for r in csv.DictReader(f) if r["status"] == "ok" and r["rps"]]
+        rows = [
+            r for r in csv.DictReader(f)
+            if r["status"] == "ok" and r["rps"] and r["cold"] != "true"
+        ]  # fmt: skip
     if not rows:
         raise CalibrationError(f"no calibration cell succeeded (see {run_dir}/raw/)")
     noisy = any(r.get("noisy") == "true" for r in rows)

@@ -32,6 +32,8 @@ from harness.run.session import Session
 
 POLL_S = 0.005
 READY_TIMEOUT_S = 60.0
+# After the quit file, Locust gets this long to end by itself before its group is stopped.
+QUIT_WAIT_S = 5.0
 # Between windows the users finish their requests and idle: the load goes on this long
 # past the measure window, so that it ends under full load.
 TAIL_S = 0.2
@@ -184,10 +186,12 @@ class DrivenLocust:
         return WindowLoad(output, int(report["users_joined"]), int(report["users_killed"]), took)
 
     def stop(self) -> None:
-        """Tell the process to quit, then stop its group."""
+        """Tell the process to quit (it writes its summary), then stop its group; after
+        Ctrl-C or SIGTERM at once."""
         if self.proc is None:
             return
         (self.control_dir / "quit").touch()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout=5)
+        if not self._session.procs.interrupted:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=QUIT_WAIT_S)
         self._session.procs.stop(self.proc)

@@ -3,12 +3,13 @@ and kept warm for the whole run; one cold window per stack right after the start
 each round's windows in its own order (harness/plan/cells.py), all driven through one
 Locust process per round (run/driven.py).
 
-Addresses: stack i listens on 127.0.1.(i+1) (127.0.2.x past 250 stacks); window n of the
-run connects from an address of its own, 127.1.0.1 onwards (client_address; LeanHttpUser
-binds it). A TCP connection
-is known by its 4-tuple, so no window's connections meet the TIME_WAIT sockets of an
-earlier one: nothing waits for TIME_WAIT to drain, and no window starts with half the
-port range in use.
+Addresses: stack i listens on 127.0.1.(i+1) (127.0.2.x past 250 stacks); each window
+connects from an address of its own (Sources: 127.x.y.z from a point drawn per run, one
+with no TIME_WAIT socket towards the window's server; LeanHttpUser binds it). A TCP
+connection is known by its 4-tuple, so no window's connections meet the TIME_WAIT sockets
+of an earlier window or run: nothing waits for TIME_WAIT to drain, and no window starts
+with half the port range in use. FastHttpUser cannot bind an address: its windows count
+the machine's TIME_WAIT sockets and wait for them like the isolated design.
 
 A stack that fails to start, or whose server dies during a window, is marked failed with
 its log tail and its later windows are failed rows saying so; the others go on. A Locust
@@ -17,6 +18,7 @@ that dies fails its window and is started again for the rest of the round.
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -50,6 +52,8 @@ from harness.run.window import (
 Row = dict[str, Any]
 Printer = Callable[[str], None]
 PER_OCTET = 250
+# A window tries this many source addresses for one without TIME_WAIT sockets.
+SOURCE_TRIES = 20
 
 
 def stack_address(index: int) -> str:
@@ -57,11 +61,34 @@ def stack_address(index: int) -> str:
     return f"127.0.{1 + index // PER_OCTET}.{1 + index % PER_OCTET}"
 
 
+# Client addresses: 127.1.0.1 up to 127.250.249.250, 15.6 million of them.
+CLIENT_ADDRESSES = 250 * PER_OCTET * PER_OCTET
+
+
 def client_address(serial: int) -> str:
-    """The loopback address window `serial` (from 0, over the run) connects from: 127.1.0.1,
-    127.1.0.2, ... 127.1.0.250, 127.1.1.1, ... (62,500 per second octet)."""
+    """The loopback address number `serial` a window may connect from: 127.1.0.1,
+    127.1.0.2, ... 127.1.0.250, 127.1.1.1, ... (62,500 per second octet), round again
+    after CLIENT_ADDRESSES."""
+    serial %= CLIENT_ADDRESSES
     block = serial // PER_OCTET
     return f"127.{1 + block // PER_OCTET}.{block % PER_OCTET}.{1 + serial % PER_OCTET}"
+
+
+class Sources:
+    """The windows' source addresses: from a point of the address space drawn per run (a
+    run started right after another must not meet its TIME_WAIT sockets), each skipped
+    while it has any TIME_WAIT socket towards the window's server."""
+
+    def __init__(self, start: int | None = None) -> None:
+        self._next = random.SystemRandom().randrange(CLIENT_ADDRESSES) if start is None else start
+
+    def take(self, server: str) -> str:
+        for _ in range(SOURCE_TRIES):
+            source = client_address(self._next)
+            self._next += 1
+            if noise.time_wait_now(pair=(source, server)) == 0:
+                return source
+        return source  # the window's TIME_WAIT count says what it met
 
 
 @dataclass(frozen=True)
@@ -148,7 +175,7 @@ def failed_window(cell: Cell, ctx: RunContext, up: Up | None, error: str) -> Row
 
 
 def measure_window(
-    cell: Cell, up: Up, driver: DrivenLocust, ctx: RunContext, serial: int
+    cell: Cell, up: Up, driver: DrivenLocust, ctx: RunContext, sources: Sources
 ) -> tuple[Row, bool]:
     """Measure one window on a running stack; returns its row and whether the stack's
     server died during it. Raises Interrupted only."""
@@ -159,7 +186,7 @@ def measure_window(
     control = {"control_dir": str(driver.control_dir), "server_address": up.address}
     report = Report(cell, cell_dir, [identity, up.launch, Locust(driver.argv, control=control)])
     # LeanHttpUser binds a source address of the window's own; FastHttpUser cannot.
-    source = client_address(serial) if scenario.load.client == "lean" else None
+    source = sources.take(up.address) if scenario.load.client == "lean" and up.front else None
     pair = (source, up.address) if source is not None and up.front is not None else None
     before = fid = verdict = None
     died = False
@@ -268,11 +295,10 @@ def run_rounds(
     ctx: RunContext,
     fleet: Fleet,
     emit: Callable[[Row], None],
-    first_serial: int = 0,
+    sources: Sources,
 ) -> None:
     """Every window of every round (round 0: the cold windows), one Locust per round;
     emit(row) after each window."""
-    serial = first_serial
     for cells in rounds:
         if not cells:
             continue
@@ -293,8 +319,7 @@ def run_rounds(
                         emit(failed_window(cell, ctx, None, f"Locust did not start: {exc}"))
                         continue
                 up = fleet.up[cell.stack.id]
-                result, died = measure_window(cell, up, driver, ctx, serial)
-                serial += 1
+                result, died = measure_window(cell, up, driver, ctx, sources)
                 if died:
                     fleet.fail(cell.stack, cell.id)
                 emit(result)
@@ -306,13 +331,14 @@ def run_rounds(
 def _start_driver(
     ctx: RunContext, control: Path, users: int, windows: int, old: DrivenLocust | None
 ) -> DrivenLocust:
-    """The round's Locust; after one died, a fresh one in a folder of its own."""
+    """The round's Locust, in a control folder of its own: after one died, or when a
+    resumed run meets the folder of an earlier attempt, rounds/r<k>-2, -3, ..."""
     if old is not None:
         old.stop()
-        attempt = 2
-        while (control.parent / f"{control.name}-{attempt}").exists():
-            attempt += 1
-        control = control.parent / f"{control.name}-{attempt}"
+    attempt = 1
+    while control.exists():
+        attempt += 1
+        control = control.parent / f"{control.name.split('-')[0]}-{attempt}"
     driver = DrivenLocust(
         ctx.session, ctx.scenario.load, ctx.scenario.cpus.load, control, users, windows
     )

@@ -24,7 +24,7 @@ from harness.run import faults, resume
 from harness.run.cell import run_cell
 from harness.run.loadgen import distribution, run_time_s
 from harness.run.progress import Progress, summary_table
-from harness.run.rounds import Fleet, run_rounds
+from harness.run.rounds import Fleet, Sources, run_rounds
 from harness.run.services.preflight import preflight
 from harness.run.session import open_session
 from harness.run.window import RunContext
@@ -163,7 +163,7 @@ def run_scenario(
                 calibration=calibration,
             )  # fmt: skip
             if scenario.load.design == "rounds":
-                metadata["stacks"] = _run_rounds(ctx, todo, cold, emit, out, first_serial=len(rows))
+                metadata["stacks"] = _run_rounds(ctx, todo, cold, emit, out)
             else:
                 for cell in todo:
                     emit(run_cell(cell, ctx))
@@ -211,7 +211,6 @@ def _run_rounds(
     cold: list[Cell],
     emit: Callable[[dict[str, Any]], None],
     out: Printer,
-    first_serial: int,
 ) -> dict[str, Any]:
     """The rounds design: the stacks started once, their cold windows, then the rounds;
     returns what metadata.json says of each stack."""
@@ -229,7 +228,7 @@ def _run_rounds(
         for cell in todo:
             by_round.setdefault(cell.round, []).append(cell)
         cold = [c for c in cold if c.stack.id in wanted]
-        run_rounds([cold, *by_round.values()], ctx, fleet, emit, first_serial)
+        run_rounds([cold, *by_round.values()], ctx, fleet, emit, Sources())
     finally:
         fleet.stop()
     return described

@@ -13,7 +13,7 @@ from harness.plan import registry
 from harness.plan.stacks import all_combinations, parse_stack_id
 from harness.run.faults import is_loopback
 from harness.run.launch import HOST, upstream_argv
-from harness.run.rounds import client_address, stack_address
+from harness.run.rounds import CLIENT_ADDRESSES, client_address, stack_address
 from harness.run.session import open_session
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -52,6 +52,7 @@ def test_upstream_and_services_bind_loopback() -> None:
 
 def test_every_rounds_address_is_loopback() -> None:
     addresses = [stack_address(i) for i in range(600)] + [client_address(n) for n in range(70_000)]
+    assert client_address(CLIENT_ADDRESSES) == client_address(0) == "127.1.0.1"
     assert all(is_loopback(a) for a in addresses)
     assert len(set(addresses)) == len(addresses) and "127.0.0.1" not in addresses
 

@@ -1,5 +1,6 @@
-"""Ctrl-C to a real run after its first cell: every child gone within 5 s, the finished
-cell intact, and `run --resume` finishes the rest to the cells an uninterrupted run has."""
+"""Ctrl-C to a real run (rounds design) after its first measured window: every child gone
+within 5 s, the finished windows intact, and `run --resume` starts the stacks again (a
+cold window each, s2) and finishes the rest to the cells an uninterrupted run has."""
 
 from __future__ import annotations
 
@@ -50,12 +51,16 @@ def _stop(proc: subprocess.Popen[str]) -> None:
             proc.communicate()
 
 
+def _measured(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    return [r for r in rows if r["cold"] != "true"]
+
+
 def _wait_for_first_cell(results: Path, proc: subprocess.Popen[str]) -> Path:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()
         runs = [p for p in results.iterdir() if p.is_dir()]
-        if runs and _rows(runs[0]):
+        if runs and _measured(_rows(runs[0])):
             return runs[0]
         time.sleep(0.05)
     raise AssertionError("the first cell did not finish within 120 s")
@@ -80,8 +85,12 @@ def test_interrupt_after_first_cell_then_resume(tmp_path: Path) -> None:
     while marked_pids(run_dir.name) and time.monotonic() < signalled + 5:
         time.sleep(0.05)
     assert marked_pids(run_dir.name) == []
-    first = _rows(run_dir)
+    before = _rows(run_dir)
+    first = _measured(before)
     assert len(first) == 1 and first[0]["status"] == "ok" and first[0]["integrity"] == "ok"
+    assert [r["cell"] for r in before if r["cold"] == "true"] == [
+        "flask@gunicorn-gthread-w2t4__cold__s1", "fastapi-sync@uvicorn-w1__cold__s1",
+    ]  # fmt: skip
     first_info = (run_dir / "raw" / first[0]["cell"] / "cell.json").read_text()
     assert "--resume" in err or "--resume" in _out
 
@@ -92,19 +101,23 @@ def test_interrupt_after_first_cell_then_resume(tmp_path: Path) -> None:
     assert refused.returncode == 2, refused.stderr
     assert "load.measure_s: 1.5 in the run, 2 in the file" in refused.stderr
     assert "changed.toml" in refused.stderr
-    assert len(_rows(run_dir)) == 1
+    assert len(_rows(run_dir)) == 3
 
     done = _harness("run", str(SCENARIO), "--resume", run_dir.name, "--results-dir", str(results))
     assert done.returncode == 0, done.stderr
     rows = _rows(run_dir)
-    planned = [c.id for c in plan_cells(load_scenario(SCENARIO))]
-    assert [r["cell"] for r in rows] == planned
-    assert rows[0] == first[0]  # the finished cell was not redone
+    seed = json.loads((run_dir / "metadata.json").read_text())["order_seed"]
+    planned = [c.id for c in plan_cells(load_scenario(SCENARIO), seed)]
+    assert [r["cell"] for r in _measured(rows)] == planned
+    assert rows[:3] == before  # the finished windows were not redone
     assert (run_dir / "raw" / first[0]["cell"] / "cell.json").read_text() == first_info
-    assert [(r["status"], r["integrity"]) for r in rows] == [("ok", "ok")] * 2
+    # The stack with a window left started again: a cold window first (s2).
+    (left,) = [c for c in planned if c != first[0]["cell"]]
+    assert [r["cell"] for r in rows[3:5]] == [f"{left.split('__')[0]}__cold__s2", left]
+    assert [(r["status"], r["integrity"]) for r in _measured(rows)] == [("ok", "ok")] * 2
     metadata = json.loads((run_dir / "metadata.json").read_text())
-    assert [(r["cells_done"], r["cells_to_run"]) for r in metadata["resumes"]] == [(1, 1)]
-    assert metadata["cells_finished"] == 2 and metadata["aborted"] is None
+    assert [(r["cells_done"], r["cells_to_run"]) for r in metadata["resumes"]] == [(3, 1)]
+    assert metadata["cells_finished"] == 5 and metadata["aborted"] is None
     assert [p.name for p in results.iterdir()] == [run_dir.name]
     assert marked_pids(run_dir.name) == []
 
@@ -156,7 +169,8 @@ def test_sigterm_mid_load_stops_every_child_within_5_s(tmp_path: Path) -> None:
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 120
-        while not list(results.glob("*/raw/*/go")):
+        # The first window has started: its specification is in the round's control folder.
+        while not list(results.glob("*/rounds/r0/window-1.json")):
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "the load never started"
             time.sleep(0.05)

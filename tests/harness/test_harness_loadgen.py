@@ -126,9 +126,7 @@ def test_argv_of_processes_binds_the_master_to_loopback() -> None:
 
 def test_argv_of_workers_waits_for_them_and_prints_their_command() -> None:
     scenario = load_scenario(TINY)
-    load = dataclasses.replace(
-        scenario.load, load_workers=2, master_port=40124, workers_wait_s=30
-    )
+    load = dataclasses.replace(scenario.load, load_workers=2, master_port=40124, workers_wait_s=30)
     argv = locust_argv(load, 6, "http://127.0.0.1:9999")
     assert "--master" in argv and "--processes" not in argv
     assert argv[argv.index("--expect-workers") + 1] == "2"

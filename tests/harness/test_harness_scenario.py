@@ -265,7 +265,7 @@ def test_rounds_and_design(tmp_path: Path) -> None:
     both = problems_of(tmp_path, VALID.replace(LOAD_LINE, "rounds = 2\nrepeats = 2"))
     assert "load.repeats: the old name of load.rounds: give only rounds" in both
     distributed = problems_of(tmp_path, VALID.replace(LOAD_LINE, "processes = 2"))
-    assert 'load.design: distributed Locust (processes > 1 or load_workers)' in distributed
+    assert "load.design: distributed Locust (processes > 1 or load_workers)" in distributed
     bad = problems_of(tmp_path, VALID.replace(LOAD_LINE, 'design = "fast"'))
     assert "load.design: expected one of rounds, isolated, got 'fast'" in bad
 
