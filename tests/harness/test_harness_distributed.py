@@ -52,6 +52,10 @@ plaintext = 1
 """
 
 
+# Distributed Locust runs one Locust per cell: the isolated design.
+ISOLATED = 'design = "isolated"'
+
+
 def _scenario(tmp_path: Path, name: str, load: str = "", stack: str = "") -> Path:
     path = tmp_path / f"{name}.toml"
     path.write_text(SCENARIO.format(name=name, load=load, stack=stack))
@@ -93,7 +97,7 @@ def _check_totals(run_dir: Path, row: dict[str, str], info: dict[str, object]) -
 
 
 def test_processes_fork_two_workers_whose_records_add_up(tmp_path: Path) -> None:
-    scenario = _scenario(tmp_path, "processes", load="processes = 2")
+    scenario = _scenario(tmp_path, "processes", load=f"processes = 2\n{ISOLATED}")
     done = subprocess.run(
         _harness(scenario, tmp_path / "results"),
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=240, check=False,
@@ -128,7 +132,7 @@ def _group(argv: list[str], log: Path, env: dict[str, str]) -> Iterator[subproce
 
 def test_workers_started_from_the_printed_command_deliver_every_record(tmp_path: Path) -> None:
     port = free_port()
-    load = f"load_workers = 2\nmaster_port = {port}\nworkers_wait_s = 60"
+    load = f"load_workers = 2\nmaster_port = {port}\nworkers_wait_s = 60\n{ISOLATED}"
     scenario = _scenario(tmp_path, "workers", load=load)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     harness = subprocess.Popen(
@@ -199,7 +203,7 @@ def test_a_target_is_loaded_but_never_started_or_stopped(tmp_path: Path) -> None
 
 
 def test_workers_that_never_connect_fail_the_cell_in_time(tmp_path: Path) -> None:
-    load = f"load_workers = 1\nmaster_port = {free_port()}\nworkers_wait_s = 1"
+    load = f"load_workers = 1\nmaster_port = {free_port()}\nworkers_wait_s = 1\n{ISOLATED}"
     scenario = _scenario(tmp_path, "noworkers", load=load)
     done = subprocess.run(
         _harness(scenario, tmp_path / "results"),

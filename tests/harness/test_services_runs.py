@@ -71,7 +71,11 @@ def test_run_on_postgres_through_nginx_leaves_nothing(tmp_path: Path) -> None:
         assert url.startswith("postgresql://bench:***@127.0.0.1:"), url
         assert info["env"]["DB_POOL_SIZE"] == "2"
     nginx_cell = run_dir / "raw" / "fastapi-async@uvicorn-w1+nginx__db__u4__r1"
-    assert "uwsgi_pass" not in (nginx_cell / "nginx.conf").read_text()
+    # nginx stays up with its stack for the whole run: its config is the stack's.
+    assert (
+        "uwsgi_pass"
+        not in (run_dir / "stacks" / "fastapi-async@uvicorn-w1+nginx" / "nginx.conf").read_text()
+    )
     # The monitor sampled nginx (only where it ran), pgbouncer and PostgreSQL.
     with (run_dir / "cells.csv").open(newline="") as f:
         by_stack = {row["stack"]: row for row in csv.DictReader(f)}
@@ -117,12 +121,12 @@ def test_error_that_ends_the_run_stops_and_removes_postgres(
 ) -> None:
     need("initdb", "postgres", "pgbouncer")
 
-    def broken(cell: Any, ctx: Any) -> dict[str, Any]:
+    def broken(rounds: Any, ctx: Any, *_: Any) -> None:
         assert Path(ctx.session.database["cluster_dir"], "data").is_dir()  # the cluster is up
         assert {"postgres", "pgbouncer"} <= service_names(ctx.run_id, ctx.run_dir)
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(runner, "run_cell", broken)
+    monkeypatch.setattr(runner, "run_rounds", broken)
     with pytest.raises(RuntimeError, match="boom"):
         runner.run_scenario(scenario(), tmp_path, out=lambda _: None)
     assert_all_gone(only_run(tmp_path))
@@ -144,9 +148,10 @@ def test_ctrl_c_stops_postgres_pgbouncer_and_nginx(tmp_path: Path) -> None:
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
-        # Wait until the cell's load has started (the go file is written after the checks).
+        # Wait until the first window has started (its specification is written after the
+        # stacks started and passed their checks).
         while time.monotonic() < deadline:
-            if list(results.glob("*/raw/*/go")):
+            if list(results.glob("*/rounds/r0/window-1.json")):
                 time.sleep(1)
                 break
             time.sleep(0.2)
@@ -180,12 +185,12 @@ def test_postgres_starts_in_a_run_directory_too_deep_for_a_unix_socket(
     deep = base / ("d" * 60) / ("e" * 60)
     sockets_before = set(Path("/tmp").glob("pwb-pg-*"))
 
-    def check(cell: Any, ctx: Any) -> dict[str, Any]:
+    def check(rounds: Any, ctx: Any, *_: Any) -> None:
         assert Path(ctx.session.database["cluster_dir"], "data").is_dir()
         assert str(ctx.session.database["cluster_dir"]).startswith(str(deep))
         raise RuntimeError("cluster is up")
 
-    monkeypatch.setattr(runner, "run_cell", check)
+    monkeypatch.setattr(runner, "run_rounds", check)
     try:
         with pytest.raises(RuntimeError, match="cluster is up"):
             runner.run_scenario(scenario(), deep, out=lambda _: None)

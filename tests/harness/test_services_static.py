@@ -78,7 +78,7 @@ def test_tiny_static_run_behind_nginx(tmp_path: Path) -> None:
     }
     scn = parse_scenario(data, "test", REPO_ROOT / "test.toml")
     run_dir = runner.run_scenario(scn, tmp_path, out=lambda _: None)
-    (cell_dir,) = list((run_dir / "raw").iterdir())
+    (cell_dir,) = [p for p in (run_dir / "raw").iterdir() if "__cold__" not in p.name]
     info = json.loads((cell_dir / "cell.json").read_text())
     # The quick contract checks (static_files among them) passed before the load.
     assert info["status"] == "ok", info.get("error")
@@ -87,9 +87,10 @@ def test_tiny_static_run_behind_nginx(tmp_path: Path) -> None:
     assert cell_dir.name.startswith("flask@gunicorn-gthread-w1t4p3+nginx__")
     assert info["env"]["DB_POOL_SIZE"] == "3" and info["stack"]["db_pool_size"] == 3
     with (run_dir / "cells.csv").open(newline="") as f:
-        (row,) = list(csv.DictReader(f))
+        (row,) = [r for r in csv.DictReader(f) if r["cold"] != "true"]
     assert row["db_pool_size"] == "3"
-    assert "location /static/" in (cell_dir / "nginx.conf").read_text()
+    stack_dir = run_dir / "stacks" / info["stack"]["id"]
+    assert "location /static/" in (stack_dir / "nginx.conf").read_text()
     with gzip.open(cell_dir / "requests.csv.gz", "rt", newline="") as f:
         records = list(csv.DictReader(f))
     assert {r["name"] for r in records} == {f"GET {path}" for path in SIZES}
