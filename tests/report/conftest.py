@@ -19,8 +19,8 @@ def synthetic_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 # The noisy synthetic run's flagged cells: one by other processes' CPU, one by TIME_WAIT.
-NOISY_CPU_CELL = cell_id(DEFAULT_STACKS[4], "json", 16, 0)
-NOISY_PORTS_CELL = cell_id(DEFAULT_STACKS[0], "io", 4, 0)
+NOISY_CPU_CELL = cell_id(DEFAULT_STACKS[4], "json", 16, 1)
+NOISY_PORTS_CELL = cell_id(DEFAULT_STACKS[0], "io", 4, 1)
 
 
 @pytest.fixture(scope="session")

@@ -121,7 +121,7 @@ def _cell_row(spec: SynthSpec, stack: SynthStack, mix: str, users: int, repeat: 
         stack=stack.id, app=stack.app, framework=stack.framework, interface=stack.interface,
         server=stack.server, worker_class=stack.worker_class, workers=stack.workers,
         threads="" if stack.threads is None else stack.threads, mix=mix, users=users,
-        repeat=repeat, keepalive="true", server_cpus="1", load_cpus="0", warmup_s=WARMUP_S,
+        round=repeat, keepalive="true", server_cpus="1", load_cpus="0", warmup_s=WARMUP_S,
         measure_s=MEASURE_S, started_at="2026-11-21T06:15:00Z",
         status="ok" if rows is not None else "failed",
     )  # fmt: skip
@@ -190,7 +190,7 @@ def build_run(root: Path, spec: SynthSpec | None = None) -> Path:
     for stack in spec.stacks:
         for mix in spec.mixes:
             for users, target in _levels(spec):
-                for repeat in range(spec.repeats):
+                for repeat in range(1, spec.repeats + 1):
                     cell = cell_id(stack, mix, users, repeat, target)
                     raw = run_dir / "raw" / cell
                     raw.mkdir(parents=True)

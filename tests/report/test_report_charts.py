@@ -176,7 +176,7 @@ def test_open_loop_charts_put_the_target_rate_on_x(open_loop_run: Path) -> None:
         assert list(line.get_xdata()) == list(OPEN_RATES)
     pct = view.percentiles("json")
     assert pct.target_rps == OPEN_RATES[-1]
-    assert all(c.endswith("__q1000__r0") for cells in pct.cells.values() for c in cells)
+    assert all(c.endswith("__q1000__r1") for cells in pct.cells.values() for c in cells)
     assert "target of 1000 requests/s" in view.figure("latency-percentiles", "json").get_suptitle()
     for kind in MIX_CHARTS:
         _check_layout(view.figure(kind, "json"), kind)

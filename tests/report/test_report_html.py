@@ -133,7 +133,7 @@ def test_a_damaged_raw_file_costs_one_curve_not_the_report(
 ) -> None:
     run_dir = tmp_path / synthetic_run.name
     shutil.copytree(synthetic_run, run_dir)
-    damaged = run_dir / "raw" / "fastapi-async@uvicorn-w2__json__u16__r0" / "requests.csv.gz"
+    damaged = run_dir / "raw" / "fastapi-async@uvicorn-w2__json__u16__r1" / "requests.csv.gz"
     damaged.write_bytes(b"not gzip")
     text = build_report(run_dir).read_text(encoding="utf-8")
     assert "raw files unreadable: fastapi-async@uvicorn-w2" in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -86,7 +87,7 @@ def test_summary_peak_skips_failed_levels_and_flags_them(synthetic_run: Path) ->
     fast = table.loc[("json", "fastapi-async@uvicorn-w2")]
     per_stack = cells[(cells["mix"] == "json") & (cells["stack"] == "fastapi-async@uvicorn-w2")]
     assert fast["rps"] == per_stack["rps"].max()
-    assert fast["cells"] == cell_id(DEFAULT_STACKS[4], "json", int(fast["users"]), 0)
+    assert fast["cells"] == cell_id(DEFAULT_STACKS[4], "json", int(fast["users"]), 1)
 
 
 def test_repeats_pool_by_median_and_keep_the_range(tmp_path: Path) -> None:
@@ -104,8 +105,8 @@ def test_repeats_pool_by_median_and_keep_the_range(tmp_path: Path) -> None:
 
 def test_flag_columns_from_the_harness_mark_ranked_rows(tmp_path: Path) -> None:
     fast = DEFAULT_STACKS[4]
-    flagged = {cell_id(fast, "json", 16, 0): "true"}
-    unstable = {cell_id(DEFAULT_STACKS[0], "json", 16, 0): "1"}
+    flagged = {cell_id(fast, "json", 16, 1): "true"}
+    unstable = {cell_id(DEFAULT_STACKS[0], "json", 16, 1): "1"}
     run_dir = build_run(tmp_path, SynthSpec(
         extra_columns={"generator_bound": flagged, "unstable": unstable}))  # fmt: skip
     table = summary(load_run(run_dir).cells).set_index(["mix", "stack"])
@@ -128,12 +129,12 @@ def test_flag_columns_absent_means_unflagged(synthetic_run: Path) -> None:
 
 def test_cut_off_requests_flag_the_cell_and_its_level(tmp_path: Path) -> None:
     fast = DEFAULT_STACKS[4]
-    counts = {cell_id(fast, "json", 16, 0): "7", cell_id(DEFAULT_STACKS[0], "json", 16, 0): "0"}
+    counts = {cell_id(fast, "json", 16, 1): "7", cell_id(DEFAULT_STACKS[0], "json", 16, 1): "0"}
     run_dir = build_run(tmp_path, SynthSpec(extra_columns={"cut_off": counts}))
     cells = load_run(run_dir).cells.set_index("cell")
-    assert cells.loc[cell_id(fast, "json", 16, 0), "cut_off"] == 7
-    assert split_flags(cells.loc[cell_id(fast, "json", 16, 0), "flags"]) == ["cut_off"]
-    assert "cut_off" not in cells.loc[cell_id(DEFAULT_STACKS[0], "json", 16, 0), "flags"]
+    assert cells.loc[cell_id(fast, "json", 16, 1), "cut_off"] == 7
+    assert split_flags(cells.loc[cell_id(fast, "json", 16, 1), "flags"]) == ["cut_off"]
+    assert "cut_off" not in cells.loc[cell_id(DEFAULT_STACKS[0], "json", 16, 1), "flags"]
     table = summary(load_run(run_dir).cells).set_index(["mix", "stack"])
     assert "cut_off" in split_flags(table.loc[("json", fast.id), "flags"])
 
@@ -210,3 +211,35 @@ def test_open_loop_levels_and_summary_keep_the_target_rate(open_loop_run: Path) 
     assert table.loc[DEFAULT_STACKS[4].id, "target_rps"] == OPEN_RATES[-1]
     assert pd.isna(summary(load_run(open_loop_run).cells.drop(columns="target_rps"))[
         "target_rps"]).all()  # fmt: skip
+
+
+def test_the_ranking_shows_ties_with_paired_intervals(tmp_path: Path) -> None:
+    # Two stacks of the same capacity (twins) and a slower one, six rounds each. The second
+    # twin's rate is the first's times these per-round factors: ahead in some rounds,
+    # behind in others, so the ratio's interval holds 1 and the two are tied.
+    twin = DEFAULT_STACKS[3]
+    other_twin = replace(twin, id="fastapi-async@uvicorn-w1p5")
+    slow = DEFAULT_STACKS[0]
+    spec = SynthSpec(stacks=(twin, other_twin, slow), mixes=("json",), users=(16,), repeats=6)
+    run_dir = build_run(tmp_path, spec)
+    cells = pd.read_csv(run_dir / "cells.csv")
+    factors = {1: 1.01, 2: 0.99, 3: 1.02, 4: 0.98, 5: 0.995, 6: 1.005}
+    first = cells[cells["stack"] == twin.id].set_index("round")["rps"]
+    second = cells["stack"] == other_twin.id
+    cells.loc[second, "rps"] = [first[r] * factors[r] for r in cells.loc[second, "round"]]
+    cells.to_csv(run_dir / "cells.csv", index=False)
+    table = summary(load_run(run_dir).cells).set_index("stack")
+    leader = table[table["rank"] == 1].index[0]
+    runner_up = other_twin.id if leader == twin.id else twin.id
+    assert not bool(table.loc[leader, "tied_with_leader"])
+    assert bool(table.loc[runner_up, "tied_with_leader"]) and bool(
+        table.loc[leader, "tied_with_next"]
+    )
+    low, high = table.loc[runner_up, "vs_leader_low"], table.loc[runner_up, "vs_leader_high"]
+    assert low <= 1.0 <= high
+    assert table.loc[slow.id, "rank"] == 3 and not bool(table.loc[slow.id, "tied_with_leader"])
+    assert table.loc[slow.id, "vs_leader_high"] < 0.6
+    assert not bool(table.loc[runner_up, "tied_with_next"])
+    assert pd.isna(table.loc[slow.id, "vs_next"])  # nothing ranked below it
+    # Six rounds: [min, max] of the rounds, with its exact 96.9% confidence.
+    assert table.loc[leader, "ci_level"] == pytest.approx(0.96875)
