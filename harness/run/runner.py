@@ -13,7 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from harness.measure import crosscheck
-from harness.measure.aggregates import with_repeat_columns, write_aggregates, write_comparisons
+from harness.measure.aggregates import (
+    measured_rows,
+    with_repeat_columns,
+    write_aggregates,
+    write_comparisons,
+)
 from harness.measure.calibration import Calibration, stored_for_run
 from harness.plan.cells import Cell, cold_cells, plan_cells
 from harness.plan.scenario import Scenario
@@ -237,11 +242,12 @@ def _run_rounds(
 def _time_spent(
     metadata: dict[str, Any], rows: list[dict[str, Any]], wall_s: float, scenario: Scenario
 ) -> dict[str, float]:
-    """Seconds inside measure windows against the run's wall time (this attempt's, summed
-    with a resumed run's earlier ones)."""
+    """Seconds inside the measure windows that count (ok, not cold) against the run's
+    wall time (this attempt's, summed with a resumed run's earlier ones)."""
     earlier = metadata.get("time") or {}
     wall = wall_s + float(earlier.get("wall_s", 0.0))
-    measured = sum(scenario.load.measure_s for r in rows if r.get("status") == "ok")
+    counted = measured_rows(rows)
+    measured = len(counted) * scenario.load.measure_s
     return {
         "measured_s": round(measured, 1),
         "wall_s": round(wall, 1),
