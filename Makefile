@@ -32,6 +32,7 @@ test: install
 
 lint: install
 	$(VENV)/bin/ruff check apps harness tests benchmarks scenarios
+	$(VENV)/bin/ruff format --check apps harness tests benchmarks scenarios
 	$(VENV)/bin/mypy apps harness
 
 list: install

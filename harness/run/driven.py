@@ -36,7 +36,7 @@ READY_TIMEOUT_S = 60.0
 QUIT_WAIT_S = 5.0
 # Between windows the users finish their requests and idle: the load goes on this long
 # past the measure window, so that it ends under full load.
-TAIL_S = 0.2
+TAIL_S = 0.1
 
 
 @dataclass(frozen=True)

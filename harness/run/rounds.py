@@ -19,6 +19,7 @@ that dies fails its window and is started again for the rest of the round.
 from __future__ import annotations
 
 import random
+import subprocess
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -103,7 +104,7 @@ class Up:
     launch: Launch
 
     @property
-    def server(self) -> Any:
+    def server(self) -> subprocess.Popen[bytes] | None:
         return self.front.running.proc if self.front is not None else None
 
     @property

@@ -168,7 +168,7 @@ def run_scenario(
                 calibration=calibration,
             )  # fmt: skip
             if scenario.load.design == "rounds":
-                metadata["stacks"] = _run_rounds(ctx, todo, cold, emit, out)
+                metadata["stacks"] = _run_rounds(ctx, todo, cold, emit, out, progress)
             else:
                 for cell in todo:
                     emit(run_cell(cell, ctx))
@@ -216,6 +216,7 @@ def _run_rounds(
     cold: list[Cell],
     emit: Callable[[dict[str, Any]], None],
     out: Printer,
+    progress: Progress,
 ) -> dict[str, Any]:
     """The rounds design: the stacks started once, their cold windows, then the rounds;
     returns what metadata.json says of each stack."""
@@ -224,6 +225,7 @@ def _run_rounds(
     fleet = Fleet(ctx, out)
     try:
         fleet.start(stacks)
+        progress.restart_clock()
         described = {
             **{sid: {"url": up.url, "address": up.address, "launch": up.launch.to_json()}
                for sid, up in fleet.up.items()},

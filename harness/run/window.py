@@ -27,7 +27,7 @@ from harness.measure.calibration import Calibration
 from harness.measure.figures import CellStats, Window, cell_stats
 from harness.measure.monitor import MonitorMeans, Sample, means
 from harness.plan.cells import Cell
-from harness.plan.scenario import Scenario
+from harness.plan.scenario import LoadSpec, Scenario
 from harness.plan.services import client_keepalive
 from harness.results.environment import iso, utc_now
 from harness.results.files import write_json_atomic
@@ -171,7 +171,7 @@ class Measured:
     monitor: MonitorMeans
     window: Window
     load: loadgen.LoadOutput
-    scenario_load: Any
+    scenario_load: LoadSpec
     warnings: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:

@@ -194,7 +194,7 @@ def test_validate_response_accepts(
         ("PATCH", "/items/{id}", 200, ITEM, "application/json", "must answer 405"),
         ("GET", None, 200, {}, "application/json", "must answer 404"),
     ],
-)  # fmt: skip
+)
 def test_validate_response_rejects(
     method: str,
     template: str | None,

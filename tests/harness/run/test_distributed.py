@@ -24,7 +24,7 @@ from harness.plan.stacks import make_stack
 from harness.run.launch import HOST, free_port
 from harness.run.session import NO_UPSTREAM_URL, prepare_database
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 pytestmark = pytest.mark.slow
 

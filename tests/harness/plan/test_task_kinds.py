@@ -13,9 +13,9 @@ from harness.core.errors import ScenarioError
 from harness.measure import crosscheck, integrity
 from harness.plan.scenario import Mix, parse_scenario
 from tests.conftest import run_one_cell
-from tests.harness.services_helpers import need
+from tests.harness.run.services_helpers import need
 
-EXTRA = Path(__file__).resolve().parents[1] / "fixtures" / "tasks_extra.toml"
+EXTRA = Path(__file__).resolve().parents[2] / "fixtures" / "tasks_extra.toml"
 ONE_CELL = """
 name = "extra-kinds"
 [load]

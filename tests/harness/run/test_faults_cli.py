@@ -11,7 +11,7 @@ import pytest
 
 from harness.cli import main
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 GOOD = """name = "bad"
 [load]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from harness.core.errors import ScenarioError
 from harness.core.paths import REPO_ROOT
 from harness.plan.cells import plan_cells
-from harness.plan.scenario import load_scenario
+from harness.plan.scenario import LOAD_DEFAULTS, LOAD_KEYS, load_scenario
 from harness.plan.stacks import parse_stack_id
 
 VALID = """
@@ -273,3 +274,24 @@ def test_rounds_and_design(tmp_path: Path) -> None:
 def test_a_mix_name_with_a_leading_underscore_is_reserved(tmp_path: Path) -> None:
     message = problems_of(tmp_path, VALID.replace("[mixes.json]", "[mixes._cold]"))
     assert "mixes._cold: names starting with _ are reserved" in message
+
+
+def test_the_readme_table_of_load_keys_is_the_code() -> None:
+    # harness/README.md's [load] table: every key once, each default as LoadSpec has it.
+    readme = (REPO_ROOT / "harness" / "README.md").read_text()
+    section = readme.split("The `[load]` keys", 1)[1].split("\n\n", 2)[1]
+    table = {}
+    for line in section.splitlines()[2:]:
+        key, default, _ = (c.strip() for c in line.strip("|").split("|", 2))
+        table[key.strip("`")] = default.strip("`")
+    keys = {k for k in LOAD_KEYS if k not in ("repeats", "workers")}
+    assert set(table) == keys
+    for key, default in table.items():
+        if default == "required":
+            assert key not in LOAD_DEFAULTS, key
+        elif default == "none":
+            assert LOAD_DEFAULTS[key] in (None, ()), key
+        elif key == "locustfile":
+            assert LOAD_DEFAULTS[key].name == json.loads(default)
+        else:
+            assert LOAD_DEFAULTS[key] == json.loads(default), key

@@ -19,7 +19,7 @@ from harness.core.procs import marked_pids
 from harness.plan.cells import plan_cells
 from harness.plan.scenario import load_scenario
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 SCENARIO = REPO_ROOT / "tests" / "fixtures" / "faults_crud.toml"
 
 pytestmark = pytest.mark.slow

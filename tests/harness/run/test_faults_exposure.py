@@ -16,7 +16,7 @@ from harness.run.launch import HOST, upstream_argv
 from harness.run.rounds import CLIENT_ADDRESSES, client_address, stack_address
 from harness.run.session import open_session
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 HARNESS = REPO_ROOT / "harness"
 ANY_ADDRESS = re.compile(r"0\.0\.0\.0|listen_addresses\s*=\s*\*|\[::\]|'::'|\"::\"")
 

@@ -14,9 +14,9 @@ import psutil
 
 from harness.core.procs import ProcessRegistry, cpu_list, kill_marked, marked_pids
 from harness.run.launch import free_port
-from tests.harness.services_helpers import need
+from tests.harness.run.services_helpers import need
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 # A parent that ignores SIGTERM and a child that does too: only SIGKILL ends them.
 STUBBORN = """

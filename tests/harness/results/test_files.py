@@ -11,8 +11,13 @@ import pytest
 
 from harness.core.errors import ResultsError
 from harness.results.environment import installed_packages
-from harness.results.files import new_run_dir, write_cells_csv
-from harness.results.format import CELL_COLUMNS
+from harness.results.files import new_run_dir, read_rows, write_cells_csv
+from harness.results.format import (
+    AGGREGATE_DECLARED,
+    CELL_COLUMNS,
+    CELL_DECLARED,
+    COMPARISON_DECLARED,
+)
 from harness.results.runs import find_run
 
 
@@ -50,6 +55,31 @@ def test_failed_rewrite_keeps_the_previous_file_and_no_temp(tmp_path: Path) -> N
         write_cells_csv(path, [row("a"), broken])
     assert path.read_text() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cells.csv"]
+
+
+def test_an_undeclared_column_fails_loudly_and_writes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "cells.csv"
+    write_cells_csv(path, [row("a")])
+    before = path.read_text()
+    with pytest.raises(ResultsError, match=r"row 'b': has undeclared columns \['speed'\]"):
+        write_cells_csv(path, [row("a"), row("b", speed=3)])
+    assert path.read_text() == before
+
+
+def test_every_column_is_declared_once_with_a_type_and_a_meaning() -> None:
+    for declared in (CELL_DECLARED, AGGREGATE_DECLARED, COMPARISON_DECLARED):
+        names = [c.name for c in declared]
+        assert len(names) == len(set(names))
+        assert all(c.type in ("str", "int", "float", "bool") and c.meaning for c in declared)
+    assert tuple(c.name for c in CELL_DECLARED) == CELL_COLUMNS
+
+
+def test_rows_of_an_older_schema_read_under_todays_names(tmp_path: Path) -> None:
+    old = tmp_path / "cells.csv"
+    old.write_text("cell,repeat,status,rps\na,2,ok,10.5\n")
+    (got,) = read_rows(old)
+    assert (got["cell"], got["round"], got["rps"], got["cold"]) == ("a", "2", "10.5", "")
+    assert set(got) == set(CELL_COLUMNS)
 
 
 def test_run_dirs_are_unique_and_latest_is_found(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ import pytest
 from harness.core.procs import marked_pids
 from harness.results.format import CELL_COLUMNS
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 TINY = REPO_ROOT / "tests" / "fixtures" / "tiny.toml"
 
 pytestmark = pytest.mark.slow

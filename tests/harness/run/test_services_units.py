@@ -19,7 +19,7 @@ from harness.run.services import binaries, nginx, pgbouncer
 from harness.run.services.binaries import PreflightError
 from harness.run.services.preflight import needed, preflight
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def data(**extra: Any) -> dict[str, Any]:

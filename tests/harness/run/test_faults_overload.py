@@ -18,7 +18,7 @@ from harness.run.driven import window_budget_s
 from harness.run.faults import DEADLINE_GRACE_S
 from tests.conftest import run_harness
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 SCENARIO = REPO_ROOT / "tests" / "fixtures" / "overload.toml"
 
 pytestmark = pytest.mark.slow

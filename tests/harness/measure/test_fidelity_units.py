@@ -373,3 +373,18 @@ def test_open_loop_levels_are_kept_apart_by_target_rate() -> None:
     assert (high["target_rps"], high["n"], high["unstable"]) == (800, 2, True)
     done = aggregates.with_repeat_columns(rows, rounds=2)
     assert [r["unstable"] for r in done] == [False, False, True, True]
+
+
+def test_what_aggregates_and_comparisons_emit_is_declared(tmp_path: Path) -> None:
+    rows = level_rows({("a", None): [100.0, 101.0, 99.0], ("b", None): [90.0, 91.0, 92.0]})
+    (agg, _) = aggregates.aggregate(rows)
+    assert tuple(agg) == results_format.AGGREGATE_COLUMNS
+    pairs = aggregates.comparisons(rows)
+    assert pairs and all(tuple(p) == results_format.COMPARISON_COLUMNS for p in pairs)
+    # a over b, paired by round: 100/90, 101/91, 99/92; three values, a 75% interval.
+    (a_over_b,) = [p for p in pairs if (p["stack"], p["metric"]) == ("a", "rps")]
+    assert a_over_b["ratio"] == pytest.approx(101 / 91) and a_over_b["ci_level"] == 0.75
+    assert a_over_b["decided"] is True and a_over_b["n"] == 3
+    aggregates.write_comparisons(tmp_path / "comparisons.csv", rows)
+    header = (tmp_path / "comparisons.csv").read_text().splitlines()[0]
+    assert header == ",".join(results_format.COMPARISON_COLUMNS)

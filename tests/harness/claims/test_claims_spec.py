@@ -12,7 +12,7 @@ import pytest
 from harness.claims.spec import load_claims, merged, parse_claims
 from harness.core.errors import ScenarioError
 from harness.core.paths import REPO_ROOT
-from tests.harness.test_claims_verdict import CLAIMS
+from tests.harness.claims.test_claims_verdict import CLAIMS
 
 CLAIMS_FILE = REPO_ROOT / "scenarios" / "claims.toml"
 EXPECTED_IDS = [

@@ -21,9 +21,9 @@ import pytest
 from harness.plan.scenario import Scenario, parse_scenario
 from harness.plan.stacks import Stack
 from harness.run import runner
-from tests.harness.services_helpers import leftovers, need, service_names
+from tests.harness.run.services_helpers import leftovers, need, service_names
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 pytestmark = pytest.mark.slow
 

@@ -18,9 +18,9 @@ from harness.claims.verdict import INCONCLUSIVE, SUPPORTED, VERDICTS, evaluate_c
 from harness.core.errors import HarnessError, Interrupted
 from harness.core.procs import marked_pids
 from tests.conftest import run_harness
-from tests.harness.test_claims_verdict import CLAIMS, FAST, SLOW, rows_for
+from tests.harness.claims.test_claims_verdict import CLAIMS, FAST, SLOW, rows_for
 
-CLAIMS_FILE = Path(__file__).resolve().parents[2] / "scenarios" / "claims.toml"
+CLAIMS_FILE = Path(__file__).resolve().parents[3] / "scenarios" / "claims.toml"
 
 
 def two_claims() -> Any:
