@@ -53,7 +53,7 @@ figure{margin:1rem 0 2rem}figure img{max-width:100%;height:auto;border:1px solid
 figcaption{font-size:.88rem;color:#444}pre{background:#f6f6f6;padding:.6rem;overflow:auto;
 font-size:.8rem}.muted{color:#666}dl.meta{display:grid;grid-template-columns:max-content 1fr;
 gap:.2rem 1rem}dl.meta dt{font-weight:600}dl.meta dd{margin:0}
-"""
+""".replace("\n", "")  # one line in the page
 
 
 def _e(value: Any) -> str:

@@ -171,23 +171,16 @@ def _derive(frame: pd.DataFrame, metadata: dict[str, Any]) -> pd.DataFrame:
     return frame
 
 
+# Each cell flag and the derived column that raises it, in badge order.
+CELL_FLAG_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("failed", "failed"), ("generator_bound", "generator_bound"), ("cut_off", "has_cut_off"),
+    ("stalled", "has_stalled"), ("unstable", "unstable"), ("noisy", "noisy"),
+    ("errors", "has_errors"),
+)  # fmt: skip
+
+
 def _cell_flags(row: Any) -> str:
-    codes = []
-    if row.failed:
-        codes.append("failed")
-    if row.generator_bound:
-        codes.append("generator_bound")
-    if row.has_cut_off:
-        codes.append("cut_off")
-    if row.has_stalled:
-        codes.append("stalled")
-    if row.unstable:
-        codes.append("unstable")
-    if row.noisy:
-        codes.append("noisy")
-    if row.has_errors:
-        codes.append("errors")
-    return ";".join(codes)
+    return ";".join(code for code, column in CELL_FLAG_COLUMNS if getattr(row, column))
 
 
 def worker_kind(interface: str, worker_class: str) -> str:

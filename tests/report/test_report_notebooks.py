@@ -105,7 +105,7 @@ def test_wsgi_vs_asgi_walks_through_a_claims_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from harness.claims.run import run_claims
-    from tests.harness.test_claims_run import GOOD, FakeRunner, two_claims
+    from tests.harness.claims.test_claims_run import GOOD, FakeRunner, two_claims
 
     runner = FakeRunner({"one": GOOD, "two": RuntimeError("not reached")})
     out_dir = run_claims(two_claims(), tmp_path, only=["one"], out=lambda _: None, run=runner)

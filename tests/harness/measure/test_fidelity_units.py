@@ -1,5 +1,5 @@
 """harness.measure.noise, repeats, fidelity, crosscheck, calibrate: parsing, statistics and flags,
-on crafted input (the real runs are in test_harness_fidelity_runs.py)."""
+on crafted input (the real runs are in test_fidelity_runs.py)."""
 
 from __future__ import annotations
 
