@@ -6,11 +6,12 @@ variants from here. Standard library only.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+from apps.toml_file import read_toml, require
 
 VARIANTS_PATH = Path(__file__).resolve().parent / "variants.toml"
 INTERFACES = ("wsgi", "asgi")
@@ -32,12 +33,7 @@ class Variant:
 
 
 def _require(table: dict[str, Any], key: str, where: str) -> str:
-    if key not in table:
-        raise VariantsError(f"{where}: missing key '{key}'")
-    value = table[key]
-    if not isinstance(value, str):
-        raise VariantsError(f"{where}.{key}: expected str, got {value!r}")
-    return value
+    return str(require(table, key, str, where, VariantsError))
 
 
 def parse_variants(data: dict[str, Any], source: str) -> dict[str, Variant]:
@@ -66,12 +62,5 @@ def parse_variants(data: dict[str, Any], source: str) -> dict[str, Variant]:
 @cache
 def load_variants(path: Path = VARIANTS_PATH) -> dict[str, Variant]:
     """Every variant of the file, by id, in file order (read once per file)."""
-    try:
-        with path.open("rb") as f:
-            data = tomllib.load(f)
-    except OSError as exc:
-        raise VariantsError(f"{path}: cannot read: {exc.strerror}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise VariantsError(f"{path}: invalid TOML: {exc}") from exc
     source = "apps/variants.toml" if path == VARIANTS_PATH else str(path)
-    return parse_variants(data, source)
+    return parse_variants(read_toml(path, VariantsError, source), source)

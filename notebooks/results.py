@@ -27,23 +27,18 @@ ROOT = next(p for p in [Path.cwd(), *Path.cwd().parents] if (p / "harness" / "re
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import pandas as pd  # noqa: E402
 from IPython.display import display  # noqa: E402
 
-from harness.report import open_run  # noqa: E402
-from harness.report.notebook import pick_run, show  # noqa: E402
+from harness.report.notebook import open_view, show  # noqa: E402
 from harness.report.raw import timeline  # noqa: E402
 from harness.report.tables import FLAG_MEANINGS, levels, mix_profile  # noqa: E402
 from harness.report.view import MIX_CHARTS  # noqa: E402
-
-pd.set_option("display.max_columns", 40)
-pd.set_option("display.width", 200)
 
 # %% [markdown]
 # ## The run
 
 # %%
-view = open_run(pick_run(ROOT / "results"))
+view = open_view(ROOT)
 meta = view.run.metadata
 machine = meta.get("machine", {})
 print(f"scenario:  {meta.get('scenario', {}).get('name', '?')}")

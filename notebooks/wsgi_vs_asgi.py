@@ -40,14 +40,10 @@ if str(ROOT) not in sys.path:
 import pandas as pd  # noqa: E402
 from IPython.display import display  # noqa: E402
 
-from harness.report import open_run  # noqa: E402
-from harness.report.notebook import pick_run, show  # noqa: E402
+from harness.report.notebook import open_view, show  # noqa: E402
 from harness.report.tables import kind_pivot, mix_profile, mix_weights, scaling  # noqa: E402
 
-pd.set_option("display.max_columns", 40)
-pd.set_option("display.width", 200)
-
-view = open_run(pick_run(ROOT / "results"))
+view = open_view(ROOT)
 meta = view.run.metadata
 profiles = {mix: mix_profile(meta, mix) for mix in view.mixes}
 kinds = sorted(set(view.run.cells["worker_kind"]))

@@ -100,16 +100,22 @@ class SqliteSync:
             self._local.conn = None
 
 
+def _pool_args(url: str, size: int) -> dict[str, Any]:
+    """psycopg pool settings for both flavours: 1..size connections, opened on first use;
+    autocommit, since every statement is its own transaction, which is all we need."""
+    return {
+        "conninfo": url, "min_size": 1, "max_size": size, "open": False,
+        "kwargs": {"autocommit": True},
+    }  # fmt: skip
+
+
 class PostgresSync:
     """A psycopg ConnectionPool (1..size connections), opened on first use."""
 
     def __init__(self, url: str, size: int) -> None:
         from psycopg_pool import ConnectionPool
 
-        # autocommit: every statement is its own transaction, which is all we need.
-        self._pool = ConnectionPool(
-            url, min_size=1, max_size=size, open=False, kwargs={"autocommit": True}
-        )
+        self._pool = ConnectionPool(**_pool_args(url, size))
         self._opened = False
         self._lock = threading.Lock()
 
@@ -222,9 +228,7 @@ class PostgresAsync:
     def __init__(self, url: str, size: int) -> None:
         from psycopg_pool import AsyncConnectionPool
 
-        self._pool = AsyncConnectionPool(
-            url, min_size=1, max_size=size, open=False, kwargs={"autocommit": True}
-        )
+        self._pool = AsyncConnectionPool(**_pool_args(url, size))
         self._opened = False
         self._lock = asyncio.Lock()
 

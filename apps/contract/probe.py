@@ -144,21 +144,11 @@ class Session:
         self._check_body(method, path, response)
         return response
 
-    def probe(
-        self,
-        method: str,
-        path: str,
-        *,
-        expect: int | tuple[int, ...],
-        body: bytes | None = None,
-        content_type: str | None = None,
-        item: Any = None,
-    ) -> httpx.Response | None:
-        """Like call, but a wrong status is recorded without ending the check (for loops)."""
+    def probe(self, method: str, path: str, **call: Any) -> httpx.Response | None:
+        """Like call (same keywords), but a wrong status is recorded without ending the
+        check (for loops)."""
         try:
-            return self.call(
-                method, path, expect=expect, body=body, content_type=content_type, item=item
-            )
+            return self.call(method, path, **call)
         except CheckFailed:
             return None
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 import os
 import re
 import string
-import tomllib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+from apps.toml_file import read_toml
 
 TASKS_FILE = Path(__file__).resolve().parent / "tasks.toml"
 TASKS_FILE_ENV = "PWB_TASKS_FILE"
@@ -175,14 +176,7 @@ def tasks_file() -> Path:
 
 @cache
 def _load(path: Path) -> dict[str, TaskKind]:
-    try:
-        with path.open("rb") as f:
-            data = tomllib.load(f)
-    except OSError as exc:
-        raise TasksFileError(f"{path}: cannot read: {exc.strerror}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise TasksFileError(f"{path}: invalid TOML: {exc}") from exc
-    return parse_kinds(data, str(path))
+    return parse_kinds(read_toml(path, TasksFileError), str(path))
 
 
 def task_kinds() -> dict[str, TaskKind]:

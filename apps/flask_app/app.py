@@ -86,22 +86,22 @@ def create_item() -> ViewResult:
     return item, 201, {"Location": f"/items/{item['id']}"}
 
 
-@app.get("/items/<segment>")
-def get_item(segment: str) -> ViewResult:
-    item_id = _item_id(segment)
-    item = get_sync_store().get_item(item_id)
+def _found(item: dict[str, Any] | None, item_id: int) -> dict[str, Any]:
     if item is None:
         raise errors.not_found(f"item {item_id} not found")
     return item
+
+
+@app.get("/items/<segment>")
+def get_item(segment: str) -> ViewResult:
+    item_id = _item_id(segment)
+    return _found(get_sync_store().get_item(item_id), item_id)
 
 
 @app.put("/items/<segment>")
 def replace_item(segment: str) -> ViewResult:
     item_id = _item_id(segment)
-    item = get_sync_store().replace_item(item_id, _item_in())
-    if item is None:
-        raise errors.not_found(f"item {item_id} not found")
-    return item
+    return _found(get_sync_store().replace_item(item_id, _item_in()), item_id)
 
 
 @app.delete("/items/<segment>")

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-from apps.common import errors, static, validation
+from apps.common import errors, routes, static, validation
 from apps.common.cpu import hash_chain
 from apps.common.errors import ApiError, json_bytes
 from apps.common.settings import MAX_BODY_BYTES
@@ -175,22 +175,10 @@ async def static_file(request: Request, name: str) -> Result:
 
 Handler = Callable[[Request], Awaitable[Result]]
 ItemHandler = Callable[[Request, int], Awaitable[Result]]
-ROUTES: dict[str, dict[str, Handler]] = {
-    "/health": {"GET": health},
-    "/json": {"GET": hello_json},
-    "/plaintext": {"GET": plaintext},
-    "/items": {"GET": list_items, "POST": create_item},
-    "/db/query": {"GET": db_query},
-    "/io/sleep": {"GET": io_sleep},
-    "/io/upstream": {"GET": io_upstream},
-    "/cpu": {"GET": cpu},
-}
-ITEM_PREFIX = "/items/"
-ITEM_ROUTES: dict[str, ItemHandler] = {
-    "GET": get_item,
-    "PUT": replace_item,
-    "DELETE": delete_item,
-}
+ROUTES: dict[str, dict[str, Handler]]
+ITEM_ROUTES: dict[str, ItemHandler]
+ROUTES, ITEM_ROUTES = routes.bind(globals())
+ITEM_PREFIX = routes.ITEM_PREFIX
 
 
 async def dispatch(request: Request) -> Result:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from apps.common import errors, static, validation
+from apps.common import errors, routes, static, validation
 from apps.common.cpu import hash_chain
 from apps.common.errors import ApiError, json_bytes
 from apps.common.settings import MAX_BODY_BYTES
@@ -153,22 +153,10 @@ def cpu(environ: Environ) -> Result:
     return _json(200, {"n": n, "digest": hash_chain(n)})
 
 
-ROUTES: dict[str, dict[str, Callable[[Environ], Result]]] = {
-    "/health": {"GET": health},
-    "/json": {"GET": hello_json},
-    "/plaintext": {"GET": plaintext},
-    "/items": {"GET": list_items, "POST": create_item},
-    "/db/query": {"GET": db_query},
-    "/io/sleep": {"GET": io_sleep},
-    "/io/upstream": {"GET": io_upstream},
-    "/cpu": {"GET": cpu},
-}
-ITEM_PREFIX = "/items/"
-ITEM_ROUTES: dict[str, Callable[[Environ, int], Result]] = {
-    "GET": get_item,
-    "PUT": replace_item,
-    "DELETE": delete_item,
-}
+ROUTES: dict[str, dict[str, Callable[[Environ], Result]]]
+ITEM_ROUTES: dict[str, Callable[[Environ, int], Result]]
+ROUTES, ITEM_ROUTES = routes.bind(globals())
+ITEM_PREFIX = routes.ITEM_PREFIX
 
 
 def static_file(environ: Environ, name: str) -> Result:

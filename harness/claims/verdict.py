@@ -33,6 +33,7 @@ from typing import Any
 
 from harness.claims.spec import Check, Claim, Select
 from harness.core.intervals import Interval, format_level, median_interval, paired_interval
+from harness.measure.aggregates import number, truthy
 
 SUPPORTED, REFUTED, INCONCLUSIVE = "supported", "refuted", "inconclusive"
 # A generator-bound figure against the server's own: throughput at least, latency at most.
@@ -95,21 +96,10 @@ class ClaimResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _number(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
-def _true(value: Any) -> bool:
-    return value is True or str(value).lower() == "true"
-
-
 def _counted(rows: Sequence[Row], column: str) -> list[str]:
-    """ "r<repeat> <count>" for each row whose count column is above 0 (none in rows of runs
+    """ "r<round> <count>" for each row whose count column is above 0 (none in rows of runs
     from before the column)."""
-    return [f"r{r.get('round')} {r.get(column)}" for r in rows if _number(r.get(column)) > 0]
+    return [f"r{r.get('round')} {r.get(column)}" for r in rows if number(r.get(column)) > 0]
 
 
 def figure(rows: Sequence[Row], select: Select, metric: str, max_error_rate: float) -> Figure:
@@ -127,7 +117,7 @@ def figure(rows: Sequence[Row], select: Select, metric: str, max_error_rate: flo
     if failed:
         problems.append(f"{select.label}: failed rounds ({', '.join(failed)})")
     bound = None
-    if any(_true(r.get("generator_bound")) for r in ok):
+    if any(truthy(r.get("generator_bound")) for r in ok):
         bound = BOUND_DIRECTION.get(metric, 0)
     cut_off = _counted(ok, "cut_off")
     if cut_off:
@@ -142,10 +132,10 @@ def figure(rows: Sequence[Row], select: Select, metric: str, max_error_rate: flo
             " latency leaves them out and is a lower bound"
         )
     if metric != "error_rate":
-        worst = max((_number(r.get("error_rate")) for r in ok), default=0.0)
+        worst = max((number(r.get("error_rate")) for r in ok), default=0.0)
         if worst > max_error_rate:
             problems.append(f"{select.label}: error rate {worst:.1%} above {max_error_rate:.1%}")
-    rounds = {int(r.get("round") or 0): _number(r.get(metric)) for r in ok}
+    rounds = {int(r.get("round") or 0): number(r.get(metric)) for r in ok}
     rounds = {k: v for k, v in rounds.items() if not math.isnan(v)}
     values = tuple(rounds.values())
     if ok and len(values) < 2:
@@ -154,7 +144,7 @@ def figure(rows: Sequence[Row], select: Select, metric: str, max_error_rate: flo
     return Figure(
         cell=select.label, metric=metric, values=values, median=ci.median,
         ci_low=ci.low, ci_high=ci.high, problems=tuple(problems),
-        noisy=sum(_true(r.get("noisy")) for r in ok), bound=bound, rounds=rounds,
+        noisy=sum(truthy(r.get("noisy")) for r in ok), bound=bound, rounds=rounds,
         ci_level=ci.level,
     )  # fmt: skip
 

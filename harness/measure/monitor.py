@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import math
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import psutil
 
+from harness.measure.sampling import SamplerThread
 from harness.results.format import SERVICE_COLUMNS, SERVICE_ROLES
 
 MONITOR_COLUMNS = (
@@ -88,7 +88,7 @@ class _Tree:
         return cpu, rss, len(members)
 
 
-class Monitor:
+class Monitor(SamplerThread):
     """Samples in a daemon thread until stop(); rows go to monitor.csv as they come.
 
     services maps a role of SERVICE_ROLES to the pid at the root of that service's tree.
@@ -101,6 +101,7 @@ class Monitor:
         path: Path,
         services: Mapping[str, int] | None = None,
     ) -> None:
+        super().__init__("monitor")
         services = services or {}
         self._server = _Tree(server_pid) if server_pid is not None else None
         self._locust = _Tree(locust_pid)
@@ -109,17 +110,7 @@ class Monitor:
             raise ValueError(f"unknown service roles {sorted(unknown)} (known: {SERVICE_ROLES})")
         self._services = {role: _Tree(pid) for role, pid in services.items()}
         self._path = path
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="monitor", daemon=True)
         self.samples: list[Sample] = []
-
-    def start(self) -> Monitor:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
 
     def _sample(self) -> Sample:
         cpu, rss, procs = self._server.sample() if self._server else (math.nan, math.nan, 0)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import os
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from pathlib import Path
 import psutil
 
 from harness.measure.monitor import _Tree
+from harness.measure.sampling import SamplerThread
 
 TCP_TABLES = (Path("/proc/net/tcp"), Path("/proc/net/tcp6"))
 PORT_RANGE_PATH = Path("/proc/sys/net/ipv4/ip_local_port_range")
@@ -211,23 +211,14 @@ class _HarnessTree(_Tree):
         return self.members
 
 
-class NoiseSampler:
+class NoiseSampler(SamplerThread):
     """Samples the machine's busy CPU minus the harness tree's, and the 1-minute load average,
     in a daemon thread until stop()."""
 
     def __init__(self, root_pid: int | None = None) -> None:
+        super().__init__("noise")
         self._tree = _HarnessTree(root_pid or os.getpid())
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="noise", daemon=True)
         self.samples: list[NoiseSample] = []
-
-    def __enter__(self) -> NoiseSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
 
     def _loop(self) -> None:
         demand = _Demand()

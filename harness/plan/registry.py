@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import signal
 import string
-import tomllib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from apps import variants as apps_variants
+from apps.toml_file import read_toml, require
 from apps.variants import Variant as AppVariant
 from harness.core.errors import RegistryError
 
@@ -46,24 +46,8 @@ class ServerSpec:
     uds_protocol: str = "http"
 
 
-def _load_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as f:
-            return tomllib.load(f)
-    except OSError as exc:
-        raise RegistryError(f"{path}: cannot read: {exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise RegistryError(f"{path}: invalid TOML: {exc}") from exc
-
-
 def _require(table: dict[str, Any], key: str, kind: type, where: str) -> Any:
-    if key not in table:
-        raise RegistryError(f"{where}: missing key '{key}'")
-    value = table[key]
-    # bool is a subclass of int: refuse it where an int is asked for.
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise RegistryError(f"{where}.{key}: expected {kind.__name__}, got {value!r}")
-    return value
+    return require(table, key, kind, where, RegistryError)
 
 
 def parse_variants(data: dict[str, Any], source: str) -> dict[str, AppVariant]:
@@ -152,4 +136,4 @@ def variants() -> dict[str, AppVariant]:
 @cache
 def servers() -> dict[str, ServerSpec]:
     """The servers declared in harness/plan/servers.toml, by id."""
-    return parse_servers(_load_toml(SERVERS_PATH), "harness/plan/servers.toml")
+    return parse_servers(read_toml(SERVERS_PATH, RegistryError), "harness/plan/servers.toml")

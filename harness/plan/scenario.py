@@ -8,11 +8,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import tomllib
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from apps import toml_file
 from apps.contract.tasks import TaskKind, TasksFileError, task_kinds
 from harness.core.errors import ScenarioError
 from harness.core.paths import REPO_ROOT
@@ -488,13 +488,7 @@ def parse_scenario(data: dict[str, Any], source: str, path: Path) -> Scenario:
 def read_toml(path: Path) -> tuple[dict[str, Any], str]:
     """A TOML file's content and the name its problems are reported under."""
     source = _display(path)
-    try:
-        with path.open("rb") as f:
-            return tomllib.load(f), source
-    except OSError as exc:
-        raise ScenarioError(f"{source}: cannot read: {exc.strerror}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{source}: invalid TOML: {exc}") from exc
+    return toml_file.read_toml(path, ScenarioError, source), source
 
 
 def load_scenario(path: Path) -> Scenario:

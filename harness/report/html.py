@@ -21,15 +21,11 @@ from harness.report import reproduction
 from harness.report.raw import read_cell_json
 from harness.report.tables import FLAG_LABELS, FLAG_MEANINGS, open_loop, split_flags
 from harness.report.view import Chart, RunView
+from harness.results.environment import KEY_PACKAGES
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-KEY_PACKAGES: tuple[str, ...] = (
-    "flask", "fastapi", "starlette", "pydantic", "django", "djangorestframework", "gunicorn",
-    "uvicorn", "uvicorn-worker", "uvloop", "httptools", "granian", "hypercorn", "uwsgi",
-    "gevent", "locust", "aiosqlite", "psycopg",
-)  # fmt: skip
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:1.5rem auto;
 max-width:1100px;padding:0 1rem;color:#222;line-height:1.4}

@@ -11,7 +11,8 @@ from matplotlib.figure import Figure
 
 from harness.core.errors import ResultsError
 from harness.report.charts import to_png
-from harness.results.runs import reference_runs, resolve_run, run_dirs
+from harness.report.view import RunView, open_run
+from harness.results.runs import find_run, reference_runs, resolve_run, run_dirs
 
 RUN_ENV = "PWB_RUN"
 NOTEBOOKS = ("results", "wsgi_vs_asgi")
@@ -37,6 +38,16 @@ def pick_run(results_root: Path) -> Path:
         raise ResultsError(f"no runs under {results_root} and no reference run: run a scenario")
     print(f"run {refs[-1].name}: no other run exists, showing the reference run")
     return refs[-1]
+
+
+def open_view(root: Path) -> RunView:
+    """What a notebook starts with: pandas' tables shown wide, and the run to show
+    (pick_run under root/results) opened."""
+    import pandas as pd
+
+    pd.set_option("display.max_columns", 40)
+    pd.set_option("display.width", 200)
+    return open_run(pick_run(root / "results"))
 
 
 def show(fig: Figure) -> None:
@@ -93,7 +104,9 @@ def main() -> None:
     # The run as given (e.g. "reference") is what the notebooks print: no local paths in
     # committed outputs. Resolved first, so a wrong name fails before any kernel starts.
     run = sys.argv[1]
-    run_dir = resolve_run(run, REPO_ROOT / "results")
+    # The notebooks are committed with a run's outputs: a fresh clone's `make notebooks`
+    # must not rewrite them from a reference run nobody named.
+    run_dir = find_run(run, REPO_ROOT / "results", writing=True)
     for path in refresh_notebooks(REPO_ROOT / "notebooks", run):
         print(f"executed {path.relative_to(REPO_ROOT)} against {run_dir}")
 

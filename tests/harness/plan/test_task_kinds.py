@@ -4,6 +4,7 @@ and the integrity check with no change to any of them."""
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,7 @@ from apps.contract import tasks
 from harness.core.errors import ScenarioError
 from harness.measure import crosscheck, integrity
 from harness.plan.scenario import Mix, parse_scenario
-from tests.conftest import run_one_cell
-from tests.harness.run.services_helpers import need
+from tests.conftest import need, run_one_cell
 
 EXTRA = Path(__file__).resolve().parents[2] / "fixtures" / "tasks_extra.toml"
 ONE_CELL = """
@@ -79,7 +79,7 @@ def test_a_broken_tasks_file_names_its_key(tmp_path: Path, monkeypatch: pytest.M
     with pytest.raises(
         tasks.TasksFileError, match=r"kinds\.x\.requests\[0\]\.path: \{nope\} is not known"
     ):
-        tasks.parse_kinds(tasks.tomllib.loads(bad.read_text()), str(bad))
+        tasks.parse_kinds(tomllib.loads(bad.read_text()), str(bad))
     monkeypatch.setenv(tasks.TASKS_FILE_ENV, str(bad))
     data = {
         "name": "x", "load": {"users": [1], "measure_s": 1},
