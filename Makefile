@@ -8,26 +8,34 @@ RUN ?= latest
 CLAIMS ?= scenarios/claims.toml
 CLAIMS_ARGS ?=
 PYTEST_ARGS ?=
+UPGRADE ?=
 
 .PHONY: install lock test lint bench claims report notebooks verify list system-deps clean
 
 install: $(STAMP)
 
-# The virtual environment is rebuilt whenever the lock file changes.
-$(STAMP): requirements.lock
+# The virtual environment is rebuilt whenever the lock changes: uv.lock, made from
+# pyproject.toml by `make lock`, is the one file that says what is installed. `uv sync`
+# makes .venv hold exactly that (and the suite itself, editable, with its `pywebbench`).
+$(STAMP): uv.lock pyproject.toml
+	bash .ci/preflight $(PYTHON)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check "uv==0.13.8"
-	$(VENV)/bin/uv pip sync -q -p $(PY) requirements.lock
+	test -x $(VENV)/bin/uv || $(PY) -m pip install -q --disable-pip-version-check "uv==0.13.8"
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(VENV)/bin/uv sync -q --frozen --extra dev --python $(PY)
 	touch $(STAMP)
 
+# uv.lock from pyproject.toml, keeping the versions it already pins unless they no longer
+# fit (`make lock UPGRADE=--upgrade` moves everything to the newest that fits).
 lock: $(PY)
-	$(VENV)/bin/uv pip compile -q requirements.in -o requirements.lock --python-version 3.11
+	$(VENV)/bin/uv lock --python 3.11 $(UPGRADE)
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check "uv==0.13.8"
 
+# The Debian packages the tests use come first (only the missing ones; see .ci/system-deps).
 test: install
+	bash .ci/system-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install

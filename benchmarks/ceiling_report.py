@@ -15,6 +15,7 @@ from pathlib import Path
 from benchmarks.ceiling_runs import WRK, Config, Measurement
 from harness.core.intervals import median_interval
 from harness.core.procs import cpu_list
+from harness.results.environment import machine_info
 
 NAMES = {"wrk": "wrk", "lean": "LeanHttpUser", "fasthttp": "FastHttpUser", "floor": "Floor"}
 PACKAGES = (
@@ -60,18 +61,12 @@ def _versions() -> dict[str, str]:
     return found
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.partition(":")[2].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def _wrk_version() -> str:
-    done = subprocess.run([WRK, "-v"], capture_output=True, text=True, timeout=10, check=False)
+    """wrk's own version line; the report of a machine without wrk says so."""
+    try:
+        done = subprocess.run([WRK, "-v"], capture_output=True, text=True, timeout=10, check=False)
+    except OSError:
+        return "wrk not installed"
     return (done.stdout or done.stderr).strip().splitlines()[0]
 
 
@@ -80,7 +75,8 @@ def machine_lines(cfg: Config) -> list[str]:
     versions = ", ".join(f"{k} {v}" for k, v in _versions().items())
     return [
         f"- date: {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}",
-        f"- machine: {_cpu_model()}, {os.cpu_count()} logical CPUs, Linux {platform.release()}",
+        f"- machine: {machine_info()['cpu_model']}, {os.cpu_count()} logical CPUs, "
+        f"Linux {platform.release()}",
         f"- Python {platform.python_version()}; {_wrk_version()}",
         f"- packages: {versions}",
         f"- server on CPU {cpu_list(cfg.server_cpus)}, generator on CPU {cpu_list(cfg.load_cpus)} "

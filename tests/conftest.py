@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -19,10 +20,23 @@ from typing import Any
 
 import pytest
 
-from harness.core.procs import marked_pids
+from harness.core.marks import marked_pids
+from harness.run.services.binaries import find
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TINY_SCENARIO = REPO_ROOT / "tests" / "fixtures" / "tiny.toml"
+
+
+def need(*names: str) -> None:
+    """The system binaries a test needs: a failure under CI=true (the system packages are
+    part of CI), a skip with the reason elsewhere."""
+    missing = [n for n in names if find(n) is None]
+    if not missing:
+        return
+    message = f"missing {', '.join(missing)}: run `make system-deps`"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 def run_harness(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:

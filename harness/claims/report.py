@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 
 from harness.core.errors import ResultsError
 from harness.core.intervals import format_level
+from harness.results.environment import KEY_PACKAGES
 from harness.results.files import read_json_object
 
 VERDICT_MARK = {
@@ -22,7 +23,6 @@ VERDICT_MARK = {
 VERDICT_COLOUR = {"supported": "#009E73", "refuted": "#D55E00", "inconclusive": "#999999"}
 CLAIMS_ENV = "PWB_CLAIMS"
 REFERENCE_CLAIMS = "reference-claims"
-KEY_PACKAGES = ("gunicorn", "uvicorn", "uwsgi", "granian", "flask", "fastapi", "django", "locust")
 
 
 def _num(value: Any) -> str:

@@ -18,22 +18,18 @@ from typing import Any
 from harness.claims.spec import Claim, ClaimsFile
 from harness.claims.verdict import ClaimResult, evaluate_claim, not_run
 from harness.core.errors import HarnessError, Interrupted
+from harness.plan.estimate import estimate
 from harness.results.environment import git_info, installed_packages, iso, machine_info, utc_now
 from harness.results.files import new_run_dir, read_rows, write_json_atomic
 
 Printer = Callable[[str], None]
-# Before any cell has been timed: start, checks, Locust start and stop, beyond the window.
-OVERHEAD_GUESS_S = 6.0
-# A claim with a database starts (and removes) a PostgreSQL cluster first.
-DATABASE_GUESS_S = 8.0
 
 
-def estimate_s(claim: Claim, per_cell_overhead_s: float) -> float:
-    """How long a claim's run should take: its cells, each window plus overhead."""
-    load = claim.scenario.load
-    per_cell = load.warmup_s + load.measure_s + per_cell_overhead_s
-    extra = DATABASE_GUESS_S if claim.scenario.services.db != "sqlite" else 0.0
-    return claim.cells * per_cell + extra
+def estimate_s(claim: Claim, scale: float = 1.0) -> float:
+    """How long a claim's run should take: the scenario's estimate (the arithmetic of
+    `run --dry-run`, harness/plan/estimate.py) times scale, what the claims run so far
+    took against their estimates."""
+    return estimate(claim.scenario).wall_s * scale
 
 
 def select(claims: ClaimsFile, only: Sequence[str]) -> list[Claim]:
@@ -96,22 +92,17 @@ def run_claims(
         "packages": installed_packages(),
         "git": git_info(),
     }
-    total = sum(estimate_s(c, OVERHEAD_GUESS_S) for c in chosen)
+    total = sum(estimate_s(c) for c in chosen)
     out(
         f"claims {claims_id}: {len(chosen)} claims, about {total / 60:.0f} min estimated, "
         f"budget {budget / 60:.0f} min; results in {out_dir}"
     )
     results: list[ClaimResult] = []
     t_start = time.monotonic()
-    cells_done, cell_time = 0, 0.0
+    estimated, took_so_far = 0.0, 0.0
     try:
         for i, claim in enumerate(chosen, start=1):
-            overhead = (
-                max(0.0, cell_time / cells_done - _window(claim))
-                if cells_done
-                else OVERHEAD_GUESS_S
-            )
-            need = estimate_s(claim, overhead)
+            need = estimate_s(claim, took_so_far / estimated if estimated else 1.0)
             left = budget - (time.monotonic() - t_start)
             if need > left:
                 results.append(not_run(
@@ -135,8 +126,8 @@ def run_claims(
                 continue
             took = time.monotonic() - t0
             rows = read_rows(run_dir / "cells.csv")
-            cells_done += len(rows)
-            cell_time += took
+            estimated += estimate_s(claim)
+            took_so_far += took
             result = evaluate_claim(
                 claim, rows, run_dir=str(run_dir.relative_to(out_dir)), took_s=took
             )
@@ -153,10 +144,6 @@ def run_claims(
         header["ended_at"] = iso(utc_now())
         write_outputs(out_dir, header, results)
     return out_dir
-
-
-def _window(claim: Claim) -> float:
-    return claim.scenario.load.warmup_s + claim.scenario.load.measure_s
 
 
 def _indented(out: Printer) -> Printer:

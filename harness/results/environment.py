@@ -16,6 +16,13 @@ import psutil
 
 from harness.core.paths import REPO_ROOT
 
+# The packages a reader looks for first (the report's header, `pywebbench --version`).
+KEY_PACKAGES: tuple[str, ...] = (
+    "flask", "fastapi", "starlette", "pydantic", "django", "djangorestframework", "gunicorn",
+    "uvicorn", "uvicorn-worker", "uvloop", "httptools", "granian", "hypercorn", "uwsgi",
+    "gevent", "locust", "aiosqlite", "psycopg",
+)  # fmt: skip
+
 
 def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
@@ -43,6 +50,21 @@ def machine_info() -> dict[str, Any]:
         "kernel": platform.release(),
         "hostname": socket.gethostname(),
     }
+
+
+def suite_version() -> str:
+    """This suite's version: the installed package's, else the checkout's pyproject.toml."""
+    try:
+        return importlib.metadata.version("pywebbench")
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    import tomllib
+
+    try:
+        with (REPO_ROOT / "pyproject.toml").open("rb") as f:
+            return str(tomllib.load(f)["project"]["version"])
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        return "unknown"
 
 
 def installed_packages() -> dict[str, str]:

@@ -70,6 +70,19 @@ def resolve_run(arg: str, results_root: Path) -> Path:
     )
 
 
-def find_run(spec: str, results_dir: Path = DEFAULT_RESULTS_DIR) -> Path:
-    """A run directory from a path, a run id under results_dir, or "latest"."""
-    return resolve_run(spec, results_dir)
+def find_run(spec: str, results_dir: Path = DEFAULT_RESULTS_DIR, *, writing: bool = False) -> Path:
+    """A run directory from a path, a run id under results_dir, or "latest". writing: the
+    caller rewrites files in it, and "latest" must not fall back to the committed reference
+    run (a fresh clone's `make report` would rewrite it); naming it is fine."""
+    run_dir = resolve_run(spec, results_dir)
+    if (
+        writing
+        and spec == "latest"
+        and run_dir.resolve() in {p.resolve() for p in reference_runs(Path(results_dir))}
+    ):
+        raise ResultsError(
+            f"no run under {results_dir} but the committed reference ({run_dir.name}): "
+            "run a scenario first (make bench), or name the reference to rebuild its "
+            "report on purpose (make report RUN=reference)"
+        )
+    return run_dir

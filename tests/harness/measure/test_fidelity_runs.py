@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness.results.format import AGGREGATE_COLUMNS, CELL_COLUMNS, REPEAT_COLUMNS
-from tests.conftest import run_harness
+from tests.conftest import need, run_harness
 
 pytestmark = pytest.mark.slow
 
@@ -77,6 +77,7 @@ def run(tmp_path: Path, text: str) -> tuple[Path, list[dict[str, str]]]:
 
 
 def test_fast_stack_is_generator_bound_and_wrk_cross_checks(tmp_path: Path) -> None:
+    need("wrk")
     run_dir, (row,) = run(tmp_path, FAST)
     # On a quiet machine Locust's CPU reaches the core; on a shared one other processes
     # take part of it, and Locust's demand (running + waiting for the CPU) shows the limit.
@@ -141,7 +142,7 @@ WEIGHTED = (
 
 
 def test_wrk_drives_the_mix_by_weight_and_leaves_crud_out(tmp_path: Path) -> None:
-    # Needs wrk: without it the run stops before starting and this test fails.
+    need("wrk")
     run_dir, (row,) = run(tmp_path, WEIGHTED)
     assert (row["wrk_paths"], row["wrk_left_out"]) == ("/json*3;/plaintext*1", "crud")
     assert float(row["rps_wrk"]) > 0

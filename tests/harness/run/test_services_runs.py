@@ -21,7 +21,8 @@ import pytest
 from harness.plan.scenario import Scenario, parse_scenario
 from harness.plan.stacks import Stack
 from harness.run import runner
-from tests.harness.run.services_helpers import leftovers, need, service_names
+from tests.conftest import need
+from tests.harness.run.services_helpers import leftovers, service_names
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 

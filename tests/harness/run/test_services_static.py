@@ -17,7 +17,8 @@ from harness.plan.stacks import parse_stack_id
 from harness.run import runner
 from harness.run.services.nginx import STATIC_HEADER
 from harness.run.verify import DEFAULT_CPUS, _available_cpus, _start_stack, _temporary_session
-from tests.harness.run.services_helpers import leftovers, need
+from tests.conftest import need
+from tests.harness.run.services_helpers import leftovers
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 STATIC_DIR = REPO_ROOT / "apps" / "static"
