@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from harness.core.errors import HarnessError, Interrupted, ScenarioError, StackError
+from harness.plan.scenario import Scenario
 from harness.results.runs import DEFAULT_RESULTS_DIR, find_run
 from harness.run.faults import RemoteTargetError
 
@@ -57,11 +59,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.calibrate import measure_for_run
     from harness.plan.scenario import load_scenario
+    from harness.run import cpulock
     from harness.run.faults import require_loopback
     from harness.run.launch import HOST
-    from harness.run.runner import check_before_run, run_scenario
+    from harness.run.runner import check_before_run, run_cpus, run_scenario
 
     scenario = load_scenario(Path(args.scenario))
+    if args.dry_run:
+        print(dry_run(scenario))
+        return 0
     if args.crosscheck:
         from harness.measure.crosscheck import with_tool
 
@@ -74,24 +80,63 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_before_run(
         scenario, results_dir, allow_remote=args.allow_remote, resume=resume_dir is not None
     )
-    run_dir = run_scenario(
-        scenario,
-        results_dir,
-        resume_dir=resume_dir,
-        allow_remote=args.allow_remote,
-        calibration=measure_for_run(scenario, results_dir, print),
-    )
+    # Held from before the calibration: it loads the same CPUs.
+    with cpulock.holding(
+        run_cpus(scenario), str(scenario.path), allow_concurrent=args.allow_concurrent
+    ):
+        run_dir = run_scenario(
+            scenario,
+            results_dir,
+            resume_dir=resume_dir,
+            allow_remote=args.allow_remote,
+            calibration=measure_for_run(scenario, results_dir, print),
+        )
     print(f"results: {run_dir}")
     return 0
+
+
+def dry_run(scenario: Scenario) -> str:
+    """What a run of the scenario would do and how long it would take (the arithmetic of
+    harness/plan/estimate.py, which the runner's first ETA and the claims' budget use)."""
+    from harness.plan.estimate import estimate, levels
+
+    e = estimate(scenario)
+    load = scenario.load
+    lines = [
+        f"scenario {scenario.name} ({scenario.path}): {e.design} design, nothing started",
+        f"  stacks: {len(scenario.stacks)}  ({', '.join(s.id for s in scenario.stacks)})",
+        f"  mixes: {len(scenario.mixes)}  ({', '.join(m.name for m in scenario.mixes)}); "
+        f"levels: {levels(scenario)}",
+    ]
+    if e.design == "rounds":
+        per_round = e.cells // max(1, e.rounds)
+        lines.append(
+            f"  {e.rounds} round(s) of {per_round} windows, and {e.cold} cold windows: "
+            f"{e.cells + e.cold} windows of {load.warmup_s:g} s warm-up + {load.measure_s:g} s"
+        )
+    else:
+        lines.append(f"  {e.cells} cells ({e.rounds} round(s)), a server and a Locust each")
+    for warning in scenario.warnings:
+        lines.append(f"  warning: {warning}")
+    lines.append(
+        f"  estimated: {e.wall_s / 60:.1f} min, {e.measured_s / 60:.1f} min of it measured "
+        f"({e.measured_s / e.wall_s:.0%})"
+    )
+    return "\n".join(lines)
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from harness.calibrate import measure_calibration
     from harness.measure.calibration import store_calibration
     from harness.plan.scenario import load_scenario
+    from harness.run import cpulock
+    from harness.run.runner import run_cpus
 
     scenario = load_scenario(Path(args.scenario))
-    cal = measure_calibration(scenario)
+    with cpulock.holding(
+        run_cpus(scenario), f"calibrate ({scenario.path})", allow_concurrent=args.allow_concurrent
+    ):
+        cal = measure_calibration(scenario)
     path = store_calibration(cal, Path(args.results_dir))
     print(
         f"calibration ({cal.client}, server CPUs {cal.server_cpus}, load CPUs {cal.load_cpus}): "
@@ -108,7 +153,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if claims_dir is not None:
         print(f"report: {build_claims_report(claims_dir)}")
         return 0
-    run_dir = find_run(args.run, Path(args.results_dir))
+    run_dir = find_run(args.run, Path(args.results_dir), writing=True)
     from harness.report import build_report  # written apart; imported only when asked for
 
     print(f"report: {build_report(run_dir)}")
@@ -119,17 +164,48 @@ def cmd_claims(args: argparse.Namespace) -> int:
     from harness.claims.report import build_claims_report
     from harness.claims.run import run_claims
     from harness.claims.spec import load_claims
+    from harness.run import cpulock
 
     claims = load_claims(Path(args.file), quick=args.quick)
-    out_dir = run_claims(claims, Path(args.results_dir), only=args.only, budget_s=args.budget)
+    # Each claim's runs hold their own CPUs inside this (harness.run.cpulock).
+    with cpulock.holding((), f"claims ({args.file})", allow_concurrent=args.allow_concurrent):
+        out_dir = run_claims(claims, Path(args.results_dir), only=args.only, budget_s=args.budget)
     print(f"claims: {out_dir / 'claims.md'}")
     print(f"report: {build_claims_report(out_dir)}")
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def version_text() -> str:
+    """`--version`: the suite's version, then the key packages' installed versions."""
+    from harness.results.environment import KEY_PACKAGES, installed_packages, suite_version
+
+    found = {k.lower(): v for k, v in installed_packages().items()}
+    key = ", ".join(f"{name} {found[name]}" for name in KEY_PACKAGES if name in found)
+    return f"pywebbench {suite_version()} (Python {sys.version.split()[0]}; {key})"
+
+
+class _Version(argparse.Action):
+    """Prints version_text() as it is (argparse's own version action rewraps it)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        print(version_text())
+        parser.exit()
+
+
+def _allow_concurrent(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--allow-concurrent",
+        action="store_true",
+        help="run even while another run uses the same CPUs (every window is flagged)",
+    )
+
+
+def build_parser(prog: str = "python -m harness") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m harness", description="Benchmark Python web servers and frameworks."
+        prog=prog, description="Benchmark Python web servers and frameworks."
+    )
+    parser.add_argument(
+        "--version", action=_Version, nargs=0, help="the suite's and the key packages' versions"
     )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="every app x server combination, valid or not and why")
@@ -149,17 +225,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--crosscheck", choices=["wrk"], help="also measure each cell's endpoint with wrk"
     )
+    p.add_argument(
+        "--dry-run", action="store_true", help="print the plan and its estimated time, run nothing"
+    )
+    _allow_concurrent(p)
     p = sub.add_parser("calibrate", help="measure the load generator's ceiling (stored)")
     p.add_argument(
         "--scenario", default="scenarios/default.toml", help="its client and CPU sets are used"
     )
     p.add_argument("--results-dir", default=str(DEFAULT_RESULTS_DIR), help="where it is stored")
+    _allow_concurrent(p)
     p = sub.add_parser("claims", help="run the claims' experiments and compute their verdicts")
     p.add_argument("file", nargs="?", default="scenarios/claims.toml", help="claims file (TOML)")
     p.add_argument("--quick", action="store_true", help="the file's [quick.load] settings")
     p.add_argument("--only", nargs="+", default=[], metavar="ID", help="run only these claims")
     p.add_argument("--budget", type=float, metavar="S", help="time budget in seconds")
     p.add_argument("--results-dir", default=str(DEFAULT_RESULTS_DIR), help="where it goes")
+    _allow_concurrent(p)
     p = sub.add_parser("report", help="build the report of a run")
     p.add_argument("run", help="run directory, run id, or 'latest'")
     p.add_argument("--results-dir", default=str(DEFAULT_RESULTS_DIR), help="where runs are")
@@ -177,9 +259,35 @@ COMMANDS = {
 }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+# The commands that start servers and load them (list, report, --dry-run start nothing).
+RUNS_THINGS = frozenset({"serve", "verify", "run", "calibrate", "claims"})
+
+
+def platform_problem() -> str | None:
+    """What this machine lacks to run servers as the suite does, or None."""
+    if not sys.platform.startswith("linux") or not hasattr(os, "sched_setaffinity"):
+        return f"Linux (CPU pinning with sched_setaffinity, /proc); this is {sys.platform}"
+    return None
+
+
+def entry() -> None:
+    """The `pywebbench` command (pyproject.toml's console script)."""
+    sys.exit(main(prog="pywebbench"))
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "python -m harness") -> int:
     """Entry point; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    args = build_parser(prog).parse_args(argv)
+    missing = platform_problem() if args.command in RUNS_THINGS else None
+    if missing is not None:
+        print(f"error: pywebbench {args.command} needs {missing}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if Path("/proc/self").is_dir():
+        # A harness that died outright (SIGKILL, OOM) may have left servers or Locust.
+        from harness.core.marks import sweep_orphans
+
+        for line in sweep_orphans():
+            print(line)
     # Progress lines must show as they happen, also through a pipe (make, tee, CI logs).
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(line_buffering=True)

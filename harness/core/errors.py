@@ -33,5 +33,10 @@ class ResultsError(HarnessError):
     """A results directory that cannot be found or read."""
 
 
+class UnwritableError(HarnessError):
+    """A result file could not be written (disk full, read-only, no permission): the run
+    stops, every finished window kept, to be finished with --resume once it can write."""
+
+
 class Interrupted(HarnessError):
     """The run was stopped by SIGINT or SIGTERM; finished cells are kept."""

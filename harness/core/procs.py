@@ -1,9 +1,9 @@
 """Child processes: started pinned in their own session, stopped as a whole process group.
 
 Every group the harness starts is registered, so that one call (on success, error, Ctrl-C
-or SIGTERM) stops them all. As a last net, processes that carry this run's PWB_RUN_ID
-marker in their environment (or, for nginx, in its process title) are found through /proc
-and killed.
+or SIGTERM) stops them all, and told to the reaper (harness/core/reaper.py), which stops
+them if the harness dies outright. As a last net, processes that carry this run's marker
+(harness/core/marks.py) are found through /proc and killed.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from types import FrameType
 import psutil
 
 from harness.core.errors import Interrupted
+from harness.core.marks import HARNESS_PID_ENV, RUN_ID_ENV, kill_marked
+from harness.core.reaper import Reaper
 
-RUN_ID_ENV = "PWB_RUN_ID"
 # After SIGINT or SIGTERM each group gets this long for its stop signal before SIGKILL, so
 # that a run's children are gone within seconds, even a server in a long graceful exit.
 INTERRUPTED_STOP_S = 1.0
@@ -58,6 +59,8 @@ class ProcessRegistry:
         # Set by shutdown_on_signals when the run is interrupted: stops get short.
         self.interrupted = False
         self._lock = threading.Lock()
+        # Set by shutdown_on_signals: told of every group, it stops them if we die.
+        self.reaper: Reaper | None = None
 
     def spawn(
         self,
@@ -70,7 +73,7 @@ class ProcessRegistry:
         stop_signal: signal.Signals = signal.SIGTERM,
     ) -> subprocess.Popen[bytes]:
         """Start argv pinned to cpus, in a new session, stdout+stderr to log_path."""
-        full_env = {**env, RUN_ID_ENV: self.run_id}
+        full_env = {**env, RUN_ID_ENV: self.run_id, HARNESS_PID_ENV: str(os.getpid())}
         # taskset pins before exec, so every worker the server forks inherits the set;
         # preexec_fn is the fallback where taskset is missing.
         command = [_TASKSET, "-c", cpu_list(cpus), *argv] if _TASKSET else list(argv)
@@ -88,6 +91,8 @@ class ProcessRegistry:
             )
         with self._lock:
             self._procs[proc.pid] = (proc, stop_signal)
+        if self.reaper is not None:
+            self.reaper.watch(proc.pid)
         return proc
 
     def stop(self, proc: subprocess.Popen[bytes], timeout: float = 10.0) -> int | None:
@@ -96,6 +101,8 @@ class ProcessRegistry:
             entry = self._procs.pop(proc.pid, None)
         if entry is None:
             return proc.returncode
+        if self.reaper is not None:
+            self.reaper.forget(proc.pid)
         stop_signal = entry[1]
         if self.interrupted:
             timeout = min(timeout, INTERRUPTED_STOP_S)
@@ -140,50 +147,6 @@ def _wait_group_gone(pgid: int, deadline: float) -> None:
         time.sleep(0.05)
 
 
-def title_marker(run_id: str) -> str:
-    """The run's marker for a command line: nginx overwrites its environment with its
-    process title, so it gets this as a harmless main-context directive (-g "env ...;"),
-    which its master's title repeats; see marked_pids."""
-    return f"env {RUN_ID_ENV}={run_id};"
-
-
-def _descendants(pid: int) -> list[int]:
-    try:
-        return [child.pid for child in psutil.Process(pid).children(recursive=True)]
-    except psutil.Error:
-        return []
-
-
-def marked_pids(run_id: str) -> list[int]:
-    """Live processes whose environment carries PWB_RUN_ID=run_id, and those whose command
-    line carries title_marker(run_id) (an nginx master) with their descendants (its
-    workers, whose environment nginx has overwritten too)."""
-    marker = f"{RUN_ID_ENV}={run_id}".encode()
-    in_title = title_marker(run_id).encode()
-    found: set[int] = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes()
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if marker in environ.split(b"\0"):
-            found.add(int(entry.name))
-        elif in_title in cmdline:
-            found.update([int(entry.name), *_descendants(int(entry.name))])
-    found.discard(os.getpid())
-    return sorted(found)
-
-
-def kill_marked(run_id: str) -> None:
-    """SIGKILL every process carrying this run's marker (the net under stop())."""
-    for pid in marked_pids(run_id):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
-
-
 def _raise_interrupted(signum: int, _frame: FrameType | None) -> None:
     raise Interrupted(f"stopped by {signal.Signals(signum).name}")
 
@@ -199,6 +162,8 @@ def shutdown_on_signals(registry: ProcessRegistry) -> Iterator[None]:
 
     for sig in previous:
         signal.signal(sig, interrupted)
+    # No handler runs when the harness is killed outright: the reaper stops what is left.
+    registry.reaper = Reaper(registry.run_id)
     try:
         yield
     finally:
@@ -207,6 +172,8 @@ def shutdown_on_signals(registry: ProcessRegistry) -> Iterator[None]:
             signal.signal(sig, signal.SIG_IGN)
         try:
             registry.stop_all()
+            registry.reaper.done()
+            registry.reaper = None
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)

@@ -43,6 +43,7 @@ font-size:.78rem;font-weight:600;white-space:nowrap;border:1px solid}
 .badge-stalled{background:#fff3d6;color:#7a4f00;border-color:#7a4f00}
 .badge-unstable{background:#f6e6f0;color:#7a2d5a;border-color:#CC79A7}
 .badge-noisy{background:#e3f1fa;color:#0b4f75;border-color:#56B4E9}
+.badge-concurrent{background:#e3f1fa;color:#0b4f75;border-color:#0b4f75}
 .badge-errors{background:#fff;color:#222;border-color:#222}
 .badge-some_failed{background:#fbe7dc;color:#8a3a00;border-color:#D55E00}
 figure{margin:1rem 0 2rem}figure img{max-width:100%;height:auto;border:1px solid #eee}

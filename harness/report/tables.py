@@ -37,6 +37,7 @@ FLAG_LABELS: dict[str, str] = {
     "stalled": "stalled",
     "unstable": "unstable",
     "noisy": "noisy",
+    "concurrent": "concurrent run",
     "errors": "errors",
     "some_failed": "failed at some levels",
 }
@@ -53,6 +54,8 @@ FLAG_MEANINGS: dict[str, str] = {
     "noisy": "the machine was busy: other processes used more than 10% of a core during "
     "the measurement, or sockets in TIME_WAIT held half the local port range at its start; "
     "the figure may be low",
+    "concurrent": "another run of the suite shared its CPUs (allowed by --allow-concurrent): "
+    "the two measured each other",
     "errors": "some requests in the measure window failed (see error rate)",
     "some_failed": "the stack failed at other concurrency levels of this mix",
 }
@@ -148,6 +151,8 @@ def _derive(frame: pd.DataFrame, metadata: dict[str, Any]) -> pd.DataFrame:
         # (harness/measure/noise.py): its connects may have failed or stalled.
         ports = pd.to_numeric(frame["port_range_used_fraction"], errors="coerce")
         frame["noisy"] = frame["noisy"] | (ports >= PORT_RANGE_HALF)
+    concurrent = frame.get("concurrent", pd.Series("", index=frame.index))
+    frame["has_concurrent"] = concurrent.fillna("").astype(str).str.strip() != ""
     frame["failed"] = frame["status"] != "ok"
     frame["has_errors"] = ~frame["failed"] & (frame["error_rate"].fillna(0) > 0)
     # Requests cut off unanswered when the load stopped, and stalled through the whole
@@ -175,7 +180,7 @@ def _derive(frame: pd.DataFrame, metadata: dict[str, Any]) -> pd.DataFrame:
 CELL_FLAG_COLUMNS: tuple[tuple[str, str], ...] = (
     ("failed", "failed"), ("generator_bound", "generator_bound"), ("cut_off", "has_cut_off"),
     ("stalled", "has_stalled"), ("unstable", "unstable"), ("noisy", "noisy"),
-    ("errors", "has_errors"),
+    ("concurrent", "has_concurrent"), ("errors", "has_errors"),
 )  # fmt: skip
 
 

@@ -4,6 +4,7 @@ JSON), cells.csv (atomic rewrites), new run directories."""
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import math
@@ -13,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.core.errors import ResultsError
+from harness.core.errors import ResultsError, UnwritableError
 from harness.results.environment import utc_now
 from harness.results.format import CELL_COLUMNS, RENAMED
 
@@ -47,9 +48,51 @@ def write_json_atomic(path: Path, data: Any) -> None:
     _replace_with(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
 
 
-def _replace_with(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+# The errors of a file system that cannot take a write: full, over quota, read-only, or
+# closed to this user. The run stops on them (UnwritableError) instead of failing cells.
+UNWRITABLE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
+# A run stops before its next window when its folder's file system has less free than this:
+# a window's per-request records and logs take a few MiB.
+MIN_FREE_BYTES = 32 * 2**20
+
+
+def free_bytes(path: Path) -> int:
+    """Free space an unprivileged writer has on path's file system."""
+    stat = os.statvfs(path)
+    return stat.f_bavail * stat.f_frsize
+
+
+def unwritable(path: Path, exc: OSError) -> UnwritableError:
+    """The error that stops a run: which file, why, and what is kept."""
     try:
+        room = f"; {free_bytes(path.parent if not path.is_dir() else path) / 2**20:.1f} MiB free"
+    except OSError:
+        room = ""
+    return UnwritableError(
+        f"cannot write {path}: {exc.strerror or exc}{room}. Every window finished before "
+        "is in cells.csv; once there is room, finish the run with --resume"
+    )
+
+
+def check_room(run_dir: Path) -> None:
+    """UnwritableError when run_dir's file system is nearly full (MIN_FREE_BYTES)."""
+    try:
+        free = free_bytes(run_dir)
+    except OSError as exc:
+        raise unwritable(run_dir, exc) from None
+    if free < MIN_FREE_BYTES:
+        raise UnwritableError(
+            f"the file system of {run_dir} has {free / 2**20:.1f} MiB free, less than the "
+            f"{MIN_FREE_BYTES // 2**20} MiB a window needs. Every window finished before is in "
+            "cells.csv; once there is room, finish the run with --resume"
+        )
+
+
+def _replace_with(path: Path, text: str) -> None:
+    """Write path whole or not at all: a reader (or a resume) never sees half a file."""
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "w", newline="") as f:
             f.write(text)
             f.flush()
@@ -57,8 +100,15 @@ def _replace_with(path: Path, text: str) -> None:
         # mkstemp creates 0600 files; results are meant to be read by anyone.
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
+    except OSError as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if exc.errno in UNWRITABLE_ERRNOS:
+            raise unwritable(path, exc) from None
+        raise
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         raise
 
 

@@ -86,6 +86,7 @@ def _drive_locust(
     services = dict(ctx.session.service_pids)
     if front is not None and front.proxy is not None:
         services["nginx"] = front.proxy.pid
+    workers = faults.server_tree(server.pid) if server is not None else {}
     monitor = Monitor(
         server.pid if server is not None else None, locust.pid, cell_dir / "monitor.csv",
         services,
@@ -106,6 +107,8 @@ def _drive_locust(
     if code != 0:
         tail = log_tail(cell_dir / "locust.log")
         raise LoadError(f"Locust exited with code {code}; log tail:\n{tail}")
+    if server is not None and running is not None:
+        faults.check_workers(workers, server.pid, running.log_path)
     return monitor.samples
 
 

@@ -2,6 +2,8 @@
 
 - the server exits while Locust loads it: the cell fails at once with the server's log tail;
 - Locust or the server outlives the cell's hard deadline: both groups are killed;
+- a server worker dies while its master lives on (the OOM killer, a crash): the window
+  fails, naming the worker, and the stack goes on with the worker its master started;
 - the port picked for the server is taken before the server binds it;
 - the results folder cannot be written: refused before anything starts;
 - a non-loopback target without --allow-remote: refused.
@@ -20,6 +22,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import psutil
+
 from harness.core.errors import HarnessError, LoadError, ResultsError, ServerStartError
 from harness.run.launch import log_tail
 
@@ -37,6 +41,10 @@ class ServerExitedError(ServerStartError):
 
 class DeadlineError(LoadError):
     """The load phase ran past its hard deadline; Locust and the server were killed."""
+
+
+class WorkerDiedError(LoadError):
+    """A process of the server's tree (a worker) ended during the window; the server lives."""
 
 
 class PortTakenError(ServerStartError):
@@ -82,6 +90,37 @@ def watch_load(
                 f"load phase still running {budget_s + DEADLINE_GRACE_S:g} s after the go "
                 f"(budget {budget_s:g} s + {DEADLINE_GRACE_S:g} s); Locust and server killed"
             )
+
+
+def server_tree(pid: int) -> dict[int, float]:
+    """The processes under the server's root (its workers): pid -> start time."""
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return {}
+    tree = {}
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            tree[child.pid] = child.create_time()
+    return tree
+
+
+def check_workers(before: dict[int, float], pid: int, log: Path | None) -> None:
+    """WorkerDiedError when a process of the server's tree at the window's start is gone
+    (or its pid now names a newer process) while the root lives: the window measured a
+    server one worker short and a respawn."""
+    after = server_tree(pid)
+    gone = sorted(p for p, started in before.items() if after.get(p) != started)
+    if not gone:
+        return
+    new = sorted(p for p in after if p not in before)
+    tail = log_tail(log) if log is not None else ""
+    raise WorkerDiedError(
+        f"server worker(s) {', '.join(map(str, gone))} exited during the window (killed "
+        "from outside, e.g. by the OOM killer, or crashed)"
+        + (f"; the server started {', '.join(map(str, new))} in their place" if new else "")
+        + (f"; log tail:\n{tail}" if tail else "")
+    )
 
 
 def ensure_port_free(host: str, port: int, outcome: str = "the server was not started") -> None:

@@ -40,6 +40,8 @@ def _progress(i: int, total: int, row: dict[str, Any], took: float, eta: float) 
     stalled = _fmt(row.get("stalled"), "d")
     if row["status"] == "ok" and stalled not in ("-", "0"):
         figures += f"  stalled {stalled} (latency a lower bound)"
+    if row.get("concurrent"):
+        figures += f"  CONCURRENT with {row['concurrent']}"
     return (
         f"[{i}/{total}] {row['cell']}  {row['status'].upper()}  {figures}  "
         f"({took:.1f} s, ETA {_duration(eta)})"

@@ -31,24 +31,12 @@ from harness.measure import cpuspeed, fidelity, integrity, noise
 from harness.measure.monitor import Monitor
 from harness.plan.cells import Cell
 from harness.plan.stacks import Stack
-from harness.run import faults
+from harness.run import faults, window
 from harness.run.driven import DrivenLocust, WindowLoad
 from harness.run.faults import ServerExitedError
 from harness.run.launch import free_port, log_tail, poll_health, wait_healthy
 from harness.run.services.front import Front, start_front
-from harness.run.window import (
-    Entry,
-    Identity,
-    Launch,
-    Locust,
-    Report,
-    RunContext,
-    crosscheck_warnings,
-    failure,
-    measured,
-    quick_checks,
-    row,
-)
+from harness.run.window import Report, RunContext
 
 Row = dict[str, Any]
 Printer = Callable[[str], None]
@@ -101,7 +89,7 @@ class Up:
     address: str
     front: Front | None
     database_url: str | None
-    launch: Launch
+    launch: window.Launch
 
     @property
     def server(self) -> subprocess.Popen[bytes] | None:
@@ -119,8 +107,8 @@ def start_stack(stack: Stack, index: int, ctx: RunContext) -> Up:
     t0 = time.monotonic()
     if stack.target is not None:
         poll_health(stack.target, "/health", load.startup_timeout_s)
-        warnings = tuple(quick_checks(stack.target))
-        launch = Launch(None, warnings, {"startup": round(time.monotonic() - t0, 3)})
+        warnings = tuple(window.quick_checks(stack.target))
+        launch = window.Launch(None, warnings, {"startup": round(time.monotonic() - t0, 3)})
         return Up(stack, stack.target, "", None, None, launch)
     address = stack_address(index)
     faults.require_loopback(address, allow_remote=False)
@@ -144,11 +132,11 @@ def start_stack(stack: Stack, index: int, ctx: RunContext) -> Up:
                 raise
             raise faults.explain_bind_failure(exc, address, port) from None
         startup = round(time.monotonic() - t0, 3)
-        warnings = tuple(quick_checks(front.running.url))
+        warnings = tuple(window.quick_checks(front.running.url))
     except BaseException:
         stop_stack(front, ctx)
         raise
-    launch = Launch(list(front.running.argv), warnings, {"startup": startup})
+    launch = window.Launch(list(front.running.argv), warnings, {"startup": startup})
     return Up(stack, front.running.url, address, front, database, launch)
 
 
@@ -169,10 +157,10 @@ def failed_window(cell: Cell, ctx: RunContext, up: Up | None, error: str) -> Row
     """The row (and cell.json) of a window that could not run: its stack failed."""
     cell_dir = ctx.run_dir / "raw" / cell.id
     cell_dir.mkdir(parents=True, exist_ok=True)
-    identity = Identity.of(cell, ctx, _public_env(ctx, cell, up))
+    identity = window.Identity.of(cell, ctx, _public_env(ctx, cell, up))
     Report(cell, cell_dir, [identity]).write("failed", error)
     empty = fidelity.empty_figures(None, cell.target_rps)
-    return row(cell, ctx, "failed", identity.started_at, None, empty, "n/a")
+    return window.row(cell, ctx, "failed", identity.started_at, None, empty, "n/a")
 
 
 def measure_window(
@@ -183,9 +171,11 @@ def measure_window(
     scenario = ctx.scenario
     cell_dir = ctx.run_dir / "raw" / cell.id
     cell_dir.mkdir(parents=True, exist_ok=True)
-    identity = Identity.of(cell, ctx, _public_env(ctx, cell, up))
+    identity = window.Identity.of(cell, ctx, _public_env(ctx, cell, up))
     control = {"control_dir": str(driver.control_dir), "server_address": up.address}
-    report = Report(cell, cell_dir, [identity, up.launch, Locust(driver.argv, control=control)])
+    report = Report(
+        cell, cell_dir, [identity, up.launch, window.Locust(driver.argv, control=control)]
+    )
     # LeanHttpUser binds a source address of the window's own; FastHttpUser cannot.
     source = sources.take(up.address) if scenario.load.client == "lean" and up.front else None
     pair = (source, up.address) if source is not None and up.front is not None else None
@@ -198,16 +188,16 @@ def measure_window(
         snapshot = integrity.snapshot(up.database_url) if writes and up.database_url else None
         load, samples, noise_samples, speed_samples = _drive(cell, up, driver, ctx, source)
         report.add(load)
-        figures = measured(ctx, cell_dir, load.output, samples)
+        figures = window.measured(ctx, cell_dir, load.output, samples)
         report.add(figures, figures.warnings)
         wrk = fidelity.crosscheck_cell(cell, scenario, ctx.session.procs, up.url, cell_dir)
         if wrk is not None:
-            report.add(Entry("crosscheck", wrk), crosscheck_warnings(wrk))
+            report.add(window.Entry("crosscheck", wrk), window.crosscheck_warnings(wrk))
         if snapshot is not None and up.database_url is not None:
             after = integrity.snapshot(up.database_url)
             verdict = integrity.judge(snapshot, after, figures.load.records)
             integrity.settle(up.database_url)
-            report.add(Entry("integrity", verdict.to_json()))
+            report.add(window.Entry("integrity", verdict.to_json()))
             if verdict.status != "ok":
                 raise integrity.IntegrityError(f"data integrity check failed: {verdict.message}")
         fid = fidelity.figures(
@@ -220,14 +210,14 @@ def measure_window(
         raise
     except Exception as exc:
         died = isinstance(exc, ServerExitedError)
-        error, extra = failure(exc)
+        error, extra = window.failure(exc)
         report.write("failed", error, extra)
         empty = fidelity.empty_figures(before, cell.target_rps)
         status = verdict.status if verdict is not None else "n/a"
-        return row(cell, ctx, "failed", identity.started_at, None, empty, status), died
+        return window.row(cell, ctx, "failed", identity.started_at, None, empty, status), died
     report.write("ok", None)
     status = verdict.status if verdict is not None else "n/a"
-    return row(cell, ctx, "ok", identity.started_at, figures, fid.columns, status), died
+    return window.row(cell, ctx, "ok", identity.started_at, figures, fid.columns, status), died
 
 
 def _drive(
@@ -239,6 +229,7 @@ def _drive(
         services["nginx"] = up.front.proxy.pid
     server = up.server
     assert driver.proc is not None
+    workers = faults.server_tree(server.pid) if server is not None else {}
     monitor = Monitor(
         server.pid if server is not None else None, driver.proc.pid,
         ctx.run_dir / "raw" / cell.id / "monitor.csv", services,
@@ -251,6 +242,8 @@ def _drive(
             load = driver.run_window(cell, up.url, source, server, up.server_log)
         finally:
             monitor.stop()
+    if server is not None:
+        faults.check_workers(workers, server.pid, up.server_log)
     return load, monitor.samples, sampler.samples, probe.samples
 
 

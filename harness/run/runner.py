@@ -4,6 +4,7 @@ server and a Locust per cell (run/cell.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import platform
 import random
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from harness.core.errors import UnwritableError
 from harness.measure import crosscheck
 from harness.measure.aggregates import (
     measured_rows,
@@ -21,13 +23,14 @@ from harness.measure.aggregates import (
 )
 from harness.measure.calibration import Calibration, stored_for_run
 from harness.plan.cells import Cell, cold_cells, plan_cells
+from harness.plan.estimate import estimate
 from harness.plan.scenario import Scenario
 from harness.results.environment import git_info, installed_packages, iso, machine_info, utc_now
-from harness.results.files import new_run_dir, write_cells_csv, write_json_atomic
+from harness.results.files import check_room, new_run_dir, write_cells_csv, write_json_atomic
 from harness.results.format import SCHEMA_VERSION
-from harness.run import faults, resume
+from harness.run import cpulock, faults, resume
 from harness.run.cell import run_cell
-from harness.run.loadgen import distribution, run_time_s
+from harness.run.loadgen import distribution
 from harness.run.progress import Progress, summary_table
 from harness.run.rounds import Fleet, Sources, run_rounds
 from harness.run.services.preflight import preflight
@@ -35,8 +38,6 @@ from harness.run.session import open_session
 from harness.run.window import RunContext
 
 Printer = Callable[[str], None]
-# Before the first cell has finished, the ETA assumes this much for start and stop.
-STARTUP_GUESS_S = 4.0
 
 
 def build_metadata(run_id: str, scenario: Scenario, cells: list[Cell]) -> dict[str, Any]:
@@ -102,15 +103,42 @@ def run_scenario(
     allow_remote: bool = False,
     calibration: Calibration | None = None,
     use_calibration: bool = True,
+    allow_concurrent: bool | None = None,
 ) -> Path:
     """Run every cell; returns the run directory. Interrupted propagates after cleanup,
     with every finished cell already in cells.csv. With resume_dir, the cells already in
     that run's cells.csv are kept and only the others run. calibration: the generator's
     ceiling measured for this run (harness.calibrate.measure_for_run), else the stored one
-    is looked up; use_calibration=False: no ceiling (the calibration's own runs)."""
+    is looked up; use_calibration=False: no ceiling (the calibration's own runs).
+    CpusBusyError when another live run holds one of its CPUs, unless allow_concurrent
+    (None: as the command around it said, harness.run.cpulock)."""
     check_before_run(
         scenario, results_dir, allow_remote=allow_remote, resume=resume_dir is not None
     )
+    check_room(resume_dir or results_dir)
+    with cpulock.holding(
+        run_cpus(scenario), str(scenario.path), allow_concurrent=allow_concurrent
+    ) as held:
+        return _run(scenario, results_dir, out, resume_dir, allow_remote, calibration,
+                    use_calibration, held)  # fmt: skip
+
+
+def run_cpus(scenario: Scenario) -> list[int]:
+    """Every CPU a run of the scenario pins something to (what it holds: cpulock)."""
+    upstream = scenario.cpus.upstream if scenario.needs_upstream else ()
+    return [*scenario.cpus.server, *scenario.cpus.load, *upstream]
+
+
+def _run(
+    scenario: Scenario,
+    results_dir: Path,
+    out: Printer,
+    resume_dir: Path | None,
+    allow_remote: bool,
+    calibration: Calibration | None,
+    use_calibration: bool,
+    held: cpulock.Holding,
+) -> Path:
     seed = scenario.load.seed
     if seed is None and (scenario.load.rounds > 1 or scenario.load.design == "rounds"):
         seed = random.SystemRandom().randrange(2**31)
@@ -139,6 +167,7 @@ def run_scenario(
     done = {row["cell"] for row in rows}
     todo = [c for c in planned if c.id not in done]
     cold = cold_cells(scenario, _starts(rows) + 1) if scenario.load.design == "rounds" else []
+    held.rename(f"run {run_id} ({scenario.path})")
     write_json_atomic(run_dir / "metadata.json", metadata)
     resumed = f", {len(done)} already finished" if done else ""
     windows = f" and {len(cold)} cold windows" if cold else ""
@@ -152,6 +181,10 @@ def run_scenario(
     t0 = time.monotonic()
 
     def emit(row: dict[str, Any]) -> None:
+        # A nearly full disk stops the run before the row: a window that failed for want
+        # of room is not a failed cell, and --resume measures it again.
+        check_room(run_dir)
+        row["concurrent"] = held.others_text()
         rows.append(row)
         write_cells_csv(run_dir / "cells.csv", rows)
         write_aggregates(run_dir / "aggregates.csv", rows)
@@ -180,13 +213,12 @@ def run_scenario(
         metadata["aborted"] = f"{type(exc).__name__}: {exc}"
         out(f"run stopped after {len(rows)} of {progress.total} cells; results so far: {run_dir}")
         out(f"to finish it: python -m harness run {scenario.path} --resume {run_dir}")
+        # On a full disk these writes fail too; the files keep their last whole version,
+        # and the error that stopped the run is the one to report.
+        with contextlib.suppress(UnwritableError):
+            _close(run_dir, metadata, rows, time.monotonic() - t0, scenario)
         raise
-    finally:
-        metadata.update(ended_at=iso(utc_now()), cells_finished=len(rows))
-        metadata["time"] = _time_spent(metadata, rows, time.monotonic() - t0, scenario)
-        write_json_atomic(run_dir / "metadata.json", metadata)
-        if not rows:
-            write_cells_csv(run_dir / "cells.csv", rows)
+    _close(run_dir, metadata, rows, time.monotonic() - t0, scenario)
     out(summary_table(rows))
     spent = metadata["time"]
     out(
@@ -196,12 +228,24 @@ def run_scenario(
     return run_dir
 
 
+def _close(
+    run_dir: Path,
+    metadata: dict[str, Any],
+    rows: list[dict[str, Any]],
+    wall_s: float,
+    scenario: Scenario,
+) -> None:
+    """The run's end in metadata.json (and an empty cells.csv when nothing finished)."""
+    metadata.update(ended_at=iso(utc_now()), cells_finished=len(rows))
+    metadata["time"] = _time_spent(metadata, rows, wall_s, scenario)
+    write_json_atomic(run_dir / "metadata.json", metadata)
+    if not rows:
+        write_cells_csv(run_dir / "cells.csv", rows)
+
+
 def _guess_s(scenario: Scenario) -> float:
     """Before the first cell has finished, the ETA assumes this much per cell."""
-    load = scenario.load
-    if load.design == "rounds":
-        return load.warmup_s + load.measure_s + 0.5
-    return STARTUP_GUESS_S + run_time_s(load)
+    return estimate(scenario).per_window_s
 
 
 def _starts(rows: list[dict[str, Any]]) -> int:

@@ -23,6 +23,7 @@ import io
 import json
 import os
 import random
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -126,12 +127,19 @@ class Driven:
 
     def _control(self) -> None:
         k = 1
-        while self._wait_for(self.control_dir / f"window-{k}.json"):
-            spec = json.loads((self.control_dir / f"window-{k}.json").read_text())
-            done = self._run(Window(index=k, **spec))
-            (self.control_dir / f"requests.{k}.csv").write_text(done.pop("records_text"))
-            _write(self.control_dir / f"window-{k}.done.json", json.dumps(done))
-            k += 1
+        try:
+            while self._wait_for(self.control_dir / f"window-{k}.json"):
+                spec = json.loads((self.control_dir / f"window-{k}.json").read_text())
+                done = self._run(Window(index=k, **spec))
+                (self.control_dir / f"requests.{k}.csv").write_text(done.pop("records_text"))
+                _write(self.control_dir / f"window-{k}.done.json", json.dumps(done))
+                k += 1
+        except OSError as exc:
+            # A full disk: the process ends, so the harness sees at once that the window
+            # failed instead of waiting for its deadline.
+            print(f"window {k}: cannot write its records: {exc}", file=sys.stderr)
+            self.environment.runner.quit()
+            raise
         self.environment.runner.quit()
 
     def _run(self, window: Window) -> dict[str, Any]:

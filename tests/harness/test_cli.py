@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness.core.procs import marked_pids
+from harness.core.marks import marked_pids
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -118,3 +119,74 @@ def _alive(pid: int) -> bool:
 
 def test_marked_pids_ignores_other_runs() -> None:
     assert marked_pids("no-such-run-id") == []
+
+
+def test_dry_run_prints_the_plan_and_starts_nothing(tmp_path: Path) -> None:
+    done = harness("run", "scenarios/default.toml", "--dry-run", "--results-dir", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert "rounds design, nothing started" in done.stdout
+    assert "6 round(s) of 36 windows, and 12 cold windows: 228 windows" in done.stdout
+    assert re.search(r"estimated: \d+\.\d min, 7\.2 min of it measured", done.stdout)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_version_names_the_suite_and_its_key_packages() -> None:
+    done = harness("--version")
+    assert done.returncode == 0
+    assert re.match(r"pywebbench \d+\.\d+\.\d+ \(Python 3\.\d+", done.stdout)
+    assert "gunicorn " in done.stdout and "locust " in done.stdout
+
+
+def test_off_linux_a_command_that_runs_servers_says_so_in_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness import cli
+
+    monkeypatch.setattr(cli.sys, "platform", "darwin")
+    assert cli.main(["run", "scenarios/quick.toml"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line == (
+        "error: pywebbench run needs Linux (CPU pinning with sched_setaffinity, /proc); "
+        "this is darwin"
+    )
+    assert cli.main(["list"]) == 0  # nothing to run, nothing needed
+
+
+def test_the_package_installs_and_its_console_command_runs(tmp_path: Path) -> None:
+    # `pip install .` of a copy of the sources (the build leaves nothing in the checkout)
+    # into a fresh virtualenv, offline: without its dependencies, which the command then
+    # finds on PYTHONPATH (this virtualenv's, whose setuptools builds it).
+    src = tmp_path / "src"
+    top_only = {".venv", ".git", "results", "tests", "notebooks"}
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        skipped = {n for n in names if n.endswith(".pyc") or n == "__pycache__"}
+        return skipped | (top_only & set(names) if Path(folder) == REPO_ROOT else set())
+
+    shutil.copytree(REPO_ROOT, src, ignore=ignore)
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    deps = next(p for p in sys.path if p.endswith("site-packages"))
+    env = {**os.environ, "PYTHONPATH": deps}
+    built = subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check",
+         "--no-deps", "--no-build-isolation", str(src)],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    command = venv / "bin" / "pywebbench"
+
+    def run(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            list(argv), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+            check=False,
+        )  # fmt: skip
+
+    listed = run(str(command), "list")
+    assert listed.returncode == 0, listed.stderr
+    assert re.search(r"^\d+ valid of \d+ app x server combinations$", listed.stdout, re.M)
+    # The command ran the installed copy, whose registries are package data.
+    where = run(str(venv / "bin" / "python"), "-c", "import harness; print(harness.__file__)")
+    assert where.stdout.startswith(str(venv)), where.stdout + where.stderr
+    version = run(str(command), "--version")
+    assert version.stdout.startswith("pywebbench 0.2.0 ")

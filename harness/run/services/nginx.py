@@ -16,7 +16,8 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.core.procs import ProcessRegistry, title_marker
+from harness.core.marks import title_marker
+from harness.core.procs import ProcessRegistry
 from harness.run.launch import HOST
 from harness.run.services.binaries import require
 

@@ -16,7 +16,7 @@ from harness.claims.run import run_claims
 from harness.claims.spec import load_claims, parse_claims
 from harness.claims.verdict import INCONCLUSIVE, SUPPORTED, VERDICTS, evaluate_claim
 from harness.core.errors import HarnessError, Interrupted
-from harness.core.procs import marked_pids
+from harness.core.marks import marked_pids
 from tests.conftest import run_harness
 from tests.harness.claims.test_claims_verdict import CLAIMS, FAST, SLOW, rows_for
 

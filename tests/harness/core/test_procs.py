@@ -12,9 +12,10 @@ from pathlib import Path
 
 import psutil
 
-from harness.core.procs import ProcessRegistry, cpu_list, kill_marked, marked_pids
+from harness.core.marks import kill_marked, marked_pids
+from harness.core.procs import ProcessRegistry, cpu_list
 from harness.run.launch import free_port
-from tests.harness.run.services_helpers import need
+from tests.conftest import need
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.core.procs import marked_pids
+from harness.core.marks import marked_pids
 from harness.plan.stacks import make_stack
 from harness.run.launch import HOST, free_port
 from harness.run.session import NO_UPSTREAM_URL, prepare_database

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.core.procs import marked_pids
+from harness.core.marks import marked_pids
 from harness.results.format import CELL_COLUMNS
 
 REPO_ROOT = Path(__file__).resolve().parents[3]

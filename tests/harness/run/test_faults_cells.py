@@ -35,7 +35,8 @@ import pytest
 
 import harness.run.cell
 import harness.run.session
-from harness.core.procs import ProcessRegistry, marked_pids
+from harness.core.marks import marked_pids
+from harness.core.procs import ProcessRegistry
 from harness.plan.scenario import parse_scenario
 from harness.run.launch import HOST, log_tail
 from harness.run.runner import run_scenario

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.core.procs import marked_pids
+from harness.core.marks import marked_pids
 from harness.plan.scenario import load_scenario
 from harness.run.driven import window_budget_s
 from harness.run.faults import DEADLINE_GRACE_S

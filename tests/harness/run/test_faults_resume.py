@@ -12,15 +12,23 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
-from harness.core.procs import marked_pids
+from harness.core.marks import marked_pids
 from harness.plan.cells import plan_cells
 from harness.plan.scenario import load_scenario
+from tests.conftest import need
+from tests.harness.run.services_helpers import (
+    EVERY_KIND,
+    kinds,
+    started_by,
+    wait_all_gone,
+    wait_for_first_window,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SCENARIO = REPO_ROOT / "tests" / "fixtures" / "faults_crud.toml"
+SERVICES_ALL = REPO_ROOT / "tests" / "fixtures" / "services_all.toml"
 
 pytestmark = pytest.mark.slow
 
@@ -122,73 +130,21 @@ def test_interrupt_after_first_cell_then_resume(tmp_path: Path) -> None:
     assert marked_pids(run_dir.name) == []
 
 
-SIGTERM_SCENARIO = """name = "sigterm_all"
-db = "postgres"
-pgbouncer = true
-[load]
-warmup_s = 0.5
-measure_s = 4
-users = [4]
-spawn_margin_s = 5
-stop_timeout_s = 1
-time_wait_drain_s = 0
-[[stacks]]
-apps = ["flask"]
-servers = ["gunicorn-sync"]
-workers = [2]
-proxy = "nginx"
-[mixes.all]
-crud = 1
-upstream = 1
-[mixes.all.params]
-upstream_ms = 10
-"""
-
-
-def _names(pids: list[int]) -> set[str]:
-    found = set()
-    for pid in pids:
-        try:
-            cmd = " ".join(psutil.Process(pid).cmdline())
-        except psutil.Error:
-            continue
-        for name in ("postgres", "pgbouncer", "nginx", "locust", "gunicorn", "apps.upstream"):
-            if name in cmd:
-                found.add(name)
-    return found
-
-
 def test_sigterm_mid_load_stops_every_child_within_5_s(tmp_path: Path) -> None:
-    scenario = tmp_path / "sigterm.toml"
-    scenario.write_text(SIGTERM_SCENARIO)
+    need("initdb", "postgres", "pgbouncer", "nginx")
     results = tmp_path / "results"
     results.mkdir()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness", "run", str(scenario), "--results-dir", str(results)],
+        [sys.executable, "-m", "harness", "run", str(SERVICES_ALL), "--results-dir", str(results)],
         cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 120
-        # The first window has started: its specification is in the round's control folder.
-        while not list(results.glob("*/rounds/r0/window-1.json")):
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "the load never started"
-            time.sleep(0.05)
-        time.sleep(1.0)
-        (run_dir,) = list(results.iterdir())
-        # nginx rewrites its environment (process titles), so marked_pids misses it;
-        # the harness's process tree has everything.
-        tree = [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
-        children = sorted({*tree, *marked_pids(run_dir.name)})
+        run_dir = wait_for_first_window(results, proc)
+        children = started_by(proc.pid, run_dir.name)
         # Server workers, Locust, the upstream service, postgres, pgbouncer and nginx.
-        assert _names(children) == {
-            "postgres", "pgbouncer", "nginx", "locust", "gunicorn", "apps.upstream",
-        }  # fmt: skip
+        assert kinds(children) == set(EVERY_KIND)
         proc.send_signal(signal.SIGTERM)
-        signalled = time.monotonic()
-        while any(psutil.pid_exists(p) and _alive(p) for p in children):
-            assert time.monotonic() < signalled + 5, _names(children)
-            time.sleep(0.05)
+        assert wait_all_gone(children, 5) == [], kinds(children)
         _out, err = proc.communicate(timeout=30)
     finally:
         _stop(proc)
@@ -199,10 +155,3 @@ def test_sigterm_mid_load_stops_every_child_within_5_s(tmp_path: Path) -> None:
     metadata = json.loads((run_dir / "metadata.json").read_text())
     assert "SIGTERM" in metadata["aborted"]
     assert _rows(run_dir) == []
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False

@@ -32,7 +32,8 @@ from typing import Any
 
 import pytest
 
-from harness.core.procs import ProcessRegistry, marked_pids
+from harness.core.marks import marked_pids
+from harness.core.procs import ProcessRegistry
 from harness.plan.scenario import parse_scenario
 from harness.run.runner import run_scenario
 

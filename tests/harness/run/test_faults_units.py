@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from harness.core.errors import Interrupted
-from harness.core.procs import ProcessRegistry, marked_pids, shutdown_on_signals
+from harness.core.marks import marked_pids
+from harness.core.procs import ProcessRegistry, shutdown_on_signals
 from harness.measure.integrity import Snapshot, judge
 from harness.results.records import CUT_OFF_STATUS, Record
 from harness.run import faults
