@@ -19,6 +19,7 @@ is given (LeanHttpUser binds it): TIME_WAIT sockets of earlier windows never sha
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -67,6 +68,12 @@ class Window:
 Tasks = tuple[Sequence[Callable[..., None]], Sequence[int]]
 
 
+def _say(message: str) -> None:
+    """To the log, unless the log's disk is the one that is full."""
+    with contextlib.suppress(OSError):
+        print(message, file=sys.stderr, flush=True)
+
+
 def _write(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
@@ -109,7 +116,14 @@ class Driven:
             return
         self._started = True
         ready = {"pid": os.getpid(), "users": user_count, "at": time.time()}
-        _write(self.control_dir / "ready.json", json.dumps(ready))
+        try:
+            _write(self.control_dir / "ready.json", json.dumps(ready))
+        except OSError as exc:
+            # A full disk: end at once, so the harness need not wait out --run-time. From
+            # a greenlet of its own: this one is the spawner, which quit() kills first.
+            gevent.spawn(self.environment.runner.quit)
+            _say(f"cannot write ready.json: {exc}")
+            return
         gevent.spawn(self._control)
 
     def quitting(self, environment: Any) -> None:
@@ -137,8 +151,8 @@ class Driven:
         except OSError as exc:
             # A full disk: the process ends, so the harness sees at once that the window
             # failed instead of waiting for its deadline.
-            print(f"window {k}: cannot write its records: {exc}", file=sys.stderr)
             self.environment.runner.quit()
+            _say(f"window {k}: cannot write its records: {exc}")
             raise
         self.environment.runner.quit()
 

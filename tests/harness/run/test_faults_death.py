@@ -228,7 +228,7 @@ def _small(tmp_path: Path, name: str, measure: float = 1.0, rounds: int = 1) -> 
 def test_a_second_run_on_the_same_cpus_is_refused_naming_the_first(tmp_path: Path) -> None:
     first_results, second_results = tmp_path / "first", tmp_path / "second"
     first = _start(
-        "run", str(_small(tmp_path, "first", measure=3, rounds=2)),
+        "run", str(_small(tmp_path, "first", measure=3, rounds=1)),
         "--results-dir", str(first_results),
     )  # fmt: skip
     try:
@@ -246,10 +246,13 @@ def test_a_second_run_on_the_same_cpus_is_refused_naming_the_first(tmp_path: Pat
         assert f"in use by run {first_run}" in second.stderr
         assert f"pid {first.pid}" in second.stderr and "--allow-concurrent" in second.stderr
         assert not second_results.exists() or not any(second_results.iterdir())
-        _out, err = first.communicate(timeout=120)
+        assert first.poll() is None, "the first run ended before the second was refused"
+        first.send_signal(signal.SIGINT)  # it ran on, undisturbed, until this Ctrl-C
+        _out, err = first.communicate(timeout=60)
     finally:
         _finish(first)
-    assert first.returncode == 0, err
+    assert first.returncode == 130 and "interrupted" in err, err
+    assert marked_pids(first_run) == []
 
 
 def test_allow_concurrent_runs_and_flags_every_window(tmp_path: Path) -> None:
