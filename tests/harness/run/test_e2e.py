@@ -122,7 +122,9 @@ def test_tiny_run_leaves_no_process(tiny_run: Path) -> None:
 @pytest.mark.parametrize("design", ["rounds", "isolated"])
 def test_ctrl_c_stops_everything_and_keeps_finished_cells(tmp_path: Path, design: str) -> None:
     scenario = tmp_path / "tiny.toml"
-    scenario.write_text(TINY.read_text().replace("[load]", f'[load]\ndesign = "{design}"'))
+    # Ctrl-C is the subject: the isolated design must not wait for earlier tests' TIME_WAIT.
+    load = f'[load]\ndesign = "{design}"\ntime_wait_drain_s = 0'
+    scenario.write_text(TINY.read_text().replace("[load]", load))
     results = tmp_path / "results"
     proc = subprocess.Popen(
         [sys.executable, "-m", "harness", "run", str(scenario), "--results-dir", str(results)],
