@@ -106,7 +106,11 @@ def main() -> None:
     run = sys.argv[1]
     # The notebooks are committed with a run's outputs: a fresh clone's `make notebooks`
     # must not rewrite them from a reference run nobody named.
-    run_dir = find_run(run, REPO_ROOT / "results", writing=True)
+    try:
+        run_dir = find_run(run, REPO_ROOT / "results", writing=True)
+    except ResultsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     for path in refresh_notebooks(REPO_ROOT / "notebooks", run):
         print(f"executed {path.relative_to(REPO_ROOT)} against {run_dir}")
 

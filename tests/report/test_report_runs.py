@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
 
+from harness.core import paths
 from harness.core.errors import ResultsError
-from harness.results.runs import resolve_run
+from harness.report import notebook
+from harness.results.runs import find_run, resolve_run
 
 
 def _run(root: Path, name: str, started_at: str | None) -> Path:
@@ -51,3 +54,28 @@ def test_unknown_run_and_empty_root(tmp_path: Path) -> None:
         resolve_run("nope", tmp_path)
     with pytest.raises(ResultsError, match="no runs under"):
         resolve_run("latest", tmp_path / "empty")
+
+
+def test_latest_never_makes_the_reference_a_write_target(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A fresh clone holds only the committed reference: reading "latest" may fall back to
+    it, rewriting it (report, notebooks) only when it is named."""
+    results = tmp_path / "results"
+    reference = _run(results, "reference", "2026-01-01T00:00:00Z")
+    assert find_run("latest", results) == reference
+    with pytest.raises(ResultsError, match=r"committed reference.*make bench"):
+        find_run("latest", results, writing=True)
+    assert find_run("reference", results, writing=True) == reference
+    mine = _run(results, "20260201T000000Z-mine", "2026-02-01T00:00:00Z")
+    assert find_run("latest", results, writing=True) == mine
+
+    # `make notebooks` on a fresh clone: one line and exit 2, before any kernel starts.
+    mine.joinpath("metadata.json").unlink()
+    monkeypatch.setattr(paths, "REPO_ROOT", tmp_path)
+    monkeypatch.setattr(sys, "argv", ["notebook", "latest"])
+    with pytest.raises(SystemExit) as stopped:
+        notebook.main()
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no run under") and len(err.splitlines()) == 1
