@@ -11,6 +11,14 @@ HELLO = "Hello, World!"
 NOT_INTEGERS = ("abc", "1.5", "", "1e3", "0x10")
 
 
+def _refuses(s: Session, path: str, param: str, queries: tuple[str, ...]) -> None:
+    """422 for each query string given, and for every non-integer value of param."""
+    for query in queries:
+        s.probe("GET", f"{path}{query}", expect=422)
+    for value in NOT_INTEGERS:
+        s.probe("GET", f"{path}?{param}={value}", expect=422)
+
+
 @check(quick=True)
 def health(s: Session) -> None:
     response = s.call("GET", "/health", expect=200)
@@ -77,10 +85,7 @@ def io_sleep_waits(s: Session) -> None:
 
 @check()
 def io_sleep_bad_ms(s: Session) -> None:
-    for query in ("", "?ms=-1", "?ms=10001", "?ms=99999999999999999999", "?x=1"):
-        s.probe("GET", f"/io/sleep{query}", expect=422)
-    for value in NOT_INTEGERS:
-        s.probe("GET", f"/io/sleep?ms={value}", expect=422)
+    _refuses(s, "/io/sleep", "ms", ("", "?ms=-1", "?ms=10001", "?ms=99999999999999999999", "?x=1"))
 
 
 @check(needs_upstream=True)
@@ -93,10 +98,7 @@ def io_upstream(s: Session) -> None:
 @check()
 def io_upstream_bad_ms(s: Session) -> None:
     # Query validation comes before the upstream call: no upstream needed.
-    for query in ("", "?ms=-1", "?ms=10001"):
-        s.probe("GET", f"/io/upstream{query}", expect=422)
-    for value in NOT_INTEGERS:
-        s.probe("GET", f"/io/upstream?ms={value}", expect=422)
+    _refuses(s, "/io/upstream", "ms", ("", "?ms=-1", "?ms=10001"))
 
 
 @check()
@@ -111,10 +113,7 @@ def cpu_digest(s: Session) -> None:
 
 @check()
 def cpu_bad_n(s: Session) -> None:
-    for query in ("", "?n=0", "?n=-5", "?n=1000001", "?n=99999999999999999999"):
-        s.probe("GET", f"/cpu{query}", expect=422)
-    for value in NOT_INTEGERS:
-        s.probe("GET", f"/cpu?n={value}", expect=422)
+    _refuses(s, "/cpu", "n", ("", "?n=0", "?n=-5", "?n=1000001", "?n=99999999999999999999"))
 
 
 @check()

@@ -173,36 +173,14 @@ async def static_file(request: Request, name: str) -> Result:
     return 200, content_type.encode(), path.read_bytes(), _NO_HEADERS
 
 
-Handler = Callable[[Request], Awaitable[Result]]
-ItemHandler = Callable[[Request, int], Awaitable[Result]]
-ROUTES: dict[str, dict[str, Handler]]
-ITEM_ROUTES: dict[str, ItemHandler]
-ROUTES, ITEM_ROUTES = routes.bind(globals())
-ITEM_PREFIX = routes.ITEM_PREFIX
+ROUTER = routes.bind(globals())
 
 
 async def dispatch(request: Request) -> Result:
     """Route one request to its handler; raises ApiError for routing failures."""
-    path, method = request.path, request.method
-    methods = ROUTES.get(path)
-    if methods is not None:
-        handler = methods.get(method)
-        if handler is None:
-            raise errors.method_not_allowed(method, path, methods)
-        return await handler(request)
-    if path.startswith(ITEM_PREFIX):
-        item_handler = ITEM_ROUTES.get(method)
-        if item_handler is None:
-            raise errors.method_not_allowed(method, path, ITEM_ROUTES)
-        item_id = validation.parse_item_id(path[len(ITEM_PREFIX) :])
-        if item_id is None:
-            raise errors.not_found(f"no item at {path}")
-        return await item_handler(request, item_id)
-    if path.startswith(static.STATIC_PREFIX):
-        if method != "GET":
-            raise errors.method_not_allowed(method, path, ("GET",))
-        return await static_file(request, path[len(static.STATIC_PREFIX) :])
-    raise errors.not_found(f"no route for {path}")
+    handler, args = ROUTER.resolve(request.method, request.path)
+    result: Result = await handler(request, *args)
+    return result
 
 
 def _error_result(exc: ApiError) -> Result:

@@ -153,12 +153,6 @@ def cpu(environ: Environ) -> Result:
     return _json(200, {"n": n, "digest": hash_chain(n)})
 
 
-ROUTES: dict[str, dict[str, Callable[[Environ], Result]]]
-ITEM_ROUTES: dict[str, Callable[[Environ, int], Result]]
-ROUTES, ITEM_ROUTES = routes.bind(globals())
-ITEM_PREFIX = routes.ITEM_PREFIX
-
-
 def static_file(environ: Environ, name: str) -> Result:
     path = static.path_of(name)
     if path is None:
@@ -166,29 +160,15 @@ def static_file(environ: Environ, name: str) -> Result:
     return 200, static.content_type(name), path, _NO_HEADERS
 
 
+ROUTER = routes.bind(globals())
+
+
 def dispatch(environ: Environ) -> Result:
     """Route one request to its handler; raises ApiError for routing failures."""
     path = environ.get("PATH_INFO", "") or "/"
-    method = environ["REQUEST_METHOD"]
-    methods = ROUTES.get(path)
-    if methods is not None:
-        handler = methods.get(method)
-        if handler is None:
-            raise errors.method_not_allowed(method, path, methods)
-        return handler(environ)
-    if path.startswith(ITEM_PREFIX):
-        item_handler = ITEM_ROUTES.get(method)
-        if item_handler is None:
-            raise errors.method_not_allowed(method, path, ITEM_ROUTES)
-        item_id = validation.parse_item_id(path[len(ITEM_PREFIX) :])
-        if item_id is None:
-            raise errors.not_found(f"no item at {path}")
-        return item_handler(environ, item_id)
-    if path.startswith(static.STATIC_PREFIX):
-        if method != "GET":
-            raise errors.method_not_allowed(method, path, ("GET",))
-        return static_file(environ, path[len(static.STATIC_PREFIX) :])
-    raise errors.not_found(f"no route for {path}")
+    handler, args = ROUTER.resolve(environ["REQUEST_METHOD"], path)
+    result: Result = handler(environ, *args)
+    return result
 
 
 def _error_result(exc: ApiError) -> Result:
