@@ -12,7 +12,6 @@ state, nothing for a notebook or a headless machine to get wrong.
 from __future__ import annotations
 
 import io
-import math
 import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -42,27 +41,41 @@ RING: dict[str, Any] = {
     "zorder": 4,
 }
 KIND_TITLES = {
-    "sync": "sync worker models (a thread per request)",
-    "async": "async worker models (event loop or greenlets)",
+    "sync": "sync worker models\n(a thread per request)",
+    "async": "async worker models\n(event loop or greenlets)",
 }
 # Error bars of throughput: the order-statistic interval of the median over the rounds.
 _RPS_BARS = ("rps_ci_low", "rps_ci_high")
-FLAGGED_LABEL = (
-    "flagged: generator-bound, cut off, stalled, unstable, noisy, errors or failed at other levels"
-)
+FLAGGED_LABEL = "flagged (its flags are named beside the ring)"
 CROSS: dict[str, Any] = {"marker": "X", "s": 70, "zorder": 4, "clip_on": False}
 
 
+# Legend labels longer than this wrap onto more lines (the flag label, long stack ids).
+LEGEND_WRAP = 48
+LEGEND_ROW_IN = 0.24  # one legend text line at the default font size
+LEGEND_PAD_IN = 0.25
+
+
 def _legend(fig: Figure, handles: Sequence[Artist]) -> None:
-    # Below the axes, outside them: it can never cover a point however many stacks.
-    if handles:
-        ncols = 1 if len(handles) <= 2 else 2 if len(handles) <= 8 else 3
-        fig.legend(handles=handles, loc="outside lower center", ncols=ncols, frameon=False)
-
-
-def _height(base: float, entries: int) -> float:
-    rows = math.ceil(entries / (1 if entries <= 2 else 2 if entries <= 8 else 3))
-    return base + 0.28 * rows
+    """The legend below the axes, outside them, so that it can never cover a point; with
+    as many columns (3 at most) as fit the figure's width, and the figure made taller by
+    the legend's own height, so that neither the legend nor the axes are cut or squeezed.
+    """
+    if not handles:
+        return
+    labels = ["\n".join(textwrap.wrap(str(h.get_label()), LEGEND_WRAP)) for h in handles]
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    room = fig.bbox.width * 0.98
+    for ncols in (3, 2, 1):
+        if ncols > len(handles):
+            continue
+        legend = fig.legend(handles, labels, loc="outside lower center", ncols=ncols,
+                            frameon=False)  # fmt: skip
+        box = legend.get_window_extent(renderer)
+        if box.width <= room or ncols == 1:
+            break
+        legend.remove()
+    fig.set_figheight(fig.get_figheight() + box.height / fig.dpi + LEGEND_PAD_IN)
 
 
 def new_figure(height: float, layout: Literal["constrained"] | None = "constrained") -> Figure:
@@ -72,10 +85,9 @@ def new_figure(height: float, layout: Literal["constrained"] | None = "constrain
     return fig
 
 
-def _figure(
-    base_height: float, entries: int, ncols: int = 1, sharey: bool = False
-) -> tuple[Figure, list[Axes]]:
-    fig = new_figure(_height(base_height, entries))
+def _figure(base_height: float, ncols: int = 1, sharey: bool = False) -> tuple[Figure, list[Axes]]:
+    """A figure of base_height inches before its legend (_legend adds the legend's)."""
+    fig = new_figure(base_height)
     axes = fig.subplots(1, ncols, squeeze=False, sharey=sharey)
     return fig, list(axes[0])
 
@@ -114,11 +126,19 @@ def _series(ax: Axes, frame: pd.DataFrame, x: str, y: str, style: StackStyle, la
         ax.errorbar(ok[x], ok[y], yerr=err, fmt="none", ecolor=style.colour, capsize=3)
     flagged = ok[_flagged(ok)]
     ax.scatter(flagged[x], flagged[y], **RING)
+    for xv, yv, flags in zip(flagged[x], flagged[y], flagged["flags"], strict=True):
+        ax.annotate(_flag_names(flags), (xv, yv), xytext=(9, 4), textcoords="offset points",
+                    fontsize=7, color=FLAG_COLOUR, annotation_clip=True)  # fmt: skip
     failed = frame[frame["status"] != "ok"]
     ax.scatter(failed[x], np.zeros(len(failed)), color=style.colour, **CROSS)
     if ok.empty:
         line.set_label(f"{label} (failed)")
     return line
+
+
+def _flag_names(flags: Any) -> str:
+    """A flagged point's flags in words (failed is drawn as a cross instead)."""
+    return ", ".join(FLAG_LABELS.get(c, c) for c in split_flags(flags) if c != "failed")
 
 
 def _flagged(frame: pd.DataFrame) -> pd.Series:
@@ -171,7 +191,7 @@ def throughput_vs_users(cells: pd.DataFrame, mix: str, styles: Mapping[str, Stac
     if data.empty:
         return message_figure(title, f"no cells for mix {mix}")
     stacks = sorted(data["stack"].unique())
-    fig, (ax,) = _figure(4.2, len(stacks) + 2 + opened)
+    fig, (ax,) = _figure(4.2)
     handles: list[Artist] = [
         _series(ax, data[data["stack"] == s], x, "rps", styles[s], s, _RPS_BARS) for s in stacks
     ]
@@ -191,7 +211,7 @@ def throughput_vs_users(cells: pd.DataFrame, mix: str, styles: Mapping[str, Stac
 
 def latency_vs_users(cells: pd.DataFrame, mix: str, styles: Mapping[str, StackStyle]) -> Figure:
     """p50, p90 and p99 latency against concurrent users (the target rate in an open-loop
-    run), one panel per percentile."""
+    run), one panel per percentile: the median over the rounds with its interval bars."""
     data = levels(cells[cells["mix"] == mix])
     x, x_label, words = _x_of(data)
     title = f"Latency vs {words} — mix {mix} (measure window, ok requests)"
@@ -199,14 +219,15 @@ def latency_vs_users(cells: pd.DataFrame, mix: str, styles: Mapping[str, StackSt
     if ok.empty:
         return message_figure(title, f"no finished cells for mix {mix}")
     stacks = sorted(data["stack"].unique())
-    fig, axes = _figure(3.8, len(stacks) + 1, ncols=3, sharey=True)
+    fig, axes = _figure(3.8, ncols=3, sharey=True)
     handles: list[Line2D] = []
     for ax, (col, name) in zip(
         axes, [("p50_ms", "p50"), ("p90_ms", "p90"), ("p99_ms", "p99")], strict=True
     ):
         for s in stacks:
             frame = data[(data["stack"] == s) & (data["status"] == "ok")]
-            line = _series(ax, frame, x, col, styles[s], s)
+            bars = (f"{col}_ci_low", f"{col}_ci_high")
+            line = _series(ax, frame, x, col, styles[s], s, bars if bars[0] in frame else None)
             if ax is axes[0]:
                 handles.append(line)
         _x_levels(ax, data[x], x_label.split(" (")[0] if x == "users" else x_label)
@@ -230,8 +251,7 @@ def throughput_vs_workers(
     title = f"Peak throughput vs worker count — mix {mix}"
     if data.empty:
         return message_figure(title, f"no cells for mix {mix}")
-    families = sorted(data["family"].unique())
-    fig, axes = _figure(4.0, len(families) + 2, ncols=2, sharey=True)
+    fig, axes = _figure(4.0, ncols=2, sharey=True)
     handles = []
     for ax, kind in zip(axes, ("sync", "async"), strict=True):
         part = data[data["worker_kind"] == kind]
@@ -305,7 +325,7 @@ def latency_percentiles(curves: Mapping[str, pd.DataFrame], title: str,
     shown = {s: c for s, c in curves.items() if not c.empty}
     if not shown:
         return message_figure(title, "no finished cells with requests in the measure window")
-    fig, (ax,) = _figure(4.4, len(shown))
+    fig, (ax,) = _figure(4.4)
     handles = []
     for stack in sorted(shown):
         curve, style = shown[stack], styles[stack]
@@ -334,7 +354,7 @@ def cell_timeline(tl: Timeline, style: StackStyle) -> Figure:
     """Throughput, errors, p50 and p99 per second of one cell; warm-up shaded."""
     ps = tl.per_second
     x = (ps["start_s"] + ps["end_s"]) / 2
-    fig = new_figure(6.0)
+    fig = new_figure(5.4)
     top, bottom = fig.subplots(2, 1, sharex=True)
     h_rps = top.plot(x, ps["rps"], color=style.colour, marker=style.marker, markersize=4,
                      label="throughput (requests/s)")[0]  # fmt: skip

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
-from .synthetic import DEFAULT_STACKS, SynthSpec, build_run, cell_id
+from .synthetic import DEFAULT_STACKS, SynthSpec, SynthStack, build_run, cell_id
 
 
 @pytest.fixture(scope="session")
@@ -47,3 +48,28 @@ def open_loop_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         rates=OPEN_RATES, run_id="20261121T061500Z-synthetic-open",
     )  # fmt: skip
     return build_run(tmp_path_factory.mktemp("open"), spec)
+
+
+def _crowded_stacks() -> tuple[SynthStack, ...]:
+    """Twelve stacks with ids as long as the longest a scenario makes (the default
+    scenario's legends once clipped at both sides with twelve)."""
+    stacks = []
+    for i, stack in enumerate(DEFAULT_STACKS * 2):
+        server = f"{stack.server}-{'keepalive' if i % 2 else 'uds'}-{i}"
+        threads = f"t{stack.threads}" if stack.threads else ""
+        sid = f"{stack.app}@{server}-w{stack.workers}{threads}"
+        stacks.append(dataclasses.replace(stack, id=sid, server=server))
+    return tuple(stacks)
+
+
+CROWDED_STACKS = _crowded_stacks()
+
+
+@pytest.fixture(scope="session")
+def crowded_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Twelve long-named stacks, failures, and a noisy cell (the long flag label)."""
+    spec = SynthSpec(
+        stacks=CROWDED_STACKS,
+        extra_columns={"noisy": {cell_id(CROWDED_STACKS[4], "json", 16, 1): "true"}},
+    )
+    return build_run(tmp_path_factory.mktemp("crowded"), spec)

@@ -6,15 +6,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from matplotlib.collections import LineCollection
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.text import Annotation
 
 from harness.report.charts import FLAGGED_LABEL, RING, message_figure, save, to_png
 from harness.report.raw import TAIL_QUANTILES, tail_x
 from harness.report.view import MIX_CHARTS, RunView, open_run
 
-from .conftest import OPEN_RATES
+from .conftest import CROWDED_STACKS, OPEN_RATES
+from .extent import texts_outside
 from .synthetic import DEFAULT_STACKS, SynthSpec, build_run
 
 
@@ -54,6 +57,7 @@ def _check_layout(fig: Figure, kind: str) -> None:
         box = legend.get_window_extent(renderer)
         for ax in axes:
             assert not box.overlaps(ax.get_window_extent(renderer)), f"{kind}: legend over axes"
+    assert texts_outside(fig) == [], f"{kind}: text cut at the figure's edge"
 
 
 @pytest.mark.parametrize("kind", MIX_CHARTS)
@@ -65,6 +69,18 @@ def test_every_chart_has_title_labels_and_an_outside_legend(
     _check_layout(fig, kind)
     if kind != "efficiency":  # its y axis names the stacks instead
         assert fig.legends, f"{kind}: no legend"
+
+
+@pytest.mark.parametrize("kind", MIX_CHARTS)
+def test_twelve_long_stack_ids_and_the_flag_label_fit_every_chart(
+    crowded_run: Path, kind: str
+) -> None:
+    fig = open_run(crowded_run).figure(kind, "json")
+    _check_layout(fig, kind)
+    if kind in ("throughput-users", "latency-users"):
+        labels = " ".join(t.get_text() for t in fig.legends[0].get_texts())
+        for stack in CROWDED_STACKS:
+            assert stack.id in labels, f"{kind}: {stack.id} not in the legend"
 
 
 def test_a_stack_keeps_its_colour_in_every_chart(view: RunView) -> None:
@@ -142,11 +158,11 @@ def test_save_and_png(tmp_path: Path) -> None:
     assert to_png(fig).startswith(b"\x89PNG")
 
 
-def test_noisy_cells_are_ringed_and_the_legend_says_noisy(noisy_run: Path) -> None:
+def test_noisy_cells_are_ringed_and_named_noisy(noisy_run: Path) -> None:
     view = open_run(noisy_run)
     fig = view.figure("throughput-users", "json")
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert FLAGGED_LABEL in labels and "noisy" in FLAGGED_LABEL
+    assert FLAGGED_LABEL in labels
     rings = [
         np.asarray(c.get_offsets())
         for c in fig.axes[0].collections
@@ -154,6 +170,8 @@ def test_noisy_cells_are_ringed_and_the_legend_says_noisy(noisy_run: Path) -> No
     ]
     level = view.table.set_index(["mix", "stack"]).loc[("json", DEFAULT_STACKS[4].id)]
     assert [list(p) for points in rings for p in points] == [[16, level["rps"]]]
+    named = [(t.get_text(), list(t.xy)) for t in fig.axes[0].texts if isinstance(t, Annotation)]
+    assert named == [("noisy", [16, level["rps"]])]
 
 
 def test_open_loop_charts_put_the_target_rate_on_x(open_loop_run: Path) -> None:
@@ -186,3 +204,16 @@ def test_closed_loop_charts_keep_users_on_x(view: RunView) -> None:
     fig = view.figure("throughput-users", "json")
     assert "users" in fig.axes[0].get_xlabel()
     assert "achieved = target (y = x)" not in _lines(fig)
+
+
+def test_latency_and_throughput_charts_draw_the_interval_of_the_rounds(
+    tmp_path: Path,
+) -> None:
+    spec = SynthSpec(stacks=DEFAULT_STACKS[:2], mixes=("json",), users=(4, 16), repeats=6)
+    view = open_run(build_run(tmp_path, spec))
+    for kind in ("throughput-users", "latency-users"):
+        fig = view.figure(kind, "json")
+        for ax in fig.axes:
+            bars = [c for c in ax.collections if isinstance(c, LineCollection)]
+            # one interval bar per stack and level, where the rounds differ
+            assert sum(len(c.get_segments()) for c in bars) == 4, (kind, ax.get_title())
