@@ -4,11 +4,13 @@ report.html, all rebuilt from claims.json (`python -m harness report <claims dir
 from __future__ import annotations
 
 import base64
+import textwrap
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
 from harness.core.errors import ResultsError
 from harness.core.intervals import format_level
@@ -128,36 +130,106 @@ def write_markdown(out_dir: Path, data: dict[str, Any]) -> Path:
     return path
 
 
+CLAIMED_SHADE = "#009E73"
+OP_WORDS = {">=": "≥", "<=": "≤"}
+
+
+def _reference(ch: dict[str, Any]) -> tuple[float | None, str]:
+    """What a check's value is and the value that means "no difference": a ratio of two
+    cells (1), a difference (0), or one cell's figure (none)."""
+    figures = ch.get("figures") or []
+    if len(figures) < 2:
+        metric = figures[0]["metric"] if figures else "value"
+        return None, f"{metric} (median over the rounds)"
+    if " / " in str(ch.get("expression", "")):
+        return 1.0, f"ratio of {figures[0]['metric']} (paired by round)"
+    return 0.0, f"difference of {figures[0]['metric']} (paired by round)"
+
+
+def placement(ch: dict[str, Any]) -> str:
+    """Where a check's interval lies: against "no difference" (1 for a ratio, 0 for a
+    difference) and against the claim's threshold; with the reason when something other
+    than the interval decided the verdict."""
+    low, high, threshold = ch.get("ci_low"), ch.get("ci_high"), float(ch["threshold"])
+    if low is None or high is None:
+        return f"no interval: {ch.get('reason', '')}"
+    parts = []
+    ref, _ = _reference(ch)
+    if ref is not None and ref != threshold:
+        side = "wholly above" if low > ref else "wholly below" if high < ref else "includes"
+        parts.append(f"{side} {ref:g}")
+    if low > threshold:
+        parts.append(f"wholly above the threshold {threshold:g}")
+    elif high < threshold:
+        parts.append(f"wholly below the threshold {threshold:g}")
+    else:
+        parts.append(f"straddles the threshold {threshold:g}")
+    text = f"interval {_interval(ch)}: {', '.join(parts)}"
+    decided_by_interval = "straddles" in text or ch["verdict"] != "inconclusive"
+    return text if decided_by_interval else f"{text}; {ch.get('reason', '')}"
+
+
+def _limits(values: list[float]) -> tuple[float, float, bool]:
+    """x limits around the values, and whether a log scale shows them better."""
+    lo, hi = min(values), max(values)
+    if lo > 0 and hi / lo >= 10:
+        return lo / 1.6, hi * 1.6, True
+    span = hi - lo or max(abs(hi) * 0.2, 1.0)
+    return lo - 0.25 * span, hi + 0.25 * span, False
+
+
 def claim_figure(claim: dict[str, Any]) -> Figure | None:
-    """One figure per claim: a panel per check, the cells' medians with their intervals
-    (and the threshold when the check is on one cell's figure); None when nothing was
-    measured."""
+    """One figure per claim, a panel per check, drawn as it is decided: the check's value
+    (a paired ratio or difference, or one cell's median) with its interval, the threshold
+    as a dashed line, the claimed side shaded, the "no difference" line (1 or 0) dotted,
+    and in words where the interval lies. None when nothing was measured."""
+    from harness.report.charts import LEGEND_WRAP, new_figure
+
     checks = [ch for ch in claim.get("checks", []) if ch.get("figures")]
     if not checks:
         return None
-    fig = Figure(figsize=(3.6 * len(checks) + 0.6, 3.8), layout="constrained")
-    axes = fig.subplots(1, len(checks), squeeze=False)[0]
+    fig = new_figure(0.7 + 1.75 * len(checks))
+    axes = fig.subplots(len(checks), 1, squeeze=False)[:, 0]
     for ax, ch in zip(axes, checks, strict=True):
-        figs = ch["figures"]
-        medians = [_or(f.get("median"), 0.0) for f in figs]
-        below = [m - _or(f.get("ci_low"), m) for m, f in zip(medians, figs, strict=True)]
-        above = [_or(f.get("ci_high"), m) - m for m, f in zip(medians, figs, strict=True)]
+        threshold = float(ch["threshold"])
+        ref, what = _reference(ch)
+        value, low, high = ch.get("value"), ch.get("ci_low"), ch.get("ci_high")
+        shown = [threshold] + [float(v) for v in (value, low, high) if v is not None]
+        if ref is not None:
+            shown.append(ref)
+        left, right, log = _limits(shown)
+        if log:
+            ax.set_xscale("log")
+            ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            ax.xaxis.set_minor_locator(NullLocator())
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+        ax.set_xlim(left, right)
+        ax.set_ylim(-1, 1)
+        ax.set_yticks([])
+        side = (threshold, right) if ch["op"] == ">=" else (left, threshold)
+        ax.axvspan(*side, color=CLAIMED_SHADE, alpha=0.12, linewidth=0)
+        ax.axvline(threshold, color="#000000", linestyle="--", linewidth=1.2)
+        if ref is not None and ref != threshold and left < ref < right:
+            ax.axvline(ref, color="#777777", linestyle=":", linewidth=1)
         colour = VERDICT_COLOUR.get(ch["verdict"], "#999999")
-        ax.bar(range(len(figs)), medians, yerr=[below, above], capsize=4, color=colour, alpha=0.8)
-        ax.set_xticks(range(len(figs)), [f["cell"].replace(" · ", "\n") for f in figs], fontsize=7)
-        ax.set_ylabel(figs[0]["metric"])
-        if len(figs) == 1:
-            ax.axhline(ch["threshold"], color="#000000", linestyle="--", linewidth=1)
-        ax.set_title(
-            f"{ch['label']}\nvalue {_num(ch.get('value'))} {_interval(ch)}: {ch['verdict']}",
-            fontsize=8,
-        )
-    fig.suptitle(f"{claim['id']}: {claim['verdict']}", fontsize=10)
+        if value is not None:
+            err = None
+            if low is not None and high is not None:
+                err = [[float(value) - float(low)], [float(high) - float(value)]]
+            ax.errorbar([float(value)], [0], xerr=err, fmt="o", color=colour, markersize=8,
+                        capsize=6, elinewidth=2.5)  # fmt: skip
+        ax.set_xlabel(what, fontsize=8)
+        claimed = f"{OP_WORDS.get(ch['op'], ch['op'])} {threshold:g}"
+        head = textwrap.fill(f"{ch['label']} (claimed: {claimed}): {ch['verdict']}",
+                             2 * LEGEND_WRAP)  # fmt: skip
+        body = textwrap.fill(placement(ch), 2 * LEGEND_WRAP + 20)
+        ax.set_title(f"{head}\n{body}", fontsize=8, loc="left")
+        ax.grid(True, axis="x", alpha=0.3)
+    fig.suptitle(
+        f"{claim['id']}: {claim['verdict']} (dashed: threshold; shaded: the claimed side)",
+        fontsize=10,
+    )
     return fig
-
-
-def _or(value: Any, default: float) -> float:
-    return default if value is None else float(value)
 
 
 def chart(claim: dict[str, Any], charts_dir: Path) -> Path | None:
