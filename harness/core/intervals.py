@@ -11,6 +11,12 @@ calls it 95%.
 
 A comparison of two stacks is paired: one ratio (or difference) per round, where both met
 the same host, and the interval of the median of those per-round values.
+
+Two runs share no rounds, so a figure of one run against the same figure of another is
+not paired: its ratio is the Hodges-Lehmann estimate (the median of every ratio of a
+value of the one to a value of the other) with the distribution-free Mann-Whitney
+interval of those ratios, exact for its level when the two runs' values differ by a factor
+(a shift of their logarithms).
 """
 
 from __future__ import annotations
@@ -135,3 +141,59 @@ def coefficient_of_variation(values: Sequence[float]) -> float:
         return math.nan
     mean = statistics.fmean(data)
     return statistics.stdev(data) / mean if mean else math.nan
+
+
+def _rank_sum_counts(n: int, m: int) -> list[int]:
+    """counts[u]: of the comb(n + m, n) equally likely orderings of n values of one sample
+    among m of another, how many give the Mann-Whitney statistic U = u (0 <= u <= n m)."""
+    # table[j][u] for the current i: orderings of i values among j with U = u.
+    table = [[1] for _ in range(m + 1)]
+    for i in range(1, n + 1):
+        new = [[1]]
+        for j in range(1, m + 1):
+            row = [0] * (i * j + 1)
+            # The largest of the i + j values belongs to the first sample (it then beats
+            # all j of the second: U grows by j) or to the second.
+            for u, c in enumerate(table[j]):
+                row[u + j] += c
+            for u, c in enumerate(new[j - 1]):
+                row[u] += c
+            new.append(row)
+        table = new
+    return table[m]
+
+
+def shift_ranks(n: int, m: int, confidence: float = CONFIDENCE) -> tuple[int, float]:
+    """(k, level): the interval [d(k), d(n m + 1 - k)] of the n m sorted pairwise
+    differences and its exact level 1 - 2 P(U <= k - 1); the narrowest that reaches
+    `confidence`, else the widest [min, max] with the level it has."""
+    counts = _rank_sum_counts(n, m)
+    total = math.comb(n + m, n)
+
+    def level_of(k: int) -> float:
+        return 1 - 2 * sum(counts[:k]) / total  # 1 - 2 P(U <= k - 1)
+
+    best = 1
+    for k in range(2, n * m // 2 + 1):
+        if level_of(k) < confidence:
+            break
+        best = k
+    return best, level_of(best)
+
+
+def ratio_between(
+    a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE
+) -> Interval:
+    """b over a for two independent sets of positive values (two runs of one figure): the
+    Hodges-Lehmann median of every b_j / a_i and its Mann-Whitney interval. NaNs and
+    values <= 0 are left out; n is the smaller set's size."""
+    xs = [v for v in a if not math.isnan(v) and v > 0]
+    ys = [v for v in b if not math.isnan(v) and v > 0]
+    if not xs or not ys:
+        return Interval(math.nan, math.nan, math.nan, math.nan, 0)
+    ratios = sorted(y / x for x in xs for y in ys)
+    med = statistics.median(ratios)
+    if len(xs) < 2 or len(ys) < 2:
+        return Interval(med, med, med, 0.0, 1)
+    k, level = shift_ranks(len(xs), len(ys), confidence)
+    return Interval(med, ratios[k - 1], ratios[len(ratios) - k], level, min(len(xs), len(ys)))

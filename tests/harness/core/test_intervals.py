@@ -1,5 +1,6 @@
 """harness.core.intervals: order-statistic intervals of the median, labelled with their
-exact level, and paired per-round comparisons; coverage checked on simulated data."""
+exact level, paired per-round comparisons, and ratios between two runs; coverage checked
+on simulated data."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ import random
 import pytest
 
 from harness.core.intervals import (
+    Interval,
     format_level,
     median_interval,
     median_ranks,
     paired_interval,
     paired_values,
+    ratio_between,
     rounds_for,
+    shift_ranks,
 )
 
 TRIALS = 4000
@@ -85,3 +89,36 @@ def test_paired_ratios_cover_the_true_ratio_despite_the_host_state(rounds: int) 
     level = median_ranks(rounds)[1]
     assert abs(covered / TRIALS - level) <= 0.03, (covered / TRIALS, level)
     assert decided_wrong == 0
+
+
+def test_shift_ranks_match_the_mann_whitney_tables() -> None:
+    # Critical values of U for a two-sided 5% test: 5 for 6 and 6, 23 for 10 and 10,
+    # so the interval runs from the 6th (24th) smallest pairwise ratio.
+    assert shift_ranks(6, 6) == (6, pytest.approx(1 - 2 * 19 / 924))
+    assert shift_ranks(10, 10)[0] == 24
+    # Too few values for 95%: [min, max] with the level it reaches.
+    assert shift_ranks(3, 3) == (1, pytest.approx(0.9))
+    assert shift_ranks(2, 2) == (1, pytest.approx(2 / 3))
+
+
+def test_ratio_between_two_runs_and_its_edge_cases() -> None:
+    ci = ratio_between([100, 110, 120], [200, 220, 240])
+    assert ci.median == pytest.approx(2.0) and ci.n == 3
+    assert (ci.low, ci.high) == (pytest.approx(200 / 120), pytest.approx(240 / 100))
+    assert ratio_between([100], [120]) == Interval(1.2, 1.2, 1.2, 0.0, 1)
+    assert ratio_between([], [1.0]).n == 0
+    assert ratio_between([math.nan, 0.0, 5.0], [10.0]).median == 2.0
+
+
+@pytest.mark.parametrize(("n", "m"), [(6, 6), (5, 7), (10, 10)])
+def test_the_ratio_between_runs_covers_as_often_as_its_level_says(n: int, m: int) -> None:
+    # Run b is 1.2x run a; each window's noise is lognormal, as requests/s's is.
+    rng = random.Random(n * 100 + m)
+    covered = 0
+    for _ in range(TRIALS):
+        a = [1000 * rng.lognormvariate(0, 0.08) for _ in range(n)]
+        b = [1200 * rng.lognormvariate(0, 0.08) for _ in range(m)]
+        ci = ratio_between(a, b)
+        covered += ci.low <= 1.2 <= ci.high
+    level = shift_ranks(n, m)[1]
+    assert abs(covered / TRIALS - level) <= 0.03, (covered / TRIALS, level)
