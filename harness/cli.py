@@ -160,6 +160,39 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from harness.report.compare import compare_json, compare_runs, compare_text, differences
+    from harness.report.tables import load_run
+
+    root = Path(args.results_dir)
+    a, b = (load_run(find_run(r, root)) for r in (args.run_a, args.run_b))
+    differ = differences(a.metadata, b.metadata)
+    if differ and not args.force:
+        print(
+            "error: these runs were not made alike, so their difference would be the "
+            "machine's:\n  " + "\n  ".join(differ) + "\n(--force compares them anyway)",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
+    changes = compare_runs(a, b)
+    if args.json:
+        print(compare_json(a, b, changes, differ), end="")
+    else:
+        if differ:
+            print("forced: " + "; ".join(differ))
+        print(compare_text(a, b, changes, markdown=args.markdown), end="")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from harness.report.compare import export_json, export_markdown
+    from harness.report.tables import load_run
+
+    run = load_run(find_run(args.run, Path(args.results_dir)))
+    print(export_json(run) if args.json else export_markdown(run), end="")
+    return 0
+
+
 def cmd_claims(args: argparse.Namespace) -> int:
     from harness.claims.report import build_claims_report
     from harness.claims.run import run_claims
@@ -245,7 +278,25 @@ def build_parser(prog: str = "python -m harness") -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="build the report of a run")
     p.add_argument("run", help="run directory, run id, or 'latest'")
     p.add_argument("--results-dir", default=str(DEFAULT_RESULTS_DIR), help="where runs are")
+    p = sub.add_parser("compare", help="run B against run A: B/A per mix, level and stack")
+    p.add_argument("run_a", metavar="RUN_A", help="run directory, run id, 'latest' or 'reference'")
+    p.add_argument("run_b", metavar="RUN_B", help="the same, for the run compared with A")
+    p.add_argument(
+        "--force", action="store_true", help="compare runs of other machines, CPU sets or Pythons"
+    )
+    _formats(p)
+    p.add_argument("--results-dir", default=str(DEFAULT_RESULTS_DIR), help="where runs are")
+    p = sub.add_parser("export", help="a run's ranked summary as JSON or Markdown")
+    p.add_argument("run", help="run directory, run id, 'latest' or 'reference'")
+    _formats(p, required=True)
+    p.add_argument("--results-dir", default=str(DEFAULT_RESULTS_DIR), help="where runs are")
     return parser
+
+
+def _formats(p: argparse.ArgumentParser, required: bool = False) -> None:
+    group = p.add_mutually_exclusive_group(required=required)
+    group.add_argument("--json", action="store_true", help="JSON (stable: its 'format' says)")
+    group.add_argument("--markdown", action="store_true", help="Markdown tables")
 
 
 COMMANDS = {
@@ -256,6 +307,8 @@ COMMANDS = {
     "calibrate": cmd_calibrate,
     "report": cmd_report,
     "claims": cmd_claims,
+    "compare": cmd_compare,
+    "export": cmd_export,
 }
 
 
