@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from matplotlib import rc_context
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -395,5 +396,8 @@ def save(fig: Figure, charts_dir: Path, name: str) -> tuple[Path, Path]:
     charts_dir.mkdir(parents=True, exist_ok=True)
     png, svg = charts_dir / f"{name}.png", charts_dir / f"{name}.svg"
     fig.savefig(png, dpi=DPI)
-    fig.savefig(svg, metadata={"Date": None})
+    # A fixed salt for the SVG's element ids, so that rebuilding a report rewrites an
+    # unchanged chart byte for byte.
+    with rc_context({"svg.hashsalt": name}):
+        fig.savefig(svg, metadata={"Date": None})
     return png, svg

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from html import escape
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -43,6 +43,8 @@ font-size:.78rem;font-weight:600;white-space:nowrap;border:1px solid}
 .badge-stalled{background:#fff3d6;color:#7a4f00;border-color:#7a4f00}
 .badge-unstable{background:#f6e6f0;color:#7a2d5a;border-color:#CC79A7}
 .badge-noisy{background:#e3f1fa;color:#0b4f75;border-color:#56B4E9}
+.badge-time_wait{background:#eef3e3;color:#3d5a0b;border-color:#7fa33a}
+.badge[title]{cursor:help}
 .badge-concurrent{background:#e3f1fa;color:#0b4f75;border-color:#0b4f75}
 .badge-errors{background:#fff;color:#222;border-color:#222}
 .badge-some_failed{background:#fbe7dc;color:#8a3a00;border-color:#D55E00}
@@ -76,15 +78,27 @@ def _num(value: Any, kind: str = "int") -> str:
     return f"{v:,.0f}"
 
 
-def badges(flags: str, failed_users: str = "") -> str:
-    """Badge spans for a ';'-joined flags value; failed_users names the failed levels."""
+def badges(flags: str, failed_users: str = "", why: Mapping[str, str] | None = None) -> str:
+    """Badge spans for a ';'-joined flags value; failed_users names the failed levels, and
+    why[code] is shown on hover (the figure behind the flag)."""
     spans = []
     for code in split_flags(flags):
         label = FLAG_LABELS.get(code, code)
         if code == "some_failed" and failed_users:
             label = f"failed at {failed_users} users"
-        spans.append(f'<span class="badge badge-{_e(code)}">{_e(label)}</span>')
+        title = f' title="{_e(why[code])}"' if why and why.get(code) else ""
+        spans.append(f'<span class="badge badge-{_e(code)}"{title}>{_e(label)}</span>')
     return "".join(spans)
+
+
+def noise_figures(other_cpu_pct: Any, port_range_used: Any) -> dict[str, str]:
+    """The figures behind the noisy and time_wait flags, in words (for a badge's hover)."""
+    why = {}
+    if isinstance(other_cpu_pct, int | float) and other_cpu_pct == other_cpu_pct:
+        why["noisy"] = f"other processes used {other_cpu_pct:.0f}% of a core"
+    if isinstance(port_range_used, int | float) and port_range_used == port_range_used:
+        why["time_wait"] = f"TIME_WAIT held {port_range_used:.0%} of the local port range"
+    return why
 
 
 def _table(
@@ -172,7 +186,15 @@ HEADLINE: tuple[tuple[str, Callable[[Any], str], bool], ...] = (
     ("server CPU %", lambda r: _num(r.server_cpu_pct), True),
     ("req / CPU-s", lambda r: _num(r.rps_per_cpu_s), True),
     ("RSS MB", lambda r: _num(r.server_rss_mb), True),
-    ("flags", lambda r: badges(r.flags, r.failed_users if r.status == "ok" else ""), False),
+    (
+        "flags",
+        lambda r: badges(
+            r.flags,
+            r.failed_users if r.status == "ok" else "",
+            noise_figures(r.other_cpu_pct_max, r.port_range_used_max),
+        ),
+        False,
+    ),
     ("raw", lambda r: _cell_links(r.cells), False),
 )
 
@@ -273,7 +295,9 @@ def all_cells(view: RunView) -> str:
             f'<a href="{_href("raw", r.cell)}/">{_e(r.cell)}</a>',
             f'<span class="stack">{_e(r.stack)}</span>', _e(r.mix),
             _num(r.users), _num(r.round), *rate, _num(r.rps), _num(r.p50_ms, "ms"),
-            _num(r.p99_ms, "ms"), _num(r.error_rate, "pct"), badges(r.flags), _e(error),
+            _num(r.p99_ms, "ms"), _num(r.error_rate, "pct"),
+            badges(r.flags, why=noise_figures(r.other_cpu_pct, r.port_range_used_fraction)),
+            _e(error),
         ]))  # fmt: skip
     numeric = range(3, 9 + len(target))
     return (

@@ -36,7 +36,8 @@ FLAG_LABELS: dict[str, str] = {
     "cut_off": "cut off",
     "stalled": "stalled",
     "unstable": "unstable",
-    "noisy": "noisy",
+    "noisy": "noisy (other processes)",
+    "time_wait": "TIME_WAIT",
     "concurrent": "concurrent run",
     "errors": "errors",
     "some_failed": "failed at some levels",
@@ -52,8 +53,10 @@ FLAG_MEANINGS: dict[str, str] = {
     "leaves them out and is a lower bound",
     "unstable": "rounds vary too much to trust the figure (throughput CV above 10%)",
     "noisy": "the machine was busy: other processes used more than 10% of a core during "
-    "the measurement, or sockets in TIME_WAIT held half the local port range at its start; "
-    "the figure may be low",
+    "the measurement; the figure may be low",
+    "time_wait": "sockets in TIME_WAIT held half the local port range or more when the "
+    "measurement started, so new connections may have failed or waited; the figure may be "
+    "low",
     "concurrent": "another run of the suite shared its CPUs (allowed by --allow-concurrent): "
     "the two measured each other",
     "errors": "some requests in the measure window failed (see error rate)",
@@ -146,11 +149,13 @@ def _derive(frame: pd.DataFrame, metadata: dict[str, Any]) -> pd.DataFrame:
         frame["target_rps"] = pd.to_numeric(frame["target_rps"], errors="coerce")
     for col in OPTIONAL_FLAG_COLUMNS:
         frame[col] = _to_bool(frame[col]) if col in frame.columns else False
-    if "port_range_used_fraction" in frame.columns:
-        # A cell that started with TIME_WAIT over half the local port range is noisy too
-        # (harness/measure/noise.py): its connects may have failed or stalled.
-        ports = pd.to_numeric(frame["port_range_used_fraction"], errors="coerce")
-        frame["noisy"] = frame["noisy"] | (ports >= PORT_RANGE_HALF)
+    # The figures behind the two kinds of noise (harness/measure/noise.py); older runs
+    # have neither. A cell that started with TIME_WAIT over half the local port range is
+    # flagged time_wait: its connects may have failed or stalled.
+    for col in ("other_cpu_pct", "port_range_used_fraction"):
+        frame[col] = pd.to_numeric(frame.get(col, pd.Series(np.nan, index=frame.index)),
+                                   errors="coerce")  # fmt: skip
+    frame["time_wait"] = frame["port_range_used_fraction"] >= PORT_RANGE_HALF
     concurrent = frame.get("concurrent", pd.Series("", index=frame.index))
     frame["has_concurrent"] = concurrent.fillna("").astype(str).str.strip() != ""
     frame["failed"] = frame["status"] != "ok"
@@ -180,7 +185,7 @@ def _derive(frame: pd.DataFrame, metadata: dict[str, Any]) -> pd.DataFrame:
 CELL_FLAG_COLUMNS: tuple[tuple[str, str], ...] = (
     ("failed", "failed"), ("generator_bound", "generator_bound"), ("cut_off", "has_cut_off"),
     ("stalled", "has_stalled"), ("unstable", "unstable"), ("noisy", "noisy"),
-    ("concurrent", "has_concurrent"), ("errors", "has_errors"),
+    ("time_wait", "time_wait"), ("concurrent", "has_concurrent"), ("errors", "has_errors"),
 )  # fmt: skip
 
 
@@ -249,6 +254,9 @@ def levels(cells: pd.DataFrame) -> pd.DataFrame:
             row[f"{col}_ci_low"], row[f"{col}_ci_high"] = ci.low, ci.high
             row["ci_level"] = ci.level
         row["rps_cv"] = coefficient_of_variation(ok["rps"].astype(float).tolist())
+        # The worst round of each kind of noise, for the flags' explanation.
+        row["other_cpu_pct_max"] = group["other_cpu_pct"].max()
+        row["port_range_used_max"] = group["port_range_used_fraction"].max()
         unstable = {"unstable"} if row["rps_cv"] > UNSTABLE_CV else set()
         row["requests"] = ok["requests"].sum()
         flags = {code for f in group["flags"] for code in split_flags(f)} | unstable
@@ -266,7 +274,7 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "vs_next", "vs_next_low", "vs_next_high", "tied_with_next",
     "p50_ms", "p90_ms", "p99_ms", "p999_ms", "error_rate",
     "server_cpu_pct", "server_rss_mb", "rps_per_cpu_s", "locust_cpu_pct", "failed_users",
-    *STACK_COLUMNS, "cells",
+    "other_cpu_pct_max", "port_range_used_max", *STACK_COLUMNS, "cells",
 )  # fmt: skip
 
 

@@ -30,6 +30,7 @@ def noisy_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     spec = SynthSpec(
         extra_columns={
             "noisy": {NOISY_CPU_CELL: "true"},
+            "other_cpu_pct": {NOISY_CPU_CELL: "23.4"},
             "port_range_used_fraction": {NOISY_PORTS_CELL: "0.62"},
         }
     )

@@ -73,7 +73,8 @@ def test_noisy_cells_show_their_badge(chromium: str, noisy_run: Path, tmp_path: 
     report = render(chromium, _copy_and_build(noisy_run, tmp_path), tmp_path)
     assert _problems(report) == []
     # Visible: the legend's badge and the ranked json peak (the all-cells list is folded).
-    assert report.facts["badges"].count("noisy") >= 2
+    assert report.facts["badges"].count("noisy (other processes)") >= 2
+    assert "TIME_WAIT" in report.facts["badges"]  # the legend names the other cause
 
 
 def test_the_checks_catch_a_broken_page(chromium: str, tmp_path: Path) -> None:

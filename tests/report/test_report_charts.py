@@ -156,6 +156,9 @@ def test_save_and_png(tmp_path: Path) -> None:
     assert png.read_bytes().startswith(b"\x89PNG")
     assert b"<svg" in svg.read_bytes()[:400]
     assert to_png(fig).startswith(b"\x89PNG")
+    first = (png.read_bytes(), svg.read_bytes())
+    save(message_figure("nothing", "no data"), tmp_path / "charts", "x")
+    assert (png.read_bytes(), svg.read_bytes()) == first  # a rebuild rewrites nothing
 
 
 def test_noisy_cells_are_ringed_and_named_noisy(noisy_run: Path) -> None:
@@ -171,7 +174,7 @@ def test_noisy_cells_are_ringed_and_named_noisy(noisy_run: Path) -> None:
     level = view.table.set_index(["mix", "stack"]).loc[("json", DEFAULT_STACKS[4].id)]
     assert [list(p) for points in rings for p in points] == [[16, level["rps"]]]
     named = [(t.get_text(), list(t.xy)) for t in fig.axes[0].texts if isinstance(t, Annotation)]
-    assert named == [("noisy", [16, level["rps"]])]
+    assert named == [("noisy (other processes)", [16, level["rps"]])]
 
 
 def test_open_loop_charts_put_the_target_rate_on_x(open_loop_run: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
@@ -146,13 +147,18 @@ def test_noisy_cells_carry_a_badge_and_the_legend_explains_it(
     run_dir = tmp_path / noisy_run.name
     shutil.copytree(noisy_run, run_dir)
     text = build_report(run_dir).read_text(encoding="utf-8")
-    badge = '<span class="badge badge-noisy">noisy</span>'
     json_table = text.split('id="table-json"')[1].split("</table>")[0]
-    assert badge in json_table  # the ranked peak of the fastest json stack
+    # The ranked peak of the fastest json stack, its figure on hover.
+    assert re.search(r'class="badge badge-noisy" title="other processes used 23% of a core">'
+                     r"noisy \(other processes\)</span>", json_table)  # fmt: skip
     cells = text.split('id="cells"')[1].split("</table>")[0]
-    assert cells.count(badge) == 2  # both noisy cells in the list of every cell
-    assert "other processes used more than 10% of a core" in text  # the legend
-    assert "TIME_WAIT" in text.split('id="headline"')[1].split("<table>")[0]
+    # One cell of each cause in the list of every cell, each with its own badge and figure.
+    assert cells.count('class="badge badge-noisy"') == 1
+    assert cells.count('<span class="badge badge-time_wait" title="TIME_WAIT held 62% of the '
+                       'local port range">TIME_WAIT</span>') == 1  # fmt: skip
+    legend = text.split('id="headline"')[1].split("<table>")[0]
+    assert "other processes used more than 10% of a core" in legend
+    assert "sockets in TIME_WAIT held half the local port range" in legend
 
 
 def test_open_loop_tables_show_target_and_achieved(open_loop_run: Path, tmp_path: Path) -> None:

@@ -188,15 +188,22 @@ def test_missing_cells_csv_or_columns_raise(tmp_path: Path, synthetic_run: Path)
         load_run(broken)
 
 
-def test_noisy_cells_are_flagged_by_cpu_or_time_wait(noisy_run: Path) -> None:
+def test_noise_is_flagged_by_its_cause_other_processes_or_time_wait(noisy_run: Path) -> None:
     cells = load_run(noisy_run).cells.set_index("cell")
-    assert set(cells.index[cells["noisy"]]) == {NOISY_CPU_CELL, NOISY_PORTS_CELL}
-    assert "noisy" in split_flags(cells.loc[NOISY_CPU_CELL, "flags"])
-    assert "noisy" in split_flags(cells.loc[NOISY_PORTS_CELL, "flags"])
+    assert list(cells.index[cells["noisy"]]) == [NOISY_CPU_CELL]
+    assert list(cells.index[cells["time_wait"]]) == [NOISY_PORTS_CELL]
+    assert split_flags(cells.loc[NOISY_CPU_CELL, "flags"]) == ["noisy"]
+    ports_flags = split_flags(cells.loc[NOISY_PORTS_CELL, "flags"])
+    assert "time_wait" in ports_flags and "noisy" not in ports_flags
     table = summary(load_run(noisy_run).cells).set_index(["mix", "stack"])
     # The fastest json stack peaks at the noisy level: ranked first, flagged.
     top = table.loc[("json", DEFAULT_STACKS[4].id)]
     assert top["rank"] == 1 and split_flags(top["flags"]) == ["noisy"]
+    assert top["other_cpu_pct_max"] == pytest.approx(23.4)
+    # The figure behind each flag travels with its level (and to summary.csv at the
+    # peak): the worst round's.
+    per_level = levels(load_run(noisy_run).cells).set_index(["mix", "stack", "users"])
+    assert per_level.loc[("io", DEFAULT_STACKS[0].id, 4), "port_range_used_max"] == 0.62
 
 
 def test_open_loop_levels_and_summary_keep_the_target_rate(open_loop_run: Path) -> None:
