@@ -156,7 +156,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     run_dir = find_run(args.run, Path(args.results_dir), writing=True)
     from harness.report import build_report  # written apart; imported only when asked for
 
-    print(f"report: {build_report(run_dir)}")
+    print(f"report: {build_report(run_dir, args.p99_budget)}")
     return 0
 
 
@@ -278,6 +278,10 @@ def build_parser(prog: str = "python -m harness") -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="build the report of a run")
     p.add_argument("run", help="run directory, run id, or 'latest'")
     p.add_argument("--results-dir", default=str(DEFAULT_RESULTS_DIR), help="where runs are")
+    p.add_argument(
+        "--p99-budget", type=float, default=100.0, metavar="MS",
+        help="the latency objective of the decision section (default 100 ms)",
+    )  # fmt: skip
     p = sub.add_parser("compare", help="run B against run A: B/A per mix, level and stack")
     p.add_argument("run_a", metavar="RUN_A", help="run directory, run id, 'latest' or 'reference'")
     p.add_argument("run_b", metavar="RUN_B", help="the same, for the run compared with A")

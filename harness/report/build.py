@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from harness.report import charts, reproduction
+from harness.report.decide import DEFAULT_P99_BUDGET_MS
 from harness.report.html import write_html
 from harness.report.tables import open_loop, write_summary
 from harness.report.view import MIX_CHARTS, Chart, RunView, open_run
@@ -78,11 +79,12 @@ def render_charts(view: RunView, charts_dir: Path) -> list[Chart]:
     return written
 
 
-def build_report(run_dir: Path) -> Path:
-    """Write summary.csv, charts/ and report.html into run_dir; return the report's path."""
+def build_report(run_dir: Path, p99_budget_ms: float = DEFAULT_P99_BUDGET_MS) -> Path:
+    """Write summary.csv, charts/ and report.html into run_dir; return the report's path.
+    p99_budget_ms is the latency objective of the report's decision section."""
     view = open_run(Path(run_dir))
     write_summary(view.run)
     scenario_name = str((view.run.metadata.get("scenario") or {}).get("name", ""))
     reproduction.write_csv(view.run.cells, scenario_name, view.run.path / "reproduction.csv")
     written = render_charts(view, view.run.path / "charts")
-    return write_html(view, written)
+    return write_html(view, written, p99_budget_ms)

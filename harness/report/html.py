@@ -18,6 +18,7 @@ import pandas as pd
 from harness.core.errors import ResultsError
 from harness.core.intervals import format_level
 from harness.report import reproduction
+from harness.report.decide import DEFAULT_P99_BUDGET_MS, MixDecision, decide, percent_of_best
 from harness.report.raw import read_cell_json
 from harness.report.tables import FLAG_LABELS, FLAG_MEANINGS, open_loop, split_flags
 from harness.report.view import Chart, RunView
@@ -358,7 +359,59 @@ def files_section() -> str:
     )
 
 
-def render(view: RunView, charts: Sequence[Chart]) -> str:
+def _sends_words(d: MixDecision) -> str:
+    weights = ", ".join(f"{k} {v}" for k, v in d.weights.items())
+    params = ", ".join(f"{k} = {v}" for k, v in d.params.items())
+    sent = ", ".join(f"{name} {share:.0%}" for name, share in d.sends)
+    words = f"task weights {weights}" if weights else "its task kinds"
+    if params:
+        words += f" (parameters: {params})"
+    if sent:
+        words += f"; the requests of window {d.sent_in}: {sent}"
+    return words
+
+
+def decisions(view: RunView, budget_ms: float) -> str:
+    """The decision section: per mix, what it sends, the takeaways and a compact table."""
+    out = [
+        "<p>Computed from this run's figures, nothing written by hand: each stack at its "
+        "peak level (as in the headline), ties from the paired intervals, the p99 budget "
+        f"{_e(f'{budget_ms:g}')} ms (<code>report --p99-budget MS</code>), memory as the "
+        "resident memory of every server process summed (pages shared after fork count "
+        "once per process).</p>"
+    ]
+    for d in decide(view.run, view.table, budget_ms):
+        ranked = view.table[(view.table["mix"] == d.mix) & view.table["rank"].notna()]
+        ranked = ranked.sort_values("rank")
+        share = dict(percent_of_best(ranked))
+        rows = [
+            ("", [
+                _e(_num(r.rank)), f'<span class="stack">{_e(r.stack)}</span>',
+                _e(f"{share[r.stack]:.0f}%"), "tied" if r.stack in d.tied else "",
+                _num(r.p99_ms, "ms"), _num(r.rps_per_cpu_s), _num(r.server_rss_mb),
+                badges(r.flags),
+            ])
+            for r in ranked.itertuples(index=False)
+        ]  # fmt: skip
+        head = ["rank", "stack", "% of best", "with the leader", "p99 ms", "req / CPU-s",
+                "RSS MB", "flags"]  # fmt: skip
+        extra = []
+        if d.most_efficient:
+            extra.append(f"most requests per server CPU-second: {d.most_efficient[0]} "
+                         f"({d.most_efficient[1]:,.0f})")  # fmt: skip
+        if d.least_memory:
+            extra.append(f"least memory: {d.least_memory[0]} ({d.least_memory[1]:,.0f} MB)")
+        out.append(
+            f'<h3 id="decide-{_e(d.mix)}">mix {_e(d.mix)}</h3>'
+            f"<p><strong>Sends:</strong> {_e(_sends_words(d))}.</p>"
+            f"<ul>{''.join(f'<li>{_e(t)}</li>' for t in d.takeaways)}"
+            f"{''.join(f'<li>{_e(x[:1].upper() + x[1:])}.</li>' for x in extra)}</ul>"
+            f"{_table(head, rows, (2, 4, 5, 6))}"
+        )
+    return "".join(out)
+
+
+def render(view: RunView, charts: Sequence[Chart], budget_ms: float = DEFAULT_P99_BUDGET_MS) -> str:
     """The whole page as a string."""
     meta, cells = view.run.metadata, view.run.cells
     planned = meta.get("cells_planned", "?")
@@ -378,6 +431,7 @@ def render(view: RunView, charts: Sequence[Chart]) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<style>{CSS}</style></head><body>"
         f"<h1>{_e(title)}</h1>{intro}<ul>{nav}</ul>"
+        f'<h2 id="decide">What to deploy</h2>{decisions(view, budget_ms)}'
         f'<h2 id="headline">Headline</h2>{legend()}{headline(view.table, view.mixes)}'
         f"{reproduction.section_html(cells, str((meta.get('scenario') or {}).get('name', '')))}"
         f'<h2 id="charts">Charts</h2>{figures(charts)}'
@@ -388,10 +442,12 @@ def render(view: RunView, charts: Sequence[Chart]) -> str:
     )
 
 
-def write_html(view: RunView, charts: Sequence[Chart]) -> Path:
+def write_html(
+    view: RunView, charts: Sequence[Chart], budget_ms: float = DEFAULT_P99_BUDGET_MS
+) -> Path:
     """Write report.html into the run directory and return its path."""
     path = view.run.path / "report.html"
     tmp = path.with_suffix(".html.tmp")
-    tmp.write_text(render(view, charts), encoding="utf-8")
+    tmp.write_text(render(view, charts, budget_ms), encoding="utf-8")
     tmp.replace(path)
     return path

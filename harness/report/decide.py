@@ -1,0 +1,207 @@
+"""What to deploy, per mix: the figures a reader decides with, all computed from the run.
+
+For each mix: what it sent (the request names and their shares, counted in one of its
+windows, and the mix's parameters), the leader and the stacks tied with it (their paired
+interval against the leader includes 1), the best stack within a p99 budget (any load
+level whose median p99 stays within it), the best sync against the best async stack
+(paired by round), the most requests per server CPU-second, the least memory, and
+takeaway sentences made from those figures and nothing else.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pandas as pd
+
+from harness.core.errors import ResultsError
+from harness.core.intervals import Interval, paired_interval
+from harness.report.raw import read_requests
+from harness.report.tables import Run, levels, split_flags
+
+DEFAULT_P99_BUDGET_MS = 100.0
+
+
+@dataclass(frozen=True)
+class Pick:
+    """One stack at one load level, with the figures that chose it."""
+
+    stack: str
+    level: str
+    rps: float
+    p99_ms: float
+
+
+@dataclass(frozen=True)
+class MixDecision:
+    mix: str
+    weights: dict[str, Any]  # task kind -> weight, as the scenario gives them
+    sends: tuple[tuple[str, float], ...]  # (request name, share of requests)
+    sent_in: str  # the window they were counted in
+    params: dict[str, Any]
+    leader: Pick | None
+    tied: tuple[str, ...]
+    budget_ms: float
+    within_budget: Pick | None
+    best_sync: Pick | None
+    best_async: Pick | None
+    async_over_sync: Interval | None
+    most_efficient: tuple[str, float] | None  # stack, requests per server CPU-second
+    least_memory: tuple[str, float] | None  # stack, server RSS MB (all processes)
+    takeaways: tuple[str, ...]
+
+
+def _level(row: Any) -> str:
+    target = row.get("target_rps")
+    if target is not None and not pd.isna(target):
+        return f"a target of {float(target):g} requests/s"
+    return f"{int(row['users'])} users"
+
+
+def _pick(row: Any) -> Pick:
+    return Pick(str(row["stack"]), _level(row), float(row["rps"]), float(row["p99_ms"]))
+
+
+def _sends(run: Run, mix: str) -> tuple[tuple[tuple[str, float], ...], str]:
+    """The request names of the mix's first finished window and each one's share."""
+    cells = run.cells[(run.cells["mix"] == mix) & ~run.cells["failed"]]
+    for cell in cells["cell"]:
+        try:
+            frame = read_requests(run.path / "raw" / str(cell))
+        except ResultsError:  # a window without its records: try the next one
+            continue
+        if len(frame):
+            shares = frame["name"].value_counts(normalize=True).sort_index()
+            return tuple((str(k), float(v)) for k, v in shares.items()), str(cell)
+    return (), ""
+
+
+def _mix_table(run: Run, mix: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(weights, params) of the mix as the run's scenario gives them."""
+    content = (run.metadata.get("scenario") or {}).get("content") or {}
+    table = (content.get("mixes") or {}).get(mix) or {}
+    if not isinstance(table, dict):
+        return {}, {}
+    weights = {k: v for k, v in table.items() if k != "params"}
+    return weights, dict(table.get("params") or {})
+
+
+def _rounds(run: Run, pick: Pick, mix: str, per_level: pd.DataFrame) -> dict[int, float]:
+    row = per_level[(per_level["stack"] == pick.stack) & (per_level["mix"] == mix)]
+    row = row[[_level(r) == pick.level for _, r in row.iterrows()]]
+    cells = set(";".join(row["cells"]).split(";")) if len(row) else set()
+    ok = run.cells[run.cells["cell"].isin(cells) & ~run.cells["failed"]]
+    return {int(r): float(v) for r, v in zip(ok["round"], ok["rps"], strict=True)}
+
+
+def decide(
+    run: Run, table: pd.DataFrame, budget_ms: float = DEFAULT_P99_BUDGET_MS
+) -> list[MixDecision]:
+    """One decision per mix of the run, in run order; `table` is its summary."""
+    per_level = levels(run.cells)
+    out = []
+    for mix in dict.fromkeys(run.cells["mix"]):
+        ranked = table[(table["mix"] == mix) & table["rank"].notna()].sort_values("rank")
+        leader = _pick(ranked.iloc[0]) if len(ranked) else None
+        tied = tuple(
+            str(r["stack"]) for _, r in ranked.iloc[1:].iterrows()
+            if str(r["tied_with_leader"]).lower() == "true"
+        )  # fmt: skip
+        ok_levels = per_level[(per_level["mix"] == mix) & (per_level["status"] == "ok")]
+        within = ok_levels[ok_levels["p99_ms"] <= budget_ms]
+        within_budget = _pick(within.loc[within["rps"].idxmax()]) if len(within) else None
+        best = {}
+        for kind in ("sync", "async"):
+            part = ranked[ranked["worker_kind"] == kind]
+            best[kind] = _pick(part.iloc[0]) if len(part) else None
+        ratio = None
+        if best["sync"] and best["async"]:
+            ratio = paired_interval(
+                _rounds(run, best["async"], mix, per_level),
+                _rounds(run, best["sync"], mix, per_level),
+            )
+        efficient = ranked.dropna(subset=["rps_per_cpu_s"])
+        most_efficient = None
+        if len(efficient):
+            top = efficient.loc[efficient["rps_per_cpu_s"].idxmax()]
+            most_efficient = (str(top["stack"]), float(top["rps_per_cpu_s"]))
+        memory = ranked.dropna(subset=["server_rss_mb"])
+        least_memory = None
+        if len(memory):
+            low = memory.loc[memory["server_rss_mb"].idxmin()]
+            least_memory = (str(low["stack"]), float(low["server_rss_mb"]))
+        sends, sent_in = _sends(run, mix)
+        weights, params = _mix_table(run, mix)
+        decision = MixDecision(
+            mix, weights, sends, sent_in, params, leader, tied, budget_ms, within_budget,
+            best["sync"], best["async"], ratio, most_efficient, least_memory, (),
+        )  # fmt: skip
+        out.append(_with_takeaways(decision, ranked))
+    return out
+
+
+def _flagged(ranked: pd.DataFrame, stack: str) -> list[str]:
+    row = ranked[ranked["stack"] == stack]
+    return split_flags(row.iloc[0]["flags"]) if len(row) else []
+
+
+def _with_takeaways(d: MixDecision, ranked: pd.DataFrame) -> MixDecision:
+    says = []
+    if d.leader is None:
+        says.append(f"No stack finished the {d.mix} mix.")
+        return _replace(d, says)
+    others = len(ranked) - 1
+    if d.tied:
+        verb = "is" if len(d.tied) == 1 else "are"
+        tie = f"{len(d.tied)} of the other {others} {verb} tied with it"
+    else:
+        tie = f"none of the other {others} is tied with it"
+    says.append(
+        f"{d.leader.stack} leads at {d.leader.rps:,.0f} requests/s ({d.leader.level}); {tie}."
+    )
+    if d.best_sync and d.best_async and d.async_over_sync and d.async_over_sync.n > 1:
+        ci = d.async_over_sync
+        verdict = (
+            "a tie" if ci.low <= 1 <= ci.high
+            else "async ahead" if ci.low > 1 else "sync ahead"
+        )  # fmt: skip
+        says.append(
+            f"The best async stack ({d.best_async.stack}) serves {ci.median:.2f}× "
+            f"[{ci.low:.2f}, {ci.high:.2f}] what the best sync one ({d.best_sync.stack}) "
+            f"does, paired by round: {verdict}."
+        )
+    if d.within_budget is None:
+        says.append(f"No stack kept p99 within {d.budget_ms:g} ms at any load level.")
+    elif d.within_budget.stack == d.leader.stack and d.leader.p99_ms <= d.budget_ms:
+        says.append(
+            f"The leader also keeps p99 within {d.budget_ms:g} ms at its peak "
+            f"(p99 {d.leader.p99_ms:.1f} ms)."
+        )
+    else:
+        w = d.within_budget
+        says.append(
+            f"Within a p99 of {d.budget_ms:g} ms the pick is {w.stack}: {w.rps:,.0f} "
+            f"requests/s at {w.level}, p99 {w.p99_ms:.1f} ms (the leader's p99 at its peak: "
+            f"{d.leader.p99_ms:.1f} ms)."
+        )
+    flags = _flagged(ranked, d.leader.stack)
+    if flags:
+        says.append(f"The leader's figure is flagged ({', '.join(flags)}): read it with care.")
+    return _replace(d, says)
+
+
+def _replace(d: MixDecision, says: list[str]) -> MixDecision:
+    return replace(d, takeaways=tuple(says))
+
+
+def percent_of_best(ranked: pd.DataFrame) -> list[tuple[str, float]]:
+    """(stack, its median requests/s as % of the leader's) in rank order."""
+    if not len(ranked):
+        return []
+    best = float(ranked.iloc[0]["rps"])
+    return [
+        (str(r["stack"]), 100.0 * float(r["rps"]) / best if best > 0 else math.nan)
+        for _, r in ranked.iterrows()
+    ]
