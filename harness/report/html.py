@@ -1,4 +1,5 @@
-"""report.html: one self-contained page (inline CSS, PNGs as data URIs, no scripts).
+"""report.html: one self-contained page (inline CSS, PNGs as data URIs, and one inline
+script that sorts a table by the column whose header is clicked; nothing is fetched).
 
 Everything that comes from the data is escaped; links to raw files are relative to the
 run directory, where the page is written.
@@ -35,6 +36,8 @@ table{border-collapse:collapse;margin:.5rem 0 1rem;font-size:.88rem}
 th,td{border:1px solid #ccc;padding:.25rem .45rem;text-align:left;vertical-align:top}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 th{background:#f0f0f0}tbody tr:nth-child(even){background:#fafafa}
+thead th{cursor:pointer}th[aria-sort=ascending]::after{content:" \\25B2"}
+th[aria-sort=descending]::after{content:" \\25BC"}
 tr.failed td{color:#666;background:#f6f0ee}.stack{white-space:nowrap}
 .badge{display:inline-block;border-radius:.6rem;padding:0 .5rem;margin:0 .1rem;
 font-size:.78rem;font-weight:600;white-space:nowrap;border:1px solid}
@@ -411,6 +414,38 @@ def decisions(view: RunView, budget_ms: float) -> str:
     return "".join(out)
 
 
+# Click a column's header to sort its table by it (again: the other way). A cell that
+# starts with a number sorts by it, thousands separators ignored ("1,498–1,515" is 1498,
+# "2 ≈1" is 2); other cells sort after those, as text. Ties keep their order.
+SORT_JS = """
+document.querySelectorAll("table").forEach(table => {
+  const head = table.tHead, body = table.tBodies[0];
+  if (!head || !body) return;
+  [...head.rows[0].cells].forEach((th, col) => {
+    th.title = "sort by this column";
+    th.addEventListener("click", () => {
+      const up = th.getAttribute("aria-sort") !== "ascending";
+      [...head.rows[0].cells].forEach(h => h.removeAttribute("aria-sort"));
+      th.setAttribute("aria-sort", up ? "ascending" : "descending");
+      const key = row => {
+        const text = (row.cells[col] ? row.cells[col].innerText : "").trim();
+        const m = text.replace(/,/g, "").match(/^-?\\d+(\\.\\d+)?(e[-+]?\\d+)?/i);
+        return m ? [0, parseFloat(m[0]), text] : [1, 0, text];
+      };
+      const rows = [...body.rows].map((row, i) => [key(row), i, row]);
+      rows.sort((a, b) => {
+        const [x, y] = [a[0], b[0]];
+        if (x[0] !== y[0]) return x[0] - y[0];
+        const order = x[0] === 0 ? x[1] - y[1] : x[2].localeCompare(y[2]);
+        return (up ? order : -order) || a[1] - b[1];
+      });
+      rows.forEach(r => body.appendChild(r[2]));
+    });
+  });
+});
+"""
+
+
 def render(view: RunView, charts: Sequence[Chart], budget_ms: float = DEFAULT_P99_BUDGET_MS) -> str:
     """The whole page as a string."""
     meta, cells = view.run.metadata, view.run.cells
@@ -438,7 +473,7 @@ def render(view: RunView, charts: Sequence[Chart], budget_ms: float = DEFAULT_P9
         f'<h2 id="cells">All cells</h2>{all_cells(view)}'
         f'<h2 id="metadata">Run metadata</h2>{metadata_section(meta)}'
         f'<h2 id="files">Raw files</h2>{files_section()}'
-        "</body></html>\n"
+        f"<script>{SORT_JS}</script></body></html>\n"
     )
 
 

@@ -105,7 +105,7 @@ class _Session:
             self.loaded.set()
 
 
-async def _drive(port: int, page: Path, timeout: float) -> PageReport:
+async def _drive(port: int, page: Path, timeout: float, script: str | None) -> PageReport:
     report = PageReport()
     async with aiohttp.ClientSession() as http:
         async with http.get(f"http://127.0.0.1:{port}/json/list") as resp:
@@ -120,15 +120,23 @@ async def _drive(port: int, page: Path, timeout: float) -> PageReport:
             result = await session.call("Runtime.evaluate", expression=PAGE_FACTS_JS,
                                         awaitPromise=True, returnByValue=True)  # fmt: skip
             report.facts = json.loads(result["result"]["value"])
+            if script is not None:
+                # What a user would do on the page, returning JSON of what it then shows.
+                done = await session.call("Runtime.evaluate", expression=script,
+                                          awaitPromise=True, returnByValue=True)  # fmt: skip
+                report.facts["script"] = json.loads(done["result"]["value"])
             # Messages logged just after load arrive while a last round trip waits.
             await asyncio.sleep(0.3)
             await session.call("Runtime.evaluate", expression="1")
     return report
 
 
-def render(chromium: str, page: Path, workdir: Path, timeout: float = 60) -> PageReport:
-    """Open `page` in a fresh headless Chromium, collect errors and page facts, then kill
-    the browser's whole process group."""
+def render(
+    chromium: str, page: Path, workdir: Path, timeout: float = 60, script: str | None = None
+) -> PageReport:
+    """Open `page` in a fresh headless Chromium, collect errors and page facts (and what
+    `script`, run after them, returns as JSON: facts["script"]), then kill the browser's
+    whole process group."""
     profile = workdir / "chromium-profile"
     profile.mkdir(parents=True, exist_ok=True)
     with open(workdir / "chromium.log", "wb") as log:
@@ -138,7 +146,7 @@ def render(chromium: str, page: Path, workdir: Path, timeout: float = 60) -> Pag
         )  # fmt: skip
     try:
         port = _devtools_port(profile, proc, timeout)
-        return asyncio.run(_drive(port, page, timeout))
+        return asyncio.run(_drive(port, page, timeout, script))
     finally:
         _kill_group(proc)
 

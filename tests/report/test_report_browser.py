@@ -77,6 +77,43 @@ def test_noisy_cells_show_their_badge(chromium: str, noisy_run: Path, tmp_path: 
     assert "TIME_WAIT" in report.facts["badges"]  # the legend names the other cause
 
 
+# Clicks the json table's requests/s header twice, reading the column after each click.
+SORT_CLICKS_JS = """
+(() => {
+  const table = document.getElementById("table-json").nextElementSibling;
+  const col = [...table.tHead.rows[0].cells].findIndex(th => th.innerText.trim() === "requests/s");
+  const stacks = () => [...table.tBodies[0].rows].map(r => r.cells[1].innerText.trim());
+  const values = () => [...table.tBodies[0].rows].map(
+    r => parseFloat(r.cells[col].innerText.replace(/,/g, "")));
+  const before = stacks();
+  const th = table.tHead.rows[0].cells[col];
+  th.click();
+  const up = {values: values(), sort: th.getAttribute("aria-sort")};
+  th.click();
+  const down = {values: values(), sort: th.getAttribute("aria-sort"), stacks: stacks()};
+  return JSON.stringify({col, before, up, down});
+})()
+"""
+
+
+def test_a_table_sorts_by_the_clicked_column(
+    chromium: str, synthetic_run: Path, tmp_path: Path
+) -> None:
+    report = render(
+        chromium, _copy_and_build(synthetic_run, tmp_path), tmp_path, script=SORT_CLICKS_JS
+    )
+    assert _problems(report) == []
+    got = report.facts["script"]
+    assert got["col"] >= 0
+    up, down = got["up"], got["down"]
+    numbers = [v for v in up["values"] if v is not None]  # no figure (NaN): sorted last
+    assert numbers == sorted(numbers) and up["sort"] == "ascending"
+    assert down["values"][: len(numbers)] == sorted(numbers, reverse=True)
+    assert down["sort"] == "descending"
+    # Descending requests/s is the ranked order the page was built in.
+    assert down["stacks"] == got["before"]
+
+
 def test_the_checks_catch_a_broken_page(chromium: str, tmp_path: Path) -> None:
     page = tmp_path / "broken.html"
     page.write_text(
