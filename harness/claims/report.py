@@ -90,14 +90,15 @@ def markdown(data: dict[str, Any]) -> str:
         if c.get("checks"):
             lines += [
                 "",
-                "| check | value | interval (confidence) | verdict | why |",
-                "|---|---|---|---|---|",
+                "| check | value | interval (confidence) | verdict | why "
+                "| where the interval lies |",
+                "|---|---|---|---|---|---|",
             ]
             for ch in c["checks"]:
                 lines.append(
                     f"| {_md_escape(ch['label'])}<br>`{_md_escape(ch['expression'])}` | "
                     f"{_num(ch.get('value'))} | {_interval(ch)} | {ch['verdict']} | "
-                    f"{_md_escape(ch['reason'])} |"
+                    f"{_md_escape(ch['reason'])} | {_md_escape(placement(ch))} |"
                 )
             lines += [
                 "",

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from matplotlib.patches import Rectangle
 
-from harness.claims.report import claim_figure, load, placement
+from harness.claims.report import claim_figure, load, markdown, placement
 from tests.report.extent import texts_outside
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -86,3 +86,11 @@ def test_committed_claim_charts_fit_their_figures() -> None:
         drawn += 1
         assert texts_outside(fig) == [], claim["id"]
     assert drawn >= 10
+
+
+def test_claims_md_says_where_each_interval_lies() -> None:
+    data = load(ROOT / "results" / "reference-claims")
+    text = markdown(data)
+    for claim in data["claims"]:
+        for ch in claim["checks"]:
+            assert f"| {placement(ch)} |" in text, (claim["id"], ch["label"])
