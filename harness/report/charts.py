@@ -53,7 +53,6 @@ CROSS: dict[str, Any] = {"marker": "X", "s": 70, "zorder": 4, "clip_on": False}
 
 # Legend labels longer than this wrap onto more lines (the flag label, long stack ids).
 LEGEND_WRAP = 48
-LEGEND_ROW_IN = 0.24  # one legend text line at the default font size
 LEGEND_PAD_IN = 0.25
 
 
