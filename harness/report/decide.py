@@ -45,6 +45,8 @@ class MixDecision:
     tied: tuple[str, ...]
     budget_ms: float
     within_budget: Pick | None
+    # Other stacks whose best level within the budget is tied with the pick (paired).
+    budget_tied: tuple[str, ...]
     best_sync: Pick | None
     best_async: Pick | None
     async_over_sync: Interval | None
@@ -96,6 +98,25 @@ def _rounds(run: Run, pick: Pick, mix: str, per_level: pd.DataFrame) -> dict[int
     return {int(r): float(v) for r, v in zip(ok["round"], ok["rps"], strict=True)}
 
 
+def _tied_with(
+    run: Run, pick: Pick | None, within: pd.DataFrame, mix: str, per_level: pd.DataFrame
+) -> tuple[str, ...]:
+    """The other stacks whose fastest level within the budget is tied with the pick: their
+    paired ratio to it (per round) has an interval that includes 1."""
+    if pick is None:
+        return ()
+    best = _rounds(run, pick, mix, per_level)
+    tied = []
+    for stack, levels_of in within.groupby("stack", sort=True):
+        if stack == pick.stack:
+            continue
+        other = _pick(levels_of.loc[levels_of["rps"].idxmax()])
+        ci = paired_interval(_rounds(run, other, mix, per_level), best)
+        if ci.n > 1 and ci.low <= 1 <= ci.high:
+            tied.append(str(stack))
+    return tuple(tied)
+
+
 def decide(
     run: Run, table: pd.DataFrame, budget_ms: float = DEFAULT_P99_BUDGET_MS
 ) -> list[MixDecision]:
@@ -112,6 +133,7 @@ def decide(
         ok_levels = per_level[(per_level["mix"] == mix) & (per_level["status"] == "ok")]
         within = ok_levels[ok_levels["p99_ms"] <= budget_ms]
         within_budget = _pick(within.loc[within["rps"].idxmax()]) if len(within) else None
+        budget_tied = _tied_with(run, within_budget, within, mix, per_level)
         best = {}
         for kind in ("sync", "async"):
             part = ranked[ranked["worker_kind"] == kind]
@@ -136,6 +158,7 @@ def decide(
         weights, params = _mix_table(run, mix)
         decision = MixDecision(
             mix, weights, sends, sent_in, params, leader, tied, budget_ms, within_budget,
+            budget_tied,
             best["sync"], best["async"], ratio, most_efficient, least_memory, (),
         )  # fmt: skip
         out.append(_with_takeaways(decision, ranked))
@@ -181,10 +204,11 @@ def _with_takeaways(d: MixDecision, ranked: pd.DataFrame) -> MixDecision:
         )
     else:
         w = d.within_budget
+        tie = f"; tied with it: {', '.join(d.budget_tied)}" if d.budget_tied else ""
         says.append(
             f"Within a p99 of {d.budget_ms:g} ms the pick is {w.stack}: {w.rps:,.0f} "
             f"requests/s at {w.level}, p99 {w.p99_ms:.1f} ms (the leader's p99 at its peak: "
-            f"{d.leader.p99_ms:.1f} ms)."
+            f"{d.leader.p99_ms:.1f} ms){tie}."
         )
     flags = _flagged(ranked, d.leader.stack)
     if flags:
