@@ -9,7 +9,6 @@ been decided is written after every claim, so an interrupted run keeps it.
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,7 +19,7 @@ from harness.claims.verdict import ClaimResult, evaluate_claim, not_run
 from harness.core.errors import HarnessError, Interrupted
 from harness.plan.estimate import estimate
 from harness.results.environment import git_info, installed_packages, iso, machine_info, utc_now
-from harness.results.files import new_run_dir, read_rows, write_json_atomic
+from harness.results.files import finite, new_run_dir, read_rows, write_json_atomic
 
 Printer = Callable[[str], None]
 
@@ -48,19 +47,8 @@ def write_outputs(out_dir: Path, header: dict[str, Any], results: Sequence[Claim
     from harness.claims.report import write_markdown
 
     data = {**header, "claims": [dataclasses.asdict(r) for r in results]}
-    write_json_atomic(out_dir / "claims.json", _finite(data))
+    write_json_atomic(out_dir / "claims.json", finite(data))
     write_markdown(out_dir, data)
-
-
-def _finite(value: Any) -> Any:
-    """JSON has no NaN or infinity: they become null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
 
 
 def run_claims(

@@ -26,6 +26,7 @@ import pandas as pd
 
 from harness.core.intervals import format_level, ratio_between
 from harness.report.tables import Run, split_flags, summary
+from harness.results.files import finite
 
 EXPORT_FORMAT = 1
 # (field, summary.csv column, meaning) of each stack in `export --json`.
@@ -198,18 +199,7 @@ def compare_json(a: Run, b: Run, changes: Sequence[Change], forced: Sequence[str
         "summary": mix_summaries(changes),
         "changes": [asdict(c) | {"decided": c.decided, "direction": c.direction} for c in changes],
     }
-    return json.dumps(_finite(data), indent=2, ensure_ascii=False) + "\n"
-
-
-def _finite(value: Any) -> Any:
-    """NaN and infinities as null: JSON has no other way to say "no figure"."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
+    return json.dumps(finite(data), indent=2, ensure_ascii=False) + "\n"
 
 
 def _export_value(field: str, value: Any) -> Any:
@@ -249,7 +239,7 @@ def export_json(run: Run) -> str:
         "packages": run.metadata.get("packages"),
         "stacks": export_rows(run),
     }
-    return json.dumps(_finite(data), indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(finite(data), indent=2, ensure_ascii=False) + "\n"
 
 
 def export_markdown(run: Run) -> str:

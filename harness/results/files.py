@@ -44,6 +44,18 @@ def read_json_object(path: Path) -> dict[str, Any]:
     return data
 
 
+def finite(value: Any) -> Any:
+    """value with every NaN and infinity, at any depth of dicts, lists and tuples, as None:
+    JSON has no other way to say "no figure"."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
     _replace_with(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
 
