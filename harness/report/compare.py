@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 
 from harness.core.intervals import format_level, ratio_between
-from harness.report.tables import Run, split_flags, summary
+from harness.report.tables import Run, level_label, split_flags, summary
 from harness.results.files import finite
 
 EXPORT_FORMAT = 1
@@ -107,20 +107,14 @@ def differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     return out
 
 
-def _level(row: Any) -> str:
-    target = getattr(row, "target_rps", math.nan)
-    if target == target and target is not None and not pd.isna(target):
-        return f"{target:g} req/s target"
-    return f"{int(row.users)} users"
-
-
 def _rounds(run: Run) -> dict[tuple[str, str, str], list[float]]:
     """(mix, level, stack) -> requests/s of each ok round (cold windows are left out by
     load_cells)."""
     out: dict[tuple[str, str, str], list[float]] = {}
     ok = run.cells[run.cells["status"] == "ok"]
     for row in ok.itertuples(index=False):
-        out.setdefault((str(row.mix), _level(row), str(row.stack)), []).append(float(row.rps))
+        level = level_label(row.users, getattr(row, "target_rps", None))
+        out.setdefault((str(row.mix), level, str(row.stack)), []).append(float(row.rps))
     return out
 
 

@@ -19,19 +19,21 @@ import pandas as pd
 from harness.core.errors import ResultsError
 from harness.core.intervals import Interval, paired_interval
 from harness.report.raw import read_requests
-from harness.report.tables import Run, levels, split_flags
+from harness.report.tables import Run, level_label, levels, split_flags
 
 DEFAULT_P99_BUDGET_MS = 100.0
 
 
 @dataclass(frozen=True)
 class Pick:
-    """One stack at one load level, with the figures that chose it."""
+    """One stack at one load level, with the figures that chose it and the windows (one
+    per round) they come from."""
 
     stack: str
     level: str
     rps: float
     p99_ms: float
+    cells: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -55,15 +57,12 @@ class MixDecision:
     takeaways: tuple[str, ...]
 
 
-def _level(row: Any) -> str:
-    target = row.get("target_rps")
-    if target is not None and not pd.isna(target):
-        return f"a target of {float(target):g} requests/s"
-    return f"{int(row['users'])} users"
-
-
 def _pick(row: Any) -> Pick:
-    return Pick(str(row["stack"]), _level(row), float(row["rps"]), float(row["p99_ms"]))
+    """A row of the summary or of levels(): each carries its windows in `cells`."""
+    return Pick(
+        str(row["stack"]), level_label(row["users"], row.get("target_rps")), float(row["rps"]),
+        float(row["p99_ms"]), tuple(c for c in str(row["cells"]).split(";") if c),
+    )  # fmt: skip
 
 
 def _sends(run: Run, mix: str) -> tuple[tuple[tuple[str, float], ...], str]:
@@ -90,28 +89,24 @@ def _mix_table(run: Run, mix: str) -> tuple[dict[str, Any], dict[str, Any]]:
     return weights, dict(table.get("params") or {})
 
 
-def _rounds(run: Run, pick: Pick, mix: str, per_level: pd.DataFrame) -> dict[int, float]:
-    row = per_level[(per_level["stack"] == pick.stack) & (per_level["mix"] == mix)]
-    row = row[[_level(r) == pick.level for _, r in row.iterrows()]]
-    cells = set(";".join(row["cells"]).split(";")) if len(row) else set()
-    ok = run.cells[run.cells["cell"].isin(cells) & ~run.cells["failed"]]
+def _rounds(run: Run, pick: Pick) -> dict[int, float]:
+    """round -> requests/s of the pick's finished windows."""
+    ok = run.cells[run.cells["cell"].isin(pick.cells) & ~run.cells["failed"]]
     return {int(r): float(v) for r, v in zip(ok["round"], ok["rps"], strict=True)}
 
 
-def _tied_with(
-    run: Run, pick: Pick | None, within: pd.DataFrame, mix: str, per_level: pd.DataFrame
-) -> tuple[str, ...]:
+def _tied_with(run: Run, pick: Pick | None, within: pd.DataFrame) -> tuple[str, ...]:
     """The other stacks whose fastest level within the budget is tied with the pick: their
     paired ratio to it (per round) has an interval that includes 1."""
     if pick is None:
         return ()
-    best = _rounds(run, pick, mix, per_level)
+    best = _rounds(run, pick)
     tied = []
     for stack, levels_of in within.groupby("stack", sort=True):
         if stack == pick.stack:
             continue
         other = _pick(levels_of.loc[levels_of["rps"].idxmax()])
-        ci = paired_interval(_rounds(run, other, mix, per_level), best)
+        ci = paired_interval(_rounds(run, other), best)
         if ci.n > 1 and ci.low <= 1 <= ci.high:
             tied.append(str(stack))
     return tuple(tied)
@@ -133,17 +128,14 @@ def decide(
         ok_levels = per_level[(per_level["mix"] == mix) & (per_level["status"] == "ok")]
         within = ok_levels[ok_levels["p99_ms"] <= budget_ms]
         within_budget = _pick(within.loc[within["rps"].idxmax()]) if len(within) else None
-        budget_tied = _tied_with(run, within_budget, within, mix, per_level)
+        budget_tied = _tied_with(run, within_budget, within)
         best = {}
         for kind in ("sync", "async"):
             part = ranked[ranked["worker_kind"] == kind]
             best[kind] = _pick(part.iloc[0]) if len(part) else None
         ratio = None
         if best["sync"] and best["async"]:
-            ratio = paired_interval(
-                _rounds(run, best["async"], mix, per_level),
-                _rounds(run, best["sync"], mix, per_level),
-            )
+            ratio = paired_interval(_rounds(run, best["async"]), _rounds(run, best["sync"]))
         efficient = ranked.dropna(subset=["rps_per_cpu_s"])
         most_efficient = None
         if len(efficient):
@@ -174,7 +166,7 @@ def _with_takeaways(d: MixDecision, ranked: pd.DataFrame) -> MixDecision:
     says = []
     if d.leader is None:
         says.append(f"No stack finished the {d.mix} mix.")
-        return _replace(d, says)
+        return replace(d, takeaways=tuple(says))
     others = len(ranked) - 1
     if d.tied:
         verb = "is" if len(d.tied) == 1 else "are"
@@ -213,10 +205,6 @@ def _with_takeaways(d: MixDecision, ranked: pd.DataFrame) -> MixDecision:
     flags = _flagged(ranked, d.leader.stack)
     if flags:
         says.append(f"The leader's figure is flagged ({', '.join(flags)}): read it with care.")
-    return _replace(d, says)
-
-
-def _replace(d: MixDecision, says: list[str]) -> MixDecision:
     return replace(d, takeaways=tuple(says))
 
 

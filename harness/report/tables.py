@@ -216,6 +216,14 @@ def split_flags(flags: str) -> list[str]:
     return [code for code in str(flags).split(";") if code]
 
 
+def level_label(users: Any, target_rps: Any = None) -> str:
+    """A load level in words: "32 users", or in an open-loop run "a target of 500
+    requests/s"."""
+    if target_rps is not None and not pd.isna(target_rps):
+        return f"a target of {float(target_rps):g} requests/s"
+    return f"{int(users)} users"
+
+
 def open_loop(frame: pd.DataFrame) -> bool:
     """Whether the cells (or levels) come from an open-loop run: target_rps is set."""
     return bool(
