@@ -10,7 +10,6 @@ from typing import Any
 
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
 from harness.core.errors import ResultsError
 from harness.core.intervals import format_level
@@ -159,15 +158,17 @@ def placement(ch: dict[str, Any]) -> str:
     if ref is not None and ref != threshold:
         side = "wholly above" if low > ref else "wholly below" if high < ref else "includes"
         parts.append(f"{side} {ref:g}")
-    if low > threshold:
-        parts.append(f"wholly above the threshold {threshold:g}")
-    elif high < threshold:
-        parts.append(f"wholly below the threshold {threshold:g}")
-    else:
+    straddles = low <= threshold <= high
+    if straddles:
         parts.append(f"straddles the threshold {threshold:g}")
+    else:
+        side = "above" if low > threshold else "below"
+        parts.append(f"wholly {side} the threshold {threshold:g}")
     text = f"interval {_interval(ch)}: {', '.join(parts)}"
-    decided_by_interval = "straddles" in text or ch["verdict"] != "inconclusive"
-    return text if decided_by_interval else f"{text}; {ch.get('reason', '')}"
+    # Inconclusive although the interval is on one side: the reason says what decided it.
+    if straddles or ch["verdict"] != "inconclusive":
+        return text
+    return f"{text}; {ch.get('reason', '')}"
 
 
 def _limits(values: list[float]) -> tuple[float, float, bool]:
@@ -184,7 +185,7 @@ def claim_figure(claim: dict[str, Any]) -> Figure | None:
     (a paired ratio or difference, or one cell's median) with its interval, the threshold
     as a dashed line, the claimed side shaded, the "no difference" line (1 or 0) dotted,
     and in words where the interval lies. None when nothing was measured."""
-    from harness.report.charts import LEGEND_WRAP, new_figure
+    from harness.report.charts import LEGEND_WRAP, new_figure, plain_log_ticks
 
     checks = [ch for ch in claim.get("checks", []) if ch.get("figures")]
     if not checks:
@@ -201,9 +202,7 @@ def claim_figure(claim: dict[str, Any]) -> Figure | None:
         left, right, log = _limits(shown)
         if log:
             ax.set_xscale("log")
-            ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-            ax.xaxis.set_minor_locator(NullLocator())
-            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+            plain_log_ticks(ax.xaxis, subs=(1.0, 2.0, 5.0))
         ax.set_xlim(left, right)
         ax.set_ylim(-1, 1)
         ax.set_yticks([])

@@ -22,6 +22,7 @@ import pandas as pd
 from matplotlib import rc_context
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
+from matplotlib.axis import Axis
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -161,12 +162,18 @@ def message_figure(title: str, message: str) -> Figure:
     return fig
 
 
+def plain_log_ticks(axis: Axis, subs: tuple[float, ...] = (1.0, 2.0, 3.0, 5.0)) -> None:
+    """Ticks of a log-scaled axis at plain numbers (2, 3, 5, 10, 20 ...) instead of powers
+    of ten; subs are the multiples of each power of ten that get one."""
+    axis.set_major_locator(LogLocator(base=10, subs=subs))
+    axis.set_minor_locator(NullLocator())
+    axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+
+
 def _log_y(ax: Axes, label: str) -> None:
-    """Log scale with plain numbers (2, 3, 5, 10, 20 ...) instead of powers of ten."""
+    """Log scale with plain numbers instead of powers of ten."""
     ax.set_yscale("log")
-    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 3.0, 5.0)))
-    ax.yaxis.set_minor_locator(NullLocator())
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+    plain_log_ticks(ax.yaxis)
     ax.set_ylabel(label)
 
 
