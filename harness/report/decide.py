@@ -19,7 +19,7 @@ import pandas as pd
 from harness.core.errors import ResultsError
 from harness.core.intervals import Interval, paired_interval
 from harness.report.raw import read_requests
-from harness.report.tables import Run, level_label, levels, split_flags
+from harness.report.tables import Run, level_label, levels, ranked, split_flags
 
 DEFAULT_P99_BUDGET_MS = 100.0
 
@@ -119,10 +119,10 @@ def decide(
     per_level = levels(run.cells)
     out = []
     for mix in dict.fromkeys(run.cells["mix"]):
-        ranked = table[(table["mix"] == mix) & table["rank"].notna()].sort_values("rank")
-        leader = _pick(ranked.iloc[0]) if len(ranked) else None
+        rows = ranked(table, mix)
+        leader = _pick(rows.iloc[0]) if len(rows) else None
         tied = tuple(
-            str(r["stack"]) for _, r in ranked.iloc[1:].iterrows()
+            str(r["stack"]) for _, r in rows.iloc[1:].iterrows()
             if str(r["tied_with_leader"]).lower() == "true"
         )  # fmt: skip
         ok_levels = per_level[(per_level["mix"] == mix) & (per_level["status"] == "ok")]
@@ -131,17 +131,17 @@ def decide(
         budget_tied = _tied_with(run, within_budget, within)
         best = {}
         for kind in ("sync", "async"):
-            part = ranked[ranked["worker_kind"] == kind]
+            part = rows[rows["worker_kind"] == kind]
             best[kind] = _pick(part.iloc[0]) if len(part) else None
         ratio = None
         if best["sync"] and best["async"]:
             ratio = paired_interval(_rounds(run, best["async"]), _rounds(run, best["sync"]))
-        efficient = ranked.dropna(subset=["rps_per_cpu_s"])
+        efficient = rows.dropna(subset=["rps_per_cpu_s"])
         most_efficient = None
         if len(efficient):
             top = efficient.loc[efficient["rps_per_cpu_s"].idxmax()]
             most_efficient = (str(top["stack"]), float(top["rps_per_cpu_s"]))
-        memory = ranked.dropna(subset=["server_rss_mb"])
+        memory = rows.dropna(subset=["server_rss_mb"])
         least_memory = None
         if len(memory):
             low = memory.loc[memory["server_rss_mb"].idxmin()]
@@ -153,21 +153,21 @@ def decide(
             budget_tied,
             best["sync"], best["async"], ratio, most_efficient, least_memory, (),
         )  # fmt: skip
-        out.append(_with_takeaways(decision, ranked))
+        out.append(_with_takeaways(decision, rows))
     return out
 
 
-def _flagged(ranked: pd.DataFrame, stack: str) -> list[str]:
-    row = ranked[ranked["stack"] == stack]
+def _flagged(rows: pd.DataFrame, stack: str) -> list[str]:
+    row = rows[rows["stack"] == stack]
     return split_flags(row.iloc[0]["flags"]) if len(row) else []
 
 
-def _with_takeaways(d: MixDecision, ranked: pd.DataFrame) -> MixDecision:
+def _with_takeaways(d: MixDecision, rows: pd.DataFrame) -> MixDecision:
     says = []
     if d.leader is None:
         says.append(f"No stack finished the {d.mix} mix.")
         return replace(d, takeaways=tuple(says))
-    others = len(ranked) - 1
+    others = len(rows) - 1
     if d.tied:
         verb = "is" if len(d.tied) == 1 else "are"
         tie = f"{len(d.tied)} of the other {others} {verb} tied with it"
@@ -202,18 +202,18 @@ def _with_takeaways(d: MixDecision, ranked: pd.DataFrame) -> MixDecision:
             f"requests/s at {w.level}, p99 {w.p99_ms:.1f} ms (the leader's p99 at its peak: "
             f"{d.leader.p99_ms:.1f} ms){tie}."
         )
-    flags = _flagged(ranked, d.leader.stack)
+    flags = _flagged(rows, d.leader.stack)
     if flags:
         says.append(f"The leader's figure is flagged ({', '.join(flags)}): read it with care.")
     return replace(d, takeaways=tuple(says))
 
 
-def percent_of_best(ranked: pd.DataFrame) -> list[tuple[str, float]]:
+def percent_of_best(rows: pd.DataFrame) -> list[tuple[str, float]]:
     """(stack, its median requests/s as % of the leader's) in rank order."""
-    if not len(ranked):
+    if not len(rows):
         return []
-    best = float(ranked.iloc[0]["rps"])
+    best = float(rows.iloc[0]["rps"])
     return [
         (str(r["stack"]), 100.0 * float(r["rps"]) / best if best > 0 else math.nan)
-        for _, r in ranked.iterrows()
+        for _, r in rows.iterrows()
     ]

@@ -21,7 +21,7 @@ from harness.core.intervals import format_level
 from harness.report import reproduction
 from harness.report.decide import DEFAULT_P99_BUDGET_MS, MixDecision, decide, percent_of_best
 from harness.report.raw import read_cell_json
-from harness.report.tables import FLAG_LABELS, FLAG_MEANINGS, open_loop, split_flags
+from harness.report.tables import FLAG_LABELS, FLAG_MEANINGS, open_loop, ranked, split_flags
 from harness.report.view import Chart, RunView
 from harness.results.environment import KEY_PACKAGES
 
@@ -384,9 +384,8 @@ def decisions(view: RunView, budget_ms: float) -> str:
         "once per process).</p>"
     ]
     for d in decide(view.run, view.table, budget_ms):
-        ranked = view.table[(view.table["mix"] == d.mix) & view.table["rank"].notna()]
-        ranked = ranked.sort_values("rank")
-        share = dict(percent_of_best(ranked))
+        rows_of_mix = ranked(view.table, d.mix)
+        share = dict(percent_of_best(rows_of_mix))
         rows = [
             ("", [
                 _e(_num(r.rank)), f'<span class="stack">{_e(r.stack)}</span>',
@@ -394,7 +393,7 @@ def decisions(view: RunView, budget_ms: float) -> str:
                 _num(r.p99_ms, "ms"), _num(r.rps_per_cpu_s), _num(r.server_rss_mb),
                 badges(r.flags),
             ])
-            for r in ranked.itertuples(index=False)
+            for r in rows_of_mix.itertuples(index=False)
         ]  # fmt: skip
         head = ["rank", "stack", "% of best", "with the leader", "p99 ms", "req / CPU-s",
                 "RSS MB", "flags"]  # fmt: skip

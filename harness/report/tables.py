@@ -216,6 +216,11 @@ def split_flags(flags: str) -> list[str]:
     return [code for code in str(flags).split(";") if code]
 
 
+def ranked(table: pd.DataFrame, mix: str) -> pd.DataFrame:
+    """The ranked rows of one mix of a summary table, best first (failed stacks left out)."""
+    return table[(table["mix"] == mix) & table["rank"].notna()].sort_values("rank")
+
+
 def level_label(users: Any, target_rps: Any = None) -> str:
     """A load level in words: "32 users", or in an open-loop run "a target of 500
     requests/s"."""

@@ -15,7 +15,7 @@ from harness.core.errors import ResultsError
 from harness.report import charts
 from harness.report.palette import StackStyle, stack_styles
 from harness.report.raw import measured_latencies_ms, percentile_curve, timeline
-from harness.report.tables import Run, load_run, open_loop, summary
+from harness.report.tables import Run, load_run, open_loop, ranked, summary
 
 # Chart kinds drawn once per mix, in report order.
 MIX_CHARTS: tuple[str, ...] = (
@@ -110,10 +110,10 @@ class RunView:
 
     def timeline_cell(self, mix: str) -> str | None:
         """The cell a mix's timeline shows: the top-ranked stack's peak cell, first repeat."""
-        ranked = self.table[(self.table["mix"] == mix) & self.table["rank"].notna()]
-        if ranked.empty:
+        rows = ranked(self.table, mix)
+        if rows.empty:
             return None
-        return str(ranked.sort_values("rank").iloc[0]["cells"]).split(";")[0]
+        return str(rows.iloc[0]["cells"]).split(";")[0]
 
     def timeline_figure(self, cell: str) -> Figure:
         """Per-second timeline of any cell of the run."""

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.report.decide import decide, percent_of_best
+from harness.cli import build_parser
+from harness.report.decide import DEFAULT_P99_BUDGET_MS, decide, percent_of_best
+from harness.report.tables import ranked
 from harness.report.view import RunView, open_run
 from tests.conftest import run_harness
 
@@ -22,8 +24,7 @@ def view(tmp_path_factory: pytest.TempPathFactory) -> RunView:
 
 
 def _ranked(view: RunView, mix: str):  # type: ignore[no-untyped-def]
-    table = view.table
-    return table[(table["mix"] == mix) & table["rank"].notna()].sort_values("rank")
+    return ranked(view.table, mix)
 
 
 def test_each_mix_names_what_it_sends_its_leader_and_best_sync_and_async(view: RunView) -> None:
@@ -82,3 +83,8 @@ def test_report_html_opens_with_the_decision_section(view: RunView, tmp_path: Pa
         for sentence in d.takeaways:
             assert html.escape(sentence, quote=True) in page
     assert "the p99 budget 1e-06 ms" in page
+
+
+def test_the_command_line_default_budget_is_the_reports() -> None:
+    # The parser keeps its own literal so that the CLI does not import pandas to start.
+    assert build_parser().parse_args(["report", "x"]).p99_budget == DEFAULT_P99_BUDGET_MS
