@@ -16,7 +16,7 @@ from typing import Any
 
 from harness.claims.spec import Claim, ClaimsFile
 from harness.claims.verdict import ClaimResult, evaluate_claim, not_run
-from harness.core.errors import HarnessError, Interrupted
+from harness.core.errors import HarnessError
 from harness.plan.estimate import estimate
 from harness.results.environment import git_info, installed_packages, iso, machine_info, utc_now
 from harness.results.files import finite, new_run_dir, read_rows, write_json_atomic
@@ -104,8 +104,6 @@ def run_claims(
             t0 = time.monotonic()
             try:
                 run_dir = run(claim.scenario, out_dir / "runs", out=_indented(out))
-            except Interrupted:
-                raise
             except HarnessError as exc:
                 took = time.monotonic() - t0
                 results.append(not_run(claim, f"{type(exc).__name__}: {exc}", took_s=took))

@@ -38,5 +38,10 @@ class UnwritableError(HarnessError):
     stops, every finished window kept, to be finished with --resume once it can write."""
 
 
-class Interrupted(HarnessError):
-    """The run was stopped by SIGINT or SIGTERM; finished cells are kept."""
+class Interrupted(BaseException):
+    """The run was stopped by SIGINT or SIGTERM; finished cells are kept.
+
+    A BaseException, like KeyboardInterrupt: the handler raises it wherever the harness
+    happens to be, often inside code that catches Exception or HarnessError to record a
+    failure (a contract check, the wrk cross-check), which must not turn Ctrl-C into a
+    failed cell and carry on."""

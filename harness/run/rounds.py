@@ -261,8 +261,6 @@ class Fleet:
             t0 = time.monotonic()
             try:
                 self.up[stack.id] = start_stack(stack, index, self._ctx)
-            except Interrupted:
-                raise
             except HarnessError as exc:
                 self.failed[stack.id] = f"stack {stack.id} did not start: {exc}"
                 self._out(f"stack {stack.id}: FAILED: {exc}")

@@ -152,7 +152,12 @@ def test_ctrl_c_stops_everything_and_keeps_finished_cells(tmp_path: Path, design
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 130, output
+    failed = [
+        f"{c.parent.name}: {json.loads(c.read_text()).get('error')}"
+        for c in sorted(cells_csv.parent.glob("raw/*/cell.json"))
+        if json.loads(c.read_text()).get("status") == "failed"
+    ]
+    assert proc.returncode == 130, f"{output}\nfailed cells: {failed}"
     assert "interrupted" in output
     assert marked_pids(run_id) == []
     rows = read_cells(cells_csv.parent)

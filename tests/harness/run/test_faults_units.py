@@ -7,7 +7,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,7 @@ from harness.results.records import CUT_OFF_STATUS, Record
 from harness.run import faults
 from harness.run.launch import HOST
 from harness.run.resume import first_difference
+from harness.run.window import quick_checks
 
 
 def _rec(name: str, status: int) -> Record:
@@ -185,6 +188,44 @@ def test_interrupted_run_stops_even_stubborn_groups_within_5_s(tmp_path: Path) -
     assert all(p.returncode == -signal.SIGKILL for p in procs)
     assert time.monotonic() - signalled < 5
     assert marked_pids("faults-units-interrupt") == []
+
+
+class _CtrlCOnFirstRequest(BaseHTTPRequestHandler):
+    """Answers every GET with an empty JSON object; the first one also sends SIGINT to
+    this process, as a Ctrl-C typed while the quick checks run would."""
+
+    signalled = threading.Event()
+
+    def do_GET(self) -> None:
+        if not self.signalled.is_set():
+            self.signalled.set()
+            os.kill(os.getpid(), signal.SIGINT)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+def test_ctrl_c_during_the_quick_checks_interrupts_instead_of_failing_a_check() -> None:
+    # The contract checks catch Exception so one check's bug cannot hide the others; a
+    # Ctrl-C landing inside one once became a failed check, a failed cell and a run that
+    # carried on and exited 0.
+    server = ThreadingHTTPServer((HOST, 0), _CtrlCOnFirstRequest)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    registry = ProcessRegistry("faults-units-ctrl-c-checks")
+    try:
+        with pytest.raises(Interrupted, match="SIGINT"), shutdown_on_signals(registry):
+            quick_checks(f"http://{HOST}:{server.server_address[1]}")
+            time.sleep(5)  # not reached when the interrupt goes up
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert _CtrlCOnFirstRequest.signalled.is_set()
+    assert registry.interrupted
 
 
 def test_scenario_endpoints_name_file_and_key_unless_remote_is_allowed() -> None:
