@@ -152,10 +152,11 @@ def test_ctrl_c_stops_everything_and_keeps_finished_cells(tmp_path: Path, design
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+    written = {
+        c.parent.name: json.loads(c.read_text()) for c in cells_csv.parent.glob("raw/*/cell.json")
+    }
     failed = [
-        f"{c.parent.name}: {json.loads(c.read_text()).get('error')}"
-        for c in sorted(cells_csv.parent.glob("raw/*/cell.json"))
-        if json.loads(c.read_text()).get("status") == "failed"
+        f"{cell}: {j.get('error')}" for cell, j in written.items() if j.get("status") == "failed"
     ]
     assert proc.returncode == 130, f"{output}\nfailed cells: {failed}"
     assert "interrupted" in output
