@@ -1,12 +1,20 @@
 """A psutil sampler thread, 5 Hz: the server's whole process tree, Locust's processes, and
 the services a run started around the server (nginx, pgbouncer, PostgreSQL), each its own
-tree. A service that is not there has NaN figures (empty in cells.csv), never zeros."""
+tree. A service that is not there has NaN figures (empty in cells.csv), never zeros.
+
+Memory is read three ways. RSS, summed over the server's processes, counts every page a
+forked worker shares with its master once per worker. PSS (proportional set size) charges
+each shared page to its sharers in parts, so the sum over the tree is what the server
+really occupies. USS (unique set size) is what one worker holds alone: what each further
+worker costs. PSS and USS walk /proc/PID/smaps (about 0.2 ms a process against a few µs for
+RSS), so they are read every FULL_MEMORY_EVERY-th sample and are NaN in between."""
 
 from __future__ import annotations
 
 import contextlib
 import csv
 import math
+import statistics
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,9 +26,11 @@ from harness.measure.sampling import SamplerThread
 from harness.results.format import SERVICE_COLUMNS, SERVICE_ROLES
 
 MONITOR_COLUMNS = (
-    "t", "server_cpu_pct", "server_rss_mb", "server_procs", "locust_cpu_pct", *SERVICE_COLUMNS,
+    "t", "server_cpu_pct", "server_rss_mb", "server_pss_mb", "worker_uss_mb", "server_procs",
+    "locust_cpu_pct", *SERVICE_COLUMNS,
 )  # fmt: skip
 INTERVAL_S = 0.2
+FULL_MEMORY_EVERY = 5
 
 
 @dataclass(frozen=True)
@@ -32,6 +42,9 @@ class Sample:
     locust_cpu_pct: float
     # role -> (CPU %, RSS MB) of each service present in the cell.
     services: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    # NaN on the samples that do not read them (see FULL_MEMORY_EVERY).
+    server_pss_mb: float = math.nan
+    worker_uss_mb: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -39,6 +52,8 @@ class MonitorMeans:
     server_cpu_pct: float
     server_rss_mb: float
     locust_cpu_pct: float
+    server_pss_mb: float = math.nan
+    worker_uss_mb: float = math.nan
     # NaN where the service was not running (cells.csv: empty).
     nginx_cpu_pct: float = math.nan
     nginx_rss_mb: float = math.nan
@@ -87,6 +102,24 @@ class _Tree:
                 rss += proc.memory_info().rss / 1e6
         return cpu, rss, len(members)
 
+    def unshared(self) -> tuple[float, float]:
+        """(PSS MB summed over the tree, median USS MB of a worker), from the processes of
+        the last sample(). The workers are the root's descendants; a server of one process
+        is its own worker. NaN where /proc cannot be read (another user's process)."""
+        pss = 0.0
+        worker_uss: list[float] = []
+        for proc in self._known.values():
+            try:
+                full = proc.memory_full_info()
+            except psutil.Error:
+                return math.nan, math.nan
+            pss += full.pss / 1e6
+            if proc.pid != self.root_pid or len(self._known) == 1:
+                worker_uss.append(full.uss / 1e6)
+        if not worker_uss:
+            return math.nan, math.nan
+        return pss, statistics.median(worker_uss)
+
 
 class Monitor(SamplerThread):
     """Samples in a daemon thread until stop(); rows go to monitor.csv as they come.
@@ -111,12 +144,17 @@ class Monitor(SamplerThread):
         self._services = {role: _Tree(pid) for role, pid in services.items()}
         self._path = path
         self.samples: list[Sample] = []
+        self._count = 0
 
     def _sample(self) -> Sample:
         cpu, rss, procs = self._server.sample() if self._server else (math.nan, math.nan, 0)
+        pss = uss = math.nan
+        if self._server and self._count % FULL_MEMORY_EVERY == 0:
+            pss, uss = self._server.unshared()
+        self._count += 1
         locust_cpu, _, _ = self._locust.sample()
         services = {role: tree.sample()[:2] for role, tree in self._services.items()}
-        return Sample(time.time(), cpu, rss, procs, locust_cpu, services)
+        return Sample(time.time(), cpu, rss, procs, locust_cpu, services, pss, uss)
 
     def _loop(self) -> None:
         with self._path.open("w", newline="") as f:
@@ -133,6 +171,7 @@ class Monitor(SamplerThread):
 
 def _csv_row(s: Sample) -> list[str]:
     row = [f"{s.t:.3f}", f"{s.server_cpu_pct:.1f}", f"{s.server_rss_mb:.1f}",
+           _optional(s.server_pss_mb), _optional(s.worker_uss_mb),
            str(s.server_procs), f"{s.locust_cpu_pct:.1f}"]  # fmt: skip
     for role in SERVICE_ROLES:
         figures = s.services.get(role)
@@ -140,8 +179,14 @@ def _csv_row(s: Sample) -> list[str]:
     return row
 
 
+def _optional(value: float) -> str:
+    return "" if math.isnan(value) else f"{value:.1f}"
+
+
 def _mean(values: list[float]) -> float:
-    return sum(values) / len(values) if values else math.nan
+    """Mean of the values that were read (NaN ones were not); NaN when none were."""
+    read = [v for v in values if not math.isnan(v)]
+    return sum(read) / len(read) if read else math.nan
 
 
 def means(samples: Sequence[Sample], start: float, end: float) -> MonitorMeans:
@@ -156,6 +201,8 @@ def means(samples: Sequence[Sample], start: float, end: float) -> MonitorMeans:
     return MonitorMeans(
         server_cpu_pct=_mean([s.server_cpu_pct for s in inside]),
         server_rss_mb=_mean([s.server_rss_mb for s in inside]),
+        server_pss_mb=_mean([s.server_pss_mb for s in inside]),
+        worker_uss_mb=_mean([s.worker_uss_mb for s in inside]),
         locust_cpu_pct=_mean([s.locust_cpu_pct for s in inside]),
         **services,
     )

@@ -301,7 +301,9 @@ def _bar_panel(ax: Axes, rows: pd.DataFrame, col: str, styles: Mapping[str, Stac
 
 
 def efficiency(table: pd.DataFrame, mix: str, styles: Mapping[str, StackStyle]) -> Figure:
-    """Requests per server CPU-second and server RSS per stack, each at its peak level."""
+    """Requests per server CPU-second and the server's memory per stack, each at its peak
+    level. Memory is PSS (pages shared after fork counted once); a run without PSS (older,
+    or unreadable /proc) draws RSS summed over the server's processes instead."""
     rows = table[table["mix"] == mix].sort_values(
         "rps_per_cpu_s", ascending=True, na_position="first"
     )
@@ -311,10 +313,14 @@ def efficiency(table: pd.DataFrame, mix: str, styles: Mapping[str, StackStyle]) 
     fig = new_figure(1.6 + 0.42 * len(rows))
     axes = fig.subplots(1, 2, sharey=True)
     _bar_panel(axes[0], rows, "rps_per_cpu_s", styles)
-    _bar_panel(axes[1], rows, "server_rss_mb", styles)
+    pss = "server_pss_mb" in rows.columns and rows["server_pss_mb"].notna().any()
+    _bar_panel(axes[1], rows, "server_pss_mb" if pss else "server_rss_mb", styles)
     axes[0].set_yticks(np.arange(len(rows)), labels=list(rows["stack"]))
     axes[0].set_xlabel("requests per server CPU-second")
-    axes[1].set_xlabel("server RSS (MB, all server processes)")
+    axes[1].set_xlabel(
+        "server PSS (MB, shared pages counted once)" if pss
+        else "server RSS (MB, summed over server processes)"
+    )  # fmt: skip
     axes[0].set_title("CPU efficiency (higher is better)")
     axes[1].set_title("memory (lower is better)")
     fig.suptitle(title)

@@ -4,8 +4,10 @@ For each mix: what it sent (the request names and their shares, counted in one o
 windows, and the mix's parameters), the leader and the stacks tied with it (their paired
 interval against the leader includes 1), the best stack within a p99 budget (any load
 level whose median p99 stays within it), the best sync against the best async stack
-(paired by round), the most requests per server CPU-second, the least memory, and
-takeaway sentences made from those figures and nothing else.
+(paired by round), the most requests per server CPU-second, the least memory (PSS, the
+server's memory counted once; RSS for a run that has no PSS), the leanest worker (USS:
+what each further worker costs), and takeaway sentences made from those figures and
+nothing else.
 """
 
 from __future__ import annotations
@@ -53,7 +55,9 @@ class MixDecision:
     best_async: Pick | None
     async_over_sync: Interval | None
     most_efficient: tuple[str, float] | None  # stack, requests per server CPU-second
-    least_memory: tuple[str, float] | None  # stack, server RSS MB (all processes)
+    # stack, server MB, and which memory: "PSS" or, for a run without it, "RSS".
+    least_memory: tuple[str, float, str] | None
+    leanest_worker: tuple[str, float] | None  # stack, USS MB of its median worker
     takeaways: tuple[str, ...]
 
 
@@ -136,25 +140,31 @@ def decide(
         ratio = None
         if best["sync"] and best["async"]:
             ratio = paired_interval(_rounds(run, best["async"]), _rounds(run, best["sync"]))
-        efficient = rows.dropna(subset=["rps_per_cpu_s"])
-        most_efficient = None
-        if len(efficient):
-            top = efficient.loc[efficient["rps_per_cpu_s"].idxmax()]
-            most_efficient = (str(top["stack"]), float(top["rps_per_cpu_s"]))
-        memory = rows.dropna(subset=["server_rss_mb"])
-        least_memory = None
-        if len(memory):
-            low = memory.loc[memory["server_rss_mb"].idxmin()]
-            least_memory = (str(low["stack"]), float(low["server_rss_mb"]))
+        most_efficient = _extreme(rows, "rps_per_cpu_s", highest=True)
+        pss = "server_pss_mb" in rows.columns and rows["server_pss_mb"].notna().any()
+        least = _extreme(rows, "server_pss_mb" if pss else "server_rss_mb", highest=False)
+        least_memory = (*least, "PSS" if pss else "RSS") if least else None
+        leanest_worker = _extreme(rows, "worker_uss_mb", highest=False)
         sends, sent_in = _sends(run, mix)
         weights, params = _mix_table(run, mix)
         decision = MixDecision(
             mix, weights, sends, sent_in, params, leader, tied, budget_ms, within_budget,
             budget_tied,
-            best["sync"], best["async"], ratio, most_efficient, least_memory, (),
+            best["sync"], best["async"], ratio, most_efficient, least_memory, leanest_worker,
+            (),
         )  # fmt: skip
         out.append(_with_takeaways(decision, rows))
     return out
+
+
+def _extreme(rows: pd.DataFrame, column: str, highest: bool) -> tuple[str, float] | None:
+    """(stack, figure) of the ranked row with the highest or lowest figure in column; None
+    when no row has it (an older run, a server the suite did not start)."""
+    known = rows.dropna(subset=[column]) if column in rows.columns else rows.iloc[0:0]
+    if not len(known):
+        return None
+    row = known.loc[known[column].idxmax() if highest else known[column].idxmin()]
+    return str(row["stack"]), float(row[column])
 
 
 def _flagged(rows: pd.DataFrame, stack: str) -> list[str]:

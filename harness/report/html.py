@@ -190,6 +190,8 @@ HEADLINE: tuple[tuple[str, Callable[[Any], str], bool], ...] = (
     ("server CPU %", lambda r: _num(r.server_cpu_pct), True),
     ("req / CPU-s", lambda r: _num(r.rps_per_cpu_s), True),
     ("RSS MB", lambda r: _num(r.server_rss_mb), True),
+    ("PSS MB", lambda r: _num(r.server_pss_mb), True),
+    ("USS MB / worker", lambda r: _num(r.worker_uss_mb), True),
     (
         "flags",
         lambda r: badges(
@@ -379,9 +381,12 @@ def decisions(view: RunView, budget_ms: float) -> str:
     out = [
         "<p>Computed from this run's figures, nothing written by hand: each stack at its "
         "peak level (as in the headline), ties from the paired intervals, the p99 budget "
-        f"{_e(f'{budget_ms:g}')} ms (<code>report --p99-budget MS</code>), memory as the "
-        "resident memory of every server process summed (pages shared after fork count "
-        "once per process).</p>"
+        f"{_e(f'{budget_ms:g}')} ms (<code>report --p99-budget MS</code>). Memory three "
+        "ways: RSS is the resident memory of every server process summed, so a page "
+        "workers share after fork counts once per process; PSS shares each such page "
+        "among the processes that hold it, so the sum is what the server occupies; USS "
+        "is what one worker holds alone (the median worker): what each further worker "
+        "costs.</p>"
     ]
     for d in decide(view.run, view.table, budget_ms):
         rows_of_mix = ranked(view.table, d.mix)
@@ -391,24 +396,28 @@ def decisions(view: RunView, budget_ms: float) -> str:
                 _e(_num(r.rank)), f'<span class="stack">{_e(r.stack)}</span>',
                 _e(f"{share[r.stack]:.0f}%"), "tied" if r.stack in d.tied else "",
                 _num(r.p99_ms, "ms"), _num(r.rps_per_cpu_s), _num(r.server_rss_mb),
-                badges(r.flags),
+                _num(r.server_pss_mb), _num(r.worker_uss_mb), badges(r.flags),
             ])
             for r in rows_of_mix.itertuples(index=False)
         ]  # fmt: skip
         head = ["rank", "stack", "% of best", "with the leader", "p99 ms", "req / CPU-s",
-                "RSS MB", "flags"]  # fmt: skip
+                "RSS MB", "PSS MB", "USS MB / worker", "flags"]  # fmt: skip
         extra = []
         if d.most_efficient:
             extra.append(f"most requests per server CPU-second: {d.most_efficient[0]} "
                          f"({d.most_efficient[1]:,.0f})")  # fmt: skip
         if d.least_memory:
-            extra.append(f"least memory: {d.least_memory[0]} ({d.least_memory[1]:,.0f} MB)")
+            stack, mb, kind = d.least_memory
+            extra.append(f"least memory: {stack} ({mb:,.0f} MB {kind})")
+        if d.leanest_worker:
+            stack, mb = d.leanest_worker
+            extra.append(f"least memory per worker: {stack} ({mb:,.1f} MB USS)")
         out.append(
             f'<h3 id="decide-{_e(d.mix)}">mix {_e(d.mix)}</h3>'
             f"<p><strong>Sends:</strong> {_e(_sends_words(d))}.</p>"
             f"<ul>{''.join(f'<li>{_e(t)}</li>' for t in d.takeaways)}"
             f"{''.join(f'<li>{_e(x[:1].upper() + x[1:])}.</li>' for x in extra)}</ul>"
-            f"{_table(head, rows, (2, 4, 5, 6))}"
+            f"{_table(head, rows, (2, 4, 5, 6, 7, 8))}"
         )
     return "".join(out)
 

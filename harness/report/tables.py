@@ -68,7 +68,8 @@ STACK_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 METRIC_COLUMNS: tuple[str, ...] = (
     "rps", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "mean_ms", "error_rate",
-    "server_cpu_pct", "server_rss_mb", "locust_cpu_pct", "rps_per_cpu_s",
+    "server_cpu_pct", "server_rss_mb", "server_pss_mb", "worker_uss_mb", "locust_cpu_pct",
+    "rps_per_cpu_s",
 )  # fmt: skip
 # Worker classes whose workers interleave many requests on one thread.
 ASYNC_WORKER_HINTS: tuple[str, ...] = (
@@ -152,7 +153,8 @@ def _derive(frame: pd.DataFrame, metadata: dict[str, Any]) -> pd.DataFrame:
     # The figures behind the two kinds of noise (harness/measure/noise.py); older runs
     # have neither. A cell that started with TIME_WAIT over half the local port range is
     # flagged time_wait: its connects may have failed or stalled.
-    for col in ("other_cpu_pct", "port_range_used_fraction"):
+    # Memory counted once (PSS) and per worker (USS): older runs have RSS alone.
+    for col in ("other_cpu_pct", "port_range_used_fraction", "server_pss_mb", "worker_uss_mb"):
         frame[col] = pd.to_numeric(frame.get(col, pd.Series(np.nan, index=frame.index)),
                                    errors="coerce")  # fmt: skip
     frame["time_wait"] = frame["port_range_used_fraction"] >= PORT_RANGE_HALF
@@ -286,7 +288,8 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "vs_leader", "vs_leader_low", "vs_leader_high", "tied_with_leader",
     "vs_next", "vs_next_low", "vs_next_high", "tied_with_next",
     "p50_ms", "p90_ms", "p99_ms", "p999_ms", "error_rate",
-    "server_cpu_pct", "server_rss_mb", "rps_per_cpu_s", "locust_cpu_pct", "failed_users",
+    "server_cpu_pct", "server_rss_mb", "server_pss_mb", "worker_uss_mb", "rps_per_cpu_s",
+    "locust_cpu_pct", "failed_users",
     "other_cpu_pct_max", "port_range_used_max", *STACK_COLUMNS, "cells",
 )  # fmt: skip
 

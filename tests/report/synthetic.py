@@ -138,6 +138,9 @@ def _cell_row(spec: SynthSpec, stack: SynthStack, mix: str, users: int, repeat: 
         p50_ms=q[0], p90_ms=q[1], p99_ms=q[2], p999_ms=q[3], max_ms=ok_ms[-1],
         mean_ms=ok_ms.mean(), server_cpu_pct=80.0 * stack.workers, locust_cpu_pct=40.0,
         server_rss_mb=35.0 * stack.workers + 20.0,
+        # Workers share the master's pages after fork: PSS below RSS; USS per worker.
+        server_pss_mb=12.0 * stack.workers + 20.0 + stack.capacity_rps / 100,
+        worker_uss_mb=20.0 - stack.capacity_rps / 100,
     )  # fmt: skip
     return row
 

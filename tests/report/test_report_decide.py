@@ -72,6 +72,32 @@ def test_the_p99_budget_picks_the_fastest_level_within_it(view: RunView) -> None
     assert "No stack kept p99 within 1e-06 ms at any load level." in none.takeaways
 
 
+def test_memory_is_counted_once_and_per_worker(view: RunView) -> None:
+    for d in decide(view.run, view.table):
+        rows = _ranked(view, d.mix)
+        low_pss = rows.loc[rows["server_pss_mb"].idxmin()]
+        low_uss = rows.loc[rows["worker_uss_mb"].idxmin()]
+        assert d.least_memory == (low_pss["stack"], low_pss["server_pss_mb"], "PSS")
+        assert d.leanest_worker == (low_uss["stack"], low_uss["worker_uss_mb"])
+        # Shared pages: the summed RSS is above PSS for every multi-worker stack.
+        multi = rows[rows["workers"] > 1]
+        assert (multi["server_rss_mb"] > multi["server_pss_mb"]).all() and len(multi)
+    json_mix = {d.mix: d for d in decide(view.run, view.table)}["json"]
+    # The smallest server and the cheapest further worker are different stacks here.
+    assert json_mix.least_memory and json_mix.leanest_worker
+    assert json_mix.least_memory[0] == DEFAULT_STACKS[5].id
+    assert json_mix.leanest_worker[0] == DEFAULT_STACKS[4].id
+
+
+def test_a_run_without_pss_falls_back_to_rss(view: RunView) -> None:
+    table = view.table.assign(server_pss_mb=float("nan"), worker_uss_mb=float("nan"))
+    for d in decide(view.run, table):
+        rows = ranked(table, d.mix)
+        low = rows.loc[rows["server_rss_mb"].idxmin()]
+        assert d.least_memory == (low["stack"], low["server_rss_mb"], "RSS")
+        assert d.leanest_worker is None
+
+
 def test_report_html_opens_with_the_decision_section(view: RunView, tmp_path: Path) -> None:
     run_dir = tmp_path / view.run.path.name
     shutil.copytree(view.run.path, run_dir)
@@ -83,6 +109,13 @@ def test_report_html_opens_with_the_decision_section(view: RunView, tmp_path: Pa
         for sentence in d.takeaways:
             assert html.escape(sentence, quote=True) in page
     assert "the p99 budget 1e-06 ms" in page
+    decision = page[page.index('id="decide"') : page.index('id="headline"')]
+    for header in ("RSS MB", "PSS MB", "USS MB / worker"):
+        assert f">{header}</th>" in decision, header
+    json_mix = {d.mix: d for d in decide(view.run, view.table)}["json"]
+    assert json_mix.leanest_worker is not None
+    stack, mb = json_mix.leanest_worker
+    assert html.escape(f"Least memory per worker: {stack} ({mb:,.1f} MB USS).") in page
 
 
 def test_the_command_line_default_budget_is_the_reports() -> None:

@@ -24,10 +24,10 @@ while time.monotonic() < end:
 """
 
 
-def test_monitor_samples_the_whole_tree(tmp_path: Path) -> None:
-    server = subprocess.Popen([sys.executable, "-c", TREE])
+def _monitored(server: subprocess.Popen[str], path: Path) -> tuple[Monitor, list[dict[str, str]]]:
+    """Monitor the server's tree (and a sleeping stand-in for Locust) for 1.5 s; stop both
+    processes and return the monitor and its monitor.csv rows."""
     locust = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
-    path = tmp_path / "monitor.csv"
     try:
         monitor = Monitor(server.pid, locust.pid, path).start()
         time.sleep(1.5)
@@ -37,7 +37,12 @@ def test_monitor_samples_the_whole_tree(tmp_path: Path) -> None:
             proc.kill()
             proc.wait()
     with path.open() as f:
-        rows = list(csv.DictReader(f))
+        return monitor, list(csv.DictReader(f))
+
+
+def test_monitor_samples_the_whole_tree(tmp_path: Path) -> None:
+    server = subprocess.Popen([sys.executable, "-c", TREE], text=True)
+    monitor, rows = _monitored(server, tmp_path / "monitor.csv")
     assert list(rows[0]) == list(MONITOR_COLUMNS)
     assert len(rows) >= 5
     later = rows[3:]
@@ -82,3 +87,35 @@ def test_services_are_sampled_as_their_own_trees(tmp_path: Path) -> None:
 def test_unknown_service_role_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="redis"):
         Monitor(1, 1, tmp_path / "m.csv", {"redis": 1})
+
+
+# A master that fills 200 MB and forks two workers that only sleep: the workers share the
+# master's pages. RSS counts them three times, PSS once, and a worker's USS is small.
+FORKED = """
+import os, time
+ballast = bytes(os.urandom(1 << 20)) * 200
+for _ in range(2):
+    if os.fork() == 0:
+        time.sleep(30)
+        os._exit(0)
+print("ready", flush=True)
+time.sleep(30)
+"""
+
+
+def test_forked_workers_share_memory_pss_counts_it_once(tmp_path: Path) -> None:
+    server = subprocess.Popen([sys.executable, "-c", FORKED], stdout=subprocess.PIPE, text=True)
+    assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+    monitor, rows = _monitored(server, tmp_path / "monitor.csv")
+    full = [r for r in rows if r["server_pss_mb"]]
+    assert full, "no sample read PSS"
+    # Samples in between read only RSS: their PSS and USS are empty, not zeros.
+    assert any(r["server_pss_mb"] == "" == r["worker_uss_mb"] for r in rows)
+    last = full[-1]
+    assert int(last["server_procs"]) == 3
+    rss, pss, uss = (float(last[c]) for c in ("server_rss_mb", "server_pss_mb", "worker_uss_mb"))
+    assert rss > 600, rss  # 200 MB counted once per process
+    assert 200 < pss < 300, pss  # counted once
+    assert uss < 50, uss  # a worker's own pages: the interpreter's, not the ballast
+    m = means(monitor.samples, 0, time.time() + 1)
+    assert 200 < m.server_pss_mb < 300 and m.worker_uss_mb < 50
