@@ -90,6 +90,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             resume_dir=resume_dir,
             allow_remote=args.allow_remote,
             calibration=measure_for_run(scenario, results_dir, print),
+            live=args.progress == "bar" or (args.progress == "auto" and sys.stdout.isatty()),
         )
     print(f"results: {run_dir}")
     return 0
@@ -261,6 +262,11 @@ def build_parser(prog: str = "python -m harness") -> argparse.ArgumentParser:
     p.add_argument(
         "--dry-run", action="store_true", help="print the plan and its estimated time, run nothing"
     )
+    p.add_argument(
+        "--progress", choices=["auto", "bar", "lines"], default="auto",
+        help="bar: live bars (window in progress, requests/s, ETA) under the lines; lines: "
+        "a line per window; auto (default): bar when stdout is a terminal",
+    )  # fmt: skip
     _allow_concurrent(p)
     p = sub.add_parser("calibrate", help="measure the load generator's ceiling (stored)")
     p.add_argument(

@@ -4,7 +4,9 @@ in a control directory (the other side: scenarios/locustfiles/_rounds.py).
 start() spawns Locust pinned to the load CPUs with the round's largest user count and
 waits for `ready.json`; run_window() writes `window-<k>.json`, waits for
 `window-<k>.done.json` while watching Locust and the window's server, and returns the
-window's records; stop() writes `quit` and stops the process group.
+window's records; stop() writes `quit` and stops the process group. With a live feed (a
+terminal's progress bar), Locust also writes `live-<k>.json`, the window's requests so far,
+twice a second, and the harness passes each new one on.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from harness.results.records import read_records
 from harness.run import loadgen
 from harness.run.faults import DEADLINE_GRACE_S, ServerExitedError
 from harness.run.launch import log_tail
+from harness.run.progress import LiveFeed
 from harness.run.session import Session
 
 POLL_S = 0.005
@@ -37,6 +40,8 @@ QUIT_WAIT_S = 5.0
 # Between windows the users finish their requests and idle: the load goes on this long
 # past the measure window, so that it ends under full load.
 TAIL_S = 0.1
+# How often the harness looks for a new live-<k>.json (Locust writes one every 0.5 s).
+LIVE_READ_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -72,8 +77,10 @@ class DrivenLocust:
         control_dir: Path,
         users: int,
         windows: int,
+        feed: LiveFeed | None = None,
     ) -> None:
         self._session = session
+        self._feed = feed
         self._load = load
         self._cpus = cpus
         self.control_dir = control_dir
@@ -147,16 +154,23 @@ class DrivenLocust:
             "cell": cell.id, "host": url, "source": source, "users": cell.users,
             "target_rps": float(cell.target_rps or 0), "mix": json.loads(cell.mix.to_json()),
             "warmup_s": load.warmup_s, "measure_s": load.measure_s, "tail_s": TAIL_S,
-            "stop_timeout_s": load.stop_timeout_s,
+            "stop_timeout_s": load.stop_timeout_s, "live": self._feed is not None,
         }  # fmt: skip
         path = self.control_dir / f"window-{k}.json"
         tmp = path.with_name(f".{path.name}.tmp")
         tmp.write_text(json.dumps(spec))
         t0 = time.monotonic()
         os.replace(tmp, path)
+        if self._feed is not None:
+            self._feed.window_started(cell.id, load.warmup_s, load.measure_s)
+        live = self.control_dir / f"live-{k}.json"
+        next_read, seen = t0, 0.0
         done = self.control_dir / f"window-{k}.done.json"
         deadline = t0 + window_budget_s(load) + DEADLINE_GRACE_S
         while not done.exists():
+            if self._feed is not None and time.monotonic() >= next_read:
+                next_read += LIVE_READ_S
+                seen = self._pass_on(live, seen)
             if server is not None and server.poll() is not None:
                 tail = log_tail(server_log) if server_log is not None else ""
                 raise ServerExitedError(
@@ -175,6 +189,7 @@ class DrivenLocust:
         requests_file = self.control_dir / f"requests.{k}.csv"
         records = read_records(requests_file)
         requests_file.unlink()
+        live.unlink(missing_ok=True)
         records.sort(key=lambda r: r.t_start)
         output = loadgen.LoadOutput(
             records=records,
@@ -184,6 +199,18 @@ class DrivenLocust:
             per_process={str(self.proc.pid if self.proc else 0): {"records": len(records)}},
         )
         return WindowLoad(output, int(report["users_joined"]), int(report["users_killed"]), took)
+
+    def _pass_on(self, live: Path, seen: float) -> float:
+        """Hand the feed a live-<k>.json newer than the one seen (its time); a missing
+        or half-read file waits for the next look."""
+        try:
+            report = json.loads(live.read_text())
+            at, count = float(report["at"]), int(report["requests"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return seen
+        if at > seen and self._feed is not None:
+            self._feed.requests(count, at)
+        return max(at, seen)
 
     def stop(self) -> None:
         """Tell the process to quit (it writes its summary), then stop its group; after

@@ -332,7 +332,13 @@ def _start_driver(
         attempt += 1
         control = control.parent / f"{control.name.split('-')[0]}-{attempt}"
     driver = DrivenLocust(
-        ctx.session, ctx.scenario.load, ctx.scenario.cpus.load, control, users, windows
+        ctx.session,
+        ctx.scenario.load,
+        ctx.scenario.cpus.load,
+        control,
+        users,
+        windows,
+        ctx.feed,
     )
     try:
         driver.start()

@@ -31,7 +31,7 @@ from harness.results.format import SCHEMA_VERSION
 from harness.run import cpulock, faults, resume
 from harness.run.cell import run_cell
 from harness.run.loadgen import distribution
-from harness.run.progress import Progress, summary_table
+from harness.run.progress import Progress, progress_for, summary_table
 from harness.run.rounds import Fleet, Sources, run_rounds
 from harness.run.services.preflight import preflight
 from harness.run.session import open_session
@@ -104,6 +104,7 @@ def run_scenario(
     calibration: Calibration | None = None,
     use_calibration: bool = True,
     allow_concurrent: bool | None = None,
+    live: bool = False,
 ) -> Path:
     """Run every cell; returns the run directory. Interrupted propagates after cleanup,
     with every finished cell already in cells.csv. With resume_dir, the cells already in
@@ -111,7 +112,8 @@ def run_scenario(
     ceiling measured for this run (harness.calibrate.measure_for_run), else the stored one
     is looked up; use_calibration=False: no ceiling (the calibration's own runs).
     CpusBusyError when another live run holds one of its CPUs, unless allow_concurrent
-    (None: as the command around it said, harness.run.cpulock)."""
+    (None: as the command around it said, harness.run.cpulock). live: progress bars with
+    the window in progress and its requests/s (for a terminal) besides the lines."""
     check_before_run(
         scenario, results_dir, allow_remote=allow_remote, resume=resume_dir is not None
     )
@@ -120,7 +122,7 @@ def run_scenario(
         run_cpus(scenario), str(scenario.path), allow_concurrent=allow_concurrent
     ) as held:
         return _run(scenario, results_dir, out, resume_dir, allow_remote, calibration,
-                    use_calibration, held)  # fmt: skip
+                    use_calibration, held, live)  # fmt: skip
 
 
 def run_cpus(scenario: Scenario) -> list[int]:
@@ -138,6 +140,7 @@ def _run(
     calibration: Calibration | None,
     use_calibration: bool,
     held: cpulock.Holding,
+    live: bool,
 ) -> Path:
     seed = scenario.load.seed
     if seed is None and (scenario.load.rounds > 1 or scenario.load.design == "rounds"):
@@ -175,9 +178,8 @@ def _run(
     for warning in scenario.warnings:
         out(f"warning: {warning}")
     upstream = scenario.cpus.upstream if scenario.needs_upstream else None
-    progress = Progress(
-        out, len(planned) + len(cold) + len(rows) - len(done), len(rows), _guess_s(scenario)
-    )
+    total = len(planned) + len(cold) + len(rows) - len(done)
+    progress = progress_for(out, total, len(rows), _guess_s(scenario), live)
     t0 = time.monotonic()
 
     def emit(row: dict[str, Any]) -> None:
@@ -191,24 +193,30 @@ def _run(
         progress.line(row)
 
     try:
-        with open_session(
-            run_id, run_dir, upstream_cpus=upstream,
-            spec=scenario.services, service_cpus=scenario.cpus.server,
-        ) as session:  # fmt: skip
-            metadata["services"] = {**scenario.services.describe(), "database": session.database}
-            ctx = RunContext(
-                run_id, scenario, run_dir, session, allow_remote=allow_remote,
-                calibration=calibration,
-            )  # fmt: skip
-            if scenario.load.design == "rounds":
-                metadata["stacks"] = _run_rounds(ctx, todo, cold, emit, out, progress)
-            else:
-                for cell in todo:
-                    emit(run_cell(cell, ctx))
-            # Every level's rounds are in: their intervals and flags go on each round.
-            rows[:] = with_repeat_columns(rows, scenario.load.rounds)
-            write_cells_csv(run_dir / "cells.csv", rows)
-            write_comparisons(run_dir / "comparisons.csv", rows)
+        try:
+            with open_session(
+                run_id, run_dir, upstream_cpus=upstream,
+                spec=scenario.services, service_cpus=scenario.cpus.server,
+            ) as session:  # fmt: skip
+                metadata["services"] = {
+                    **scenario.services.describe(), "database": session.database
+                }  # fmt: skip
+                ctx = RunContext(
+                    run_id, scenario, run_dir, session, allow_remote=allow_remote,
+                    calibration=calibration, feed=progress.feed,
+                )  # fmt: skip
+                if scenario.load.design == "rounds":
+                    metadata["stacks"] = _run_rounds(ctx, todo, cold, emit, out, progress)
+                else:
+                    for cell in todo:
+                        emit(run_cell(cell, ctx))
+                # Every level's rounds are in: their intervals and flags go on each round.
+                rows[:] = with_repeat_columns(rows, scenario.load.rounds)
+                write_cells_csv(run_dir / "cells.csv", rows)
+                write_comparisons(run_dir / "comparisons.csv", rows)
+        finally:
+            # The bars come down before the run's last words are printed.
+            progress.close()
     except BaseException as exc:
         metadata["aborted"] = f"{type(exc).__name__}: {exc}"
         out(f"run stopped after {len(rows)} of {progress.total} cells; results so far: {run_dir}")

@@ -34,6 +34,7 @@ from harness.results.files import write_json_atomic
 from harness.results.format import REPEAT_COLUMNS
 from harness.results.records import write_records_gz
 from harness.run import faults, loadgen
+from harness.run.progress import LiveFeed
 from harness.run.session import Session
 
 
@@ -47,6 +48,8 @@ class RunContext:
     allow_remote: bool = False
     # The generator's calibrated ceiling for ceiling_fraction (harness/calibrate.py).
     calibration: Calibration | None = None
+    # Where a window's live requests go while it runs: a terminal's progress bar.
+    feed: LiveFeed | None = None
 
 
 class Part(Protocol):

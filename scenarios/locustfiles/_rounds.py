@@ -10,6 +10,8 @@ flight `stop_timeout_s` later is cut off (reported with status -1, as when Locus
 a user) and its user idles too. The window's records go to `requests.<k>.csv`, then
 `window-<k>.done.json` says the window is over: when it started, how many users took
 part, how many requests were cut off, and Locust's own request count for the window.
+When the window asks for it (`live`: a terminal shows a progress bar), the requests
+completed so far are written to `live-<k>.json` every LIVE_S while it runs.
 A `quit` file, or the harness's death (the parent changes), ends the process.
 
 Every window starts its users on fresh connections, from its own source address when one
@@ -38,6 +40,7 @@ from gevent.event import Event
 POLL_S = 0.005
 # After the drain, the users killed for their cut-off requests get this long to idle.
 KILL_WAIT_S = 2.0
+LIVE_S = 0.5
 
 
 class WindowCutOff(GreenletExit):
@@ -58,6 +61,7 @@ class Window:
     measure_s: float
     tail_s: float
     stop_timeout_s: float
+    live: bool = False
     start: float = 0.0
 
     @property
@@ -164,7 +168,10 @@ class Driven:
         self._window = window
         changed, self._changed = self._changed, Event()
         changed.set()
+        reporter = gevent.spawn(self._report_live, window) if window.live else None
         gevent.sleep(max(0.0, window.stop_at - time.time()))
+        if reporter is not None:
+            reporter.kill(block=False)
         deadline = time.monotonic() + window.stop_timeout_s
         while self._busy and time.monotonic() < deadline:
             gevent.sleep(POLL_S)
@@ -190,6 +197,15 @@ class Driven:
             "records": text.count("\n"),
             "records_text": text,
         }
+
+    def _report_live(self, window: Window) -> None:
+        """live-<k>.json every LIVE_S: the window's requests so far, for the progress bar."""
+        path = self.control_dir / f"live-{window.index}.json"
+        while True:
+            gevent.sleep(LIVE_S)
+            count = self.environment.stats.total.num_requests - self._requests_before
+            with contextlib.suppress(OSError):  # a full disk: the bar waits, the load goes on
+                _write(path, json.dumps({"at": time.time(), "requests": count}))
 
     # The users' side: the one task of a driven user, which returns only when Locust stops it.
     def serve(self, user: Any) -> None:
