@@ -141,7 +141,9 @@ def _reference(ch: dict[str, Any]) -> tuple[float | None, str]:
     if len(figures) < 2:
         metric = figures[0]["metric"] if figures else "value"
         return None, f"{metric} (median over the rounds)"
-    if " / " in str(ch.get("expression", "")):
+    # claims.json names the comparison; one written before it did says it in the expression.
+    compare = ch.get("compare") or ("ratio" if " / " in str(ch.get("expression", "")) else "")
+    if compare == "ratio":
         return 1.0, f"ratio of {figures[0]['metric']} (paired by round)"
     return 0.0, f"difference of {figures[0]['metric']} (paired by round)"
 

@@ -81,6 +81,8 @@ class CheckResult:
     # The interval's exact confidence, and the rounds (pairs of rounds) it rests on.
     ci_level: float = math.nan
     n: int = 0
+    # "ratio" or "difference" for a check of one cell over another; "" for one cell's figure.
+    compare: str = ""
 
 
 @dataclass(frozen=True)
@@ -199,6 +201,7 @@ def evaluate_check(check: Check, rows: Sequence[Row]) -> CheckResult:
         return CheckResult(
             check.label, check.expression, check.op, check.threshold, INCONCLUSIVE,
             "; ".join(problems), math.nan, math.nan, math.nan, tuple(figs),
+            compare=_compare(check),
         )  # fmt: skip
     ci: Interval
     if check.over is None:
@@ -216,8 +219,12 @@ def evaluate_check(check: Check, rows: Sequence[Row]) -> CheckResult:
         verdict, reason = INCONCLUSIVE, "; ".join(problems) + f" (measured: {reason})"
     return CheckResult(
         check.label, check.expression, check.op, check.threshold, verdict, reason, value, low,
-        high, tuple(figs), ci.level, ci.n,
+        high, tuple(figs), ci.level, ci.n, _compare(check),
     )  # fmt: skip
+
+
+def _compare(check: Check) -> str:
+    return check.compare if check.over is not None else ""
 
 
 def combine_checks(checks: Sequence[CheckResult]) -> tuple[str, str]:

@@ -49,6 +49,15 @@ def test_placement_of_a_difference_a_single_figure_and_a_problem() -> None:
     )
 
 
+def test_the_named_comparison_decides_what_no_difference_is() -> None:
+    # claims.json says ratio or difference; the expression's " / " is only read for a file
+    # written before it did.
+    diff = check(compare="difference", value=0.15, ci_low=0.06, ci_high=0.29, threshold=1.0)
+    assert "wholly above 0" in placement(diff)
+    named = check(compare="ratio", expression="rps[a] over rps[b]", ci_low=0.5, ci_high=0.9)
+    assert "wholly below 1" in placement(named)
+
+
 def _spans(fig: Any) -> list[tuple[float, float]]:
     out = []
     for ax in fig.axes:

@@ -193,6 +193,8 @@ def test_difference_compare() -> None:
     assert result.value == pytest.approx(0.3)
     assert result.verdict == SUPPORTED
     assert (result.ci_low, result.ci_high) == pytest.approx((0.3, 0.3))
+    assert result.compare == "difference"
+    assert evaluate_check(ratio_check("<=", 1.0), rows).compare == "ratio"
 
 
 def test_ratios_are_paired_by_round_and_labelled_with_their_level() -> None:
