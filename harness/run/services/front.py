@@ -53,9 +53,9 @@ def _server_argv(stack: Stack, host: str, port: int, private: Path | None) -> li
     argv = stack.argv(host, port, socket=socket, tmpdir=tmpdir)
     if not Path(argv[0]).exists():
         raise ServerStartError(
-            f"{stack.server.id}: {argv[0]} is not installed; `make install` installs "
-            f"{', '.join(stack.server.packages)} (mod_wsgi, for apache, once Debian's "
-            "apache2-dev is there: `make system-deps` first)"
+            f"{stack.server.id}: {argv[0]} is not installed (package "
+            f"{', '.join(stack.server.packages)}): `make install` installs the servers, "
+            "mod_wsgi only where Apache's apxs is (`make system-deps` first)"
         )
     return unprivileged(argv) if stack.server.refuses_root else argv
 

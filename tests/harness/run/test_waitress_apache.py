@@ -20,6 +20,7 @@ import pytest
 
 from apps.contract.checks import Severity, run_checks
 from harness.core.errors import ServerStartError
+from harness.core.procs import ProcessRegistry
 from harness.plan.stacks import Stack, parse_stack_id
 from harness.run.launch import UNPRIVILEGED_USER, free_port, poll_health, unprivileged
 from harness.run.services.front import Front, start_front
@@ -133,6 +134,17 @@ def test_unprivileged_changes_nothing_but_for_root(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr("harness.run.launch.UNPRIVILEGED_USER", "no-such-account-pwb")
     with pytest.raises(ServerStartError, match="'no-such-account-pwb' is missing"):
         unprivileged(argv)
+
+
+def test_a_missing_server_program_says_what_to_install(tmp_path: Path) -> None:
+    stack = parse_stack_id("flask@apache-w1t1")
+    argv = ("/nonexistent/mod_wsgi-express", *stack.server.argv[1:])
+    gone = dataclasses.replace(stack, server=dataclasses.replace(stack.server, argv=argv))
+    expected = r"apache: /nonexistent/mod_wsgi-express is not installed \(package mod_wsgi\)"
+    with pytest.raises(ServerStartError, match=expected):
+        start_front(gone, ProcessRegistry("t"), 1, cpus=[0], env={}, cell_dir=tmp_path,
+                    socket_parent=tmp_path)  # fmt: skip
+    assert list(tmp_path.iterdir()) == []  # its private directory is gone, nothing started
 
 
 @pytest.mark.slow
