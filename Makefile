@@ -2,7 +2,12 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+# mod_wsgi (pyproject.toml's extra `apache`) compiles only where Apache's apxs is (Debian's
+# apache2-dev, from `make system-deps`): there the venv holds it too. The stamp says which,
+# so that the first make after apache2-dev arrives adds mod_wsgi.
+APXS := $(shell command -v apxs 2>/dev/null || command -v apxs2 2>/dev/null)
+EXTRAS := --extra dev$(if $(APXS), --extra apache)
+STAMP := $(VENV)/.installed$(if $(APXS),-apache)
 SCENARIO ?= scenarios/default.toml
 RUN ?= latest
 CLAIMS ?= scenarios/claims.toml
@@ -21,7 +26,8 @@ $(STAMP): uv.lock pyproject.toml
 	bash .ci/preflight $(PYTHON)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	test -x $(VENV)/bin/uv || $(PY) -m pip install -q --disable-pip-version-check "uv==0.13.8"
-	UV_PROJECT_ENVIRONMENT=$(VENV) $(VENV)/bin/uv sync -q --frozen --extra dev --python $(PY)
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(VENV)/bin/uv sync -q --frozen $(EXTRAS) --python $(PY)
+	rm -f $(VENV)/.installed $(VENV)/.installed-apache
 	touch $(STAMP)
 
 # uv.lock from pyproject.toml, keeping the versions it already pins unless they no longer
@@ -33,9 +39,11 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check "uv==0.13.8"
 
-# The Debian packages the tests use come first (only the missing ones; see .ci/system-deps).
-test: install
+# The Debian packages the tests use come first (only the missing ones; see .ci/system-deps),
+# then the venv, which gains mod_wsgi once apache2-dev is there.
+test:
 	bash .ci/system-deps
+	$(MAKE) --no-print-directory install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install

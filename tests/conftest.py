@@ -16,7 +16,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -31,9 +31,12 @@ def need(*names: str) -> None:
     """The system binaries a test needs: a failure under CI=true (the system packages are
     part of CI), a skip with the reason elsewhere."""
     missing = [n for n in names if find(n) is None]
-    if not missing:
-        return
-    message = f"missing {', '.join(missing)}: run `make system-deps`"
+    if missing:
+        lacking(f"missing {', '.join(missing)}: run `make system-deps`")
+
+
+def lacking(message: str) -> NoReturn:
+    """A test's dependency is missing: a failure under CI=true, a skip elsewhere."""
     if os.environ.get("CI") == "true":
         pytest.fail(message)
     pytest.skip(message)

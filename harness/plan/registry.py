@@ -20,7 +20,7 @@ SERVERS_PATH = Path(__file__).resolve().parent / "servers.toml"
 INTERFACES = apps_variants.INTERFACES
 PLACEHOLDERS = frozenset(
     {"python", "bin", "app", "app_module", "app_callable", "host", "port", "workers", "threads",
-     "socket"}
+     "socket", "tmpdir"}
 )  # fmt: skip
 UDS_PROTOCOLS = ("http", "uwsgi")
 
@@ -44,6 +44,15 @@ class ServerSpec:
     # behind a proxy, and the protocol spoken there; () when the server has none.
     uds_argv: tuple[str, ...] = ()
     uds_protocol: str = "http"
+    # The server will not serve as root (Apache): a harness running as root starts it as
+    # an unprivileged account (harness/run/launch.py unprivileged).
+    refuses_root: bool = False
+
+    @property
+    def needs_tmpdir(self) -> bool:
+        """True when its command lines use {tmpdir}: a private temporary directory the
+        harness makes before the start and removes after the stop."""
+        return any("{tmpdir}" in a for a in (*self.argv, *self.uds_argv))
 
 
 def _require(table: dict[str, Any], key: str, kind: type, where: str) -> Any:
@@ -97,6 +106,9 @@ def _parse_server(sid: str, table: dict[str, Any], where: str) -> ServerSpec:
     uds_protocol = table.get("uds_protocol", "http")
     if uds_protocol not in UDS_PROTOCOLS:
         raise RegistryError(f"{where}.uds_protocol: expected one of {UDS_PROTOCOLS}")
+    refuses_root = table.get("refuses_root", False)
+    if not isinstance(refuses_root, bool):
+        raise RegistryError(f"{where}.refuses_root: expected true or false, got {refuses_root!r}")
     return ServerSpec(
         id=sid,
         program=_require(table, "program", str, where),
@@ -111,6 +123,7 @@ def _parse_server(sid: str, table: dict[str, Any], where: str) -> ServerSpec:
         argv=argv,
         uds_argv=uds_argv,
         uds_protocol=uds_protocol,
+        refuses_root=refuses_root,
     )
 
 

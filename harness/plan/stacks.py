@@ -58,9 +58,14 @@ class Stack:
         proxy = f"+{self.proxy}" if self.proxy else ""
         return f"{self.app.id}@{self.server.id}{suffix}{proxy}"
 
-    def argv(self, host: str, port: int, socket: str | None = None) -> list[str]:
+    def argv(
+        self, host: str, port: int, socket: str | None = None, tmpdir: str | None = None
+    ) -> list[str]:
         """The server's command line for this stack, placeholders filled in; with socket,
-        the server's uds_argv (bound to that Unix socket)."""
+        the server's uds_argv (bound to that Unix socket). tmpdir is the stack's private
+        temporary directory, required by a server whose command line uses it."""
+        if tmpdir is None and self.server.needs_tmpdir:
+            raise StackError(f"{self.server.id}'s command line needs a temporary directory")
         module, callable_name = self.app.app.split(":")
         values = {
             "python": sys.executable,
@@ -73,6 +78,7 @@ class Stack:
             "workers": str(self.workers),
             "threads": str(self.threads) if self.threads is not None else "",
             "socket": socket or "",
+            "tmpdir": tmpdir or "",
         }
         template = self.server.uds_argv if socket is not None else self.server.argv
         return [arg.format(**values) for arg in template]

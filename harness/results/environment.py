@@ -20,7 +20,7 @@ from harness.core.paths import REPO_ROOT
 KEY_PACKAGES: tuple[str, ...] = (
     "flask", "fastapi", "starlette", "pydantic", "django", "djangorestframework", "gunicorn",
     "uvicorn", "uvicorn-worker", "uvloop", "httptools", "granian", "hypercorn", "uwsgi",
-    "gevent", "locust", "aiosqlite", "psycopg",
+    "waitress", "mod_wsgi", "gevent", "locust", "aiosqlite", "psycopg",
 )  # fmt: skip
 
 

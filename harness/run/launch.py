@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import pwd
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,6 +22,9 @@ from harness.core.procs import ProcessRegistry
 
 HOST = "127.0.0.1"
 LOG_TAIL_LINES = 40
+# The account a server that refuses root (servers.toml refuses_root) runs as when the
+# harness is root: Debian's web server account (in base-passwd, so present without apache2).
+UNPRIVILEGED_USER = "www-data"
 
 
 @dataclass(frozen=True)
@@ -108,6 +114,32 @@ def start(
         log_path=log_path,
         argv=tuple(argv_for_port),
     )
+
+
+def unprivileged(argv: Sequence[str]) -> list[str]:
+    """argv for a server that refuses root: as it is, unless the harness runs as root; then
+    run as UNPRIVILEGED_USER through setpriv, keeping root's access to files
+    (CAP_DAC_OVERRIDE, ambient so that it survives every exec down to the app's processes).
+    The server then reads the repository and writes the run's database wherever they are,
+    as every other server does; its files stay readable and removable by the harness."""
+    if os.geteuid() != 0:
+        return list(argv)
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        raise ServerStartError(
+            f"{argv[0]} will not run as root and setpriv (util-linux) is missing to start it "
+            f"as {UNPRIVILEGED_USER!r}"
+        )
+    try:
+        account = pwd.getpwnam(UNPRIVILEGED_USER)
+    except KeyError:
+        raise ServerStartError(
+            f"{argv[0]} will not run as root and the account {UNPRIVILEGED_USER!r} is missing"
+        ) from None
+    return [
+        setpriv, f"--reuid={account.pw_uid}", f"--regid={account.pw_gid}", "--init-groups",
+        "--inh-caps=+dac_override", "--ambient-caps=+dac_override", *argv,
+    ]  # fmt: skip
 
 
 def upstream_argv(port: int) -> list[str]:

@@ -1,7 +1,9 @@
 """What clients talk to in a cell: the app server itself, or nginx in front of it.
 
 With a proxy the server binds a Unix socket (its servers.toml uds_argv) in a short private
-directory, and nginx listens on the cell's loopback port.
+directory, and nginx listens on the cell's loopback port. A server whose command line uses
+{tmpdir} (Apache's server root) gets that private directory too; it is removed after the
+server has stopped.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.core.errors import ServerStartError
 from harness.core.paths import REPO_ROOT
 from harness.core.procs import ProcessRegistry
 from harness.plan.stacks import Stack
-from harness.run.launch import HOST, Running, start
+from harness.run.launch import HOST, Running, start, unprivileged
 from harness.run.services import nginx
 
 # The contract's static files (apps/contract/openapi.yaml, /static/{name}).
@@ -30,17 +33,31 @@ class Front:
 
     running: Running
     proxy: subprocess.Popen[bytes] | None
-    socket_dir: Path | None
+    # The stack's private temporary directory (the Unix socket behind a proxy, {tmpdir}).
+    private_dir: Path | None
     cell_dir: Path | None = None
 
     def stop_proxy(self, procs: ProcessRegistry) -> int | None:
-        """Stop nginx and remove the socket directory (after the server has stopped)."""
+        """Stop nginx and remove the private directory (after the server has stopped)."""
         code = procs.stop(self.proxy) if self.proxy is not None else None
-        if self.socket_dir is not None:
-            shutil.rmtree(self.socket_dir, ignore_errors=True)
+        if self.private_dir is not None:
+            shutil.rmtree(self.private_dir, ignore_errors=True)
         if self.cell_dir is not None:
             shutil.rmtree(self.cell_dir / "nginx-temp", ignore_errors=True)
         return code
+
+
+def _server_argv(stack: Stack, host: str, port: int, private: Path | None) -> list[str]:
+    socket = str(private / "app.sock") if stack.proxy is not None and private else None
+    tmpdir = str(private) if stack.server.needs_tmpdir and private else None
+    argv = stack.argv(host, port, socket=socket, tmpdir=tmpdir)
+    if not Path(argv[0]).exists():
+        raise ServerStartError(
+            f"{stack.server.id}: {argv[0]} is not installed (package "
+            f"{', '.join(stack.server.packages)}): `make install` installs the servers, "
+            "mod_wsgi only where Apache's apxs is (`make system-deps` first)"
+        )
+    return unprivileged(argv) if stack.server.refuses_root else argv
 
 
 def start_front(
@@ -59,27 +76,26 @@ def start_front(
     Unix socket when the stack has a proxy. The stack's own variables (db_pool_size) go
     over env."""
     env = {**env, **stack.env()}
-    if stack.proxy is None:
-        argv = stack.argv(host, port)
-        running = start(procs, argv, port, cpus=cpus, env=env, log_path=cell_dir / "server.log",
-                        stop_signal=stack.server.stop_signal, host=host)  # fmt: skip
-        return Front(running, None, None)
     # Unix socket paths are limited to ~107 bytes: a short directory under /tmp (or under
     # socket_parent, itself short and temporary).
-    socket_dir = Path(tempfile.mkdtemp(prefix="pwb-sock-", dir=socket_parent))
-    socket = socket_dir / "app.sock"
+    private = None
+    if stack.proxy is not None or stack.server.needs_tmpdir:
+        private = Path(tempfile.mkdtemp(prefix="pwb-sock-", dir=socket_parent))
     proxy = None
     try:
-        static_dir = STATIC_DIR if stack.proxy_serves_static else None
-        proxy = nginx.start(procs, socket, port, stack.server.uds_protocol, cell_dir, cpus,
-                            client_keepalive=client_keepalive, static_dir=static_dir,
-                            host=host)  # fmt: skip
-        argv = stack.argv(host, port, socket=str(socket))
+        if stack.proxy is not None:
+            assert private is not None
+            static_dir = STATIC_DIR if stack.proxy_serves_static else None
+            proxy = nginx.start(procs, private / "app.sock", port, stack.server.uds_protocol,
+                                cell_dir, cpus, client_keepalive=client_keepalive,
+                                static_dir=static_dir, host=host)  # fmt: skip
+        argv = _server_argv(stack, host, port, private)
         server = start(procs, argv, port, cpus=cpus, env=env, log_path=cell_dir / "server.log",
                        stop_signal=stack.server.stop_signal, host=host)  # fmt: skip
     except BaseException:
         if proxy is not None:
             procs.stop(proxy)
-        shutil.rmtree(socket_dir, ignore_errors=True)
+        if private is not None:
+            shutil.rmtree(private, ignore_errors=True)
         raise
-    return Front(server, proxy, socket_dir, cell_dir)
+    return Front(server, proxy, private, cell_dir if proxy is not None else None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,9 +38,16 @@ def test_shipped_registries_parse() -> None:
     assert variants["fastapi-async"].interface == "asgi"
 
 
+def test_readme_lists_every_server() -> None:
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    table = readme[readme.index("| server entry |") :].split("\n\n", 1)[0]
+    missing = [sid for sid in registry.servers() if f"`{sid}`" not in table]
+    assert missing == [], f"README.md's server table lacks {missing}"
+
+
 def test_every_server_turns_access_logs_off_or_never_had_them() -> None:
     for server in registry.servers().values():
-        assert not any("access-logfile" in a for a in server.argv), server.id
+        assert not any(a.startswith("--access-log") for a in server.argv), server.id
 
 
 @pytest.mark.parametrize(
@@ -52,6 +60,7 @@ def test_every_server_turns_access_logs_off_or_never_had_them() -> None:
         ({"threads": True}, "default_threads"),
         ({"max_workers": 0}, "max_workers"),
         ({"keepalive": "yes"}, "[s].keepalive: expected bool"),
+        ({"refuses_root": "yes"}, "[s].refuses_root: expected true or false"),
     ],
 )
 def test_bad_server_entries_are_refused(changes: dict[str, Any], expected: str) -> None:
@@ -59,6 +68,19 @@ def test_bad_server_entries_are_refused(changes: dict[str, Any], expected: str) 
         registry.parse_servers({"s": server_entry(**changes)}, "servers.toml")
     assert expected in str(excinfo.value)
     assert str(excinfo.value).startswith("servers.toml: [s]")
+
+
+def test_tmpdir_placeholder_is_known_and_marks_the_server() -> None:
+    plain = registry.parse_servers({"s": server_entry()}, "servers.toml")["s"]
+    assert not plain.needs_tmpdir and not plain.refuses_root
+    argv = ["{python}", "x", "--root", "{tmpdir}", "--port", "{port}"]
+    spec = registry.parse_servers(
+        {"s": server_entry(argv=argv, refuses_root=True)}, "servers.toml"
+    )["s"]
+    assert spec.needs_tmpdir and spec.refuses_root
+    shipped = registry.servers()
+    assert shipped["apache"].needs_tmpdir and shipped["apache"].refuses_root
+    assert shipped["waitress"].max_workers == 1 and shipped["waitress"].uds_argv
 
 
 def test_missing_key_is_named() -> None:

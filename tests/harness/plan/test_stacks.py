@@ -65,6 +65,21 @@ def test_argv_fills_every_placeholder() -> None:
     assert "apps.flask_app.app:app" in uwsgi and uwsgi[0].endswith("/uwsgi")
 
 
+def test_argv_with_a_private_temporary_directory() -> None:
+    apache = make_stack("django-wsgi", "apache", 2, 3)
+    with pytest.raises(StackError, match="apache's command line needs a temporary directory"):
+        apache.argv("127.0.0.1", 9)
+    argv = apache.argv("127.0.0.1", 9, tmpdir="/tmp/pwb-sock-x")
+    assert argv[argv.index("--server-root") + 1] == "/tmp/pwb-sock-x"
+    assert argv[argv.index("--processes") + 1] == "2" and argv[argv.index("--threads") + 1] == "3"
+    assert argv[argv.index("--callable-object") + 1] == "wsgi_app"
+    assert "apps.django_app.entry" in argv and not any("{" in a for a in argv)
+    # A server without {tmpdir} ignores one.
+    assert make_stack("flask", "waitress").argv("127.0.0.1", 9, tmpdir="/t") == make_stack(
+        "flask", "waitress"
+    ).argv("127.0.0.1", 9)
+
+
 def test_combinations_cover_every_pair_with_reasons() -> None:
     rows = all_combinations()
     by_pair = {(r.app, r.server): r for r in rows}

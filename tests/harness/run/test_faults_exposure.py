@@ -30,7 +30,7 @@ def test_every_server_template_binds_host_or_a_unix_socket() -> None:
     for combo in all_combinations():
         if combo.reason or not combo.stack_id:
             continue
-        argv = parse_stack_id(combo.stack_id).argv(HOST, 8000)
+        argv = parse_stack_id(combo.stack_id).argv(HOST, 8000, tmpdir="/tmp/pwb-sock-x")
         assert HOST == "127.0.0.1" and any(HOST in arg for arg in argv), argv
         assert not any(ANY_ADDRESS.search(arg) for arg in argv), argv
 
