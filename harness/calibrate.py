@@ -42,7 +42,9 @@ def _scenario_dict(base: Scenario, app: str, server: str) -> dict[str, Any]:
             "spawn_margin_s": 10,
             "stop_timeout_s": 1,
             "time_wait_drain_s": base.load.time_wait_drain_s,
+            # Locust's processes > 1 need the isolated design (cpus = "auto" sets them there).
             "processes": base.load.processes,
+            "design": base.load.design,
         },
         "cpus": {"server": list(base.cpus.server), "load": list(base.cpus.load)},
         "stacks": [{"apps": [app], "servers": [server], "workers": [1]}],

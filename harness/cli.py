@@ -99,6 +99,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def dry_run(scenario: Scenario) -> str:
     """What a run of the scenario would do and how long it would take (the arithmetic of
     harness/plan/estimate.py, which the runner's first ETA and the claims' budget use)."""
+    from harness.core.procs import cpu_list
+    from harness.plan.cpus import AUTO_RULE
     from harness.plan.estimate import estimate, levels
 
     e = estimate(scenario)
@@ -117,6 +119,16 @@ def dry_run(scenario: Scenario) -> str:
         )
     else:
         lines.append(f"  {e.cells} cells ({e.rounds} round(s)), a server and a Locust each")
+    cpus = scenario.cpus
+    how = (
+        f'cpus = "auto" over CPUs {cpu_list(cpus.machine)}'
+        if cpus.rule == AUTO_RULE
+        else "the [cpus] table"
+    )
+    lines.append(
+        f"  CPUs: server {cpu_list(cpus.server)}, load {cpu_list(cpus.load)} ({how}); "
+        f"Locust processes: {load.load_processes}"
+    )
     for warning in scenario.warnings:
         lines.append(f"  warning: {warning}")
     lines.append(

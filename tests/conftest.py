@@ -27,6 +27,28 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 TINY_SCENARIO = REPO_ROOT / "tests" / "fixtures" / "tiny.toml"
 
 
+def readme_keys(name: str) -> dict[str, str]:
+    """harness/README.md's table of a scenario table's keys ("The `[name]` keys ..."):
+    each key with its default column, backquotes removed."""
+    readme = (REPO_ROOT / "harness" / "README.md").read_text()
+    section = readme.split(f"The `[{name}]` keys", 1)[1].split("\n\n", 2)[1]
+    table = {}
+    for line in section.splitlines()[2:]:
+        key, default, _ = (c.strip() for c in line.strip("|").split("|", 2))
+        table[key.strip("`")] = default.strip("`")
+    return table
+
+
+def tiny_auto(tmp_path: Path) -> Path:
+    """tests/fixtures/tiny.toml with cpus = "auto" in place of its [cpus] table."""
+    table = "[cpus]\nserver = [1]\nload = [0]\nupstream = [0]\n"
+    text = TINY_SCENARIO.read_text()
+    assert table in text
+    path = tmp_path / "tiny-auto.toml"
+    path.write_text('cpus = "auto"\n' + text.replace(table, ""))
+    return path
+
+
 def need(*names: str) -> None:
     """The system binaries a test needs: a failure under CI=true (the system packages are
     part of CI), a skip with the reason elsewhere."""

@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import MISSING, dataclass, field, fields
+from collections.abc import Sequence
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from apps.contract.tasks import TaskKind, TasksFileError, task_kinds
 from harness.core.errors import ScenarioError
 from harness.core.paths import REPO_ROOT
 from harness.plan import registry
+from harness.plan.cpus import AUTO, CpuSets, parse_cpus, worker_counts
 from harness.plan.distribution import (
     DISTRIBUTION_KEYS,
     MASTER_PORT,
@@ -99,13 +101,6 @@ LOAD_DEFAULTS: dict[str, Any] = {
     f.name: f.default for f in fields(LoadSpec) if f.default is not MISSING
 }
 LOAD_KEYS = {f.name for f in fields(LoadSpec)} | DISTRIBUTION_KEYS | {"repeats"}
-
-
-@dataclass(frozen=True)
-class CpuSets:
-    server: tuple[int, ...]
-    load: tuple[int, ...]
-    upstream: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -309,35 +304,6 @@ def _fidelity_keys(chk: _Checker, t: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _parse_cpus(chk: _Checker, data: dict[str, Any]) -> CpuSets:
-    t = data.get("cpus", {})
-    if not isinstance(t, dict):
-        chk.bad("cpus", f"expected a table, got {t!r}")
-        t = {}
-    chk.unknown_keys(t, {"server", "load", "upstream"}, "cpus")
-    available = sorted(os.sched_getaffinity(0))
-    sets = {}
-    # The upstream service shares the load CPUs unless told otherwise.
-    defaults = {"server": [1], "load": [0], "upstream": t.get("load", [0])}
-    for role, default in defaults.items():
-        value = t.get(role, default)
-        if not (isinstance(value, list) and value and all(isinstance(c, int) for c in value)):
-            chk.bad(f"cpus.{role}", f"expected a non-empty list of CPU numbers, got {value!r}")
-            value = available[:1]
-        for cpu in value:
-            if cpu not in available:
-                chk.bad(
-                    f"cpus.{role}", f"CPU {cpu} is not available (this machine has {available})"
-                )
-        sets[role] = tuple(value)
-    if set(sets["server"]) & set(sets["load"]):
-        chk.bad(
-            "cpus",
-            f"server {list(sets['server'])} and load {list(sets['load'])} must not share a CPU",
-        )
-    return CpuSets(server=sets["server"], load=sets["load"], upstream=sets["upstream"])
-
-
 def _parse_mix(chk: _Checker, name: str, t: Any) -> Mix | None:
     path = f"mixes.{name}"
     # The name goes into cell ids, directory names and Locust's environment.
@@ -398,7 +364,7 @@ def _pool_axis(chk: _Checker, sel: dict[str, Any], path: str) -> tuple[int | Non
     return chk.int_list(wrapped, "db_pool_size", path, 1) or (None,)
 
 
-def _selector_stacks(chk: _Checker, i: int, sel: Any) -> list[Stack]:
+def _selector_stacks(chk: _Checker, i: int, sel: Any, cores: int) -> list[Stack]:
     path = f"stacks[{i}]"
     problems_before = len(chk.problems)
     if not isinstance(sel, dict):
@@ -407,7 +373,11 @@ def _selector_stacks(chk: _Checker, i: int, sel: Any) -> list[Stack]:
     chk.unknown_keys(sel, SELECTOR_KEYS, path)
     apps = chk.str_list(sel, "apps", path, list(registry.variants()))
     servers = chk.str_list(sel, "servers", path, list(registry.servers()))
-    workers = chk.int_list(sel, "workers", path, 1) if "workers" in sel else (1,)
+    workers = (
+        worker_counts(sel["workers"], cores, lambda p: chk.bad(f"{path}.workers", p))
+        if "workers" in sel
+        else (1,)
+    )
     threads = chk.int_list(sel, "threads", path, 1) if "threads" in sel else None
     skip = sel.get("skip_invalid", False)
     proxies = proxy_axis(sel.get("proxy", "none"), lambda p: chk.bad(f"{path}.proxy", p))
@@ -436,14 +406,16 @@ def _selector_stacks(chk: _Checker, i: int, sel: Any) -> list[Stack]:
     return stacks
 
 
-def _parse_stacks(chk: _Checker, data: dict[str, Any]) -> tuple[Stack, ...]:
+def _parse_stacks(chk: _Checker, data: dict[str, Any], cores: int) -> tuple[Stack, ...]:
+    """The stacks of every selector; cores (the server's CPU count) is what a worker
+    expression's `cores` stands for."""
     selectors = data.get("stacks")
     if not isinstance(selectors, list) or not selectors:
         chk.bad("stacks", "expected at least one [[stacks]] selector")
         return ()
     seen: dict[str, Stack] = {}
     for i, sel in enumerate(selectors):
-        for stack in _selector_stacks(chk, i, sel):
+        for stack in _selector_stacks(chk, i, sel, cores):
             first = seen.setdefault(stack.id, stack)
             if first.target != stack.target:
                 chk.bad(
@@ -455,8 +427,22 @@ def _parse_stacks(chk: _Checker, data: dict[str, Any]) -> tuple[Stack, ...]:
     return tuple(seen.values())
 
 
-def parse_scenario(data: dict[str, Any], source: str, path: Path) -> Scenario:
-    """Validate a parsed scenario in full; ScenarioError lists every problem found."""
+def _auto_processes(data: dict[str, Any], load: LoadSpec, cpus: CpuSets) -> LoadSpec:
+    """With cpus = "auto" in the isolated design, Locust forks a process per load CPU unless
+    [load] says processes (or waits for load_workers). The rounds design keeps its one
+    Locust process per round: it cannot distribute."""
+    table = data.get("load")
+    given = (isinstance(table, dict) and "processes" in table) or load.load_workers > 0
+    if data.get("cpus") != AUTO or given or load.design != "isolated" or len(cpus.load) < 2:
+        return load
+    return replace(load, processes=len(cpus.load))
+
+
+def parse_scenario(
+    data: dict[str, Any], source: str, path: Path, machine: Sequence[int] | None = None
+) -> Scenario:
+    """Validate a parsed scenario in full; ScenarioError lists every problem found.
+    machine: the CPUs to plan for (default: those this process may run on)."""
     chk = _Checker(source)
     chk.unknown_keys(data, TOP_KEYS, "")
     name = data.get("name")
@@ -464,9 +450,14 @@ def parse_scenario(data: dict[str, Any], source: str, path: Path) -> Scenario:
         chk.bad("name", f"expected a name of letters, digits, '-' or '_', got {name!r}")
         name = "invalid"
     load = _parse_load(chk, data)
-    cpus = _parse_cpus(chk, data)
+    cpus = parse_cpus(
+        data.get("cpus", {}),
+        sorted(os.sched_getaffinity(0) if machine is None else machine),
+        chk.bad,
+    )
+    load = _auto_processes(data, load, cpus)
     mixes = _parse_mixes(chk, data)
-    stacks = _parse_stacks(chk, data)
+    stacks = _parse_stacks(chk, data, max(1, len(cpus.server)))
     services = parse_services(data, chk.bad)
     if chk.problems:
         raise ScenarioError("\n".join(chk.problems))
@@ -491,10 +482,10 @@ def read_toml(path: Path) -> tuple[dict[str, Any], str]:
     return toml_file.read_toml(path, ScenarioError, source), source
 
 
-def load_scenario(path: Path) -> Scenario:
-    """Read and validate a scenario file."""
+def load_scenario(path: Path, machine: Sequence[int] | None = None) -> Scenario:
+    """Read and validate a scenario file (machine: as parse_scenario)."""
     data, source = read_toml(path)
-    return parse_scenario(data, source, path)
+    return parse_scenario(data, source, path, machine)
 
 
 def _display(path: Path) -> str:

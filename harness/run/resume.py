@@ -4,7 +4,8 @@ A cell is finished when it has a row in cells.csv (ok or failed); every other pl
 runs again, its raw folder cleared first. The repeat columns of cells.csv (intervals,
 CV, unstable) are computed again over every row, old and new, when the resumed run ends.
 The scenario must be the one the run was started with: any difference in content is
-refused, naming the first key that differs.
+refused, naming the first key that differs, and so are other CPU sets (cpus = "auto" on
+another machine).
 """
 
 from __future__ import annotations
@@ -76,6 +77,14 @@ def load_previous(run_dir: Path, scenario: Scenario, cells: list[Cell]) -> Previ
         raise ResumeError(
             f"cannot resume {run_dir.name} with {scenario.path}: the scenario differs from "
             f"the one the run started with: {diff}"
+        )
+    # cpus = "auto" derives the sets from the CPUs this process may use: the same file
+    # can mean other sets on another machine or under another affinity.
+    sets, now = _normal(metadata.get("cpu_sets")), scenario.cpus.describe()
+    if sets is not None and sets != now:
+        raise ResumeError(
+            f"cannot resume {run_dir.name} with {scenario.path}: the CPU sets differ from "
+            f"the run's: {sets} in the run, {now} here"
         )
     # Columns added since the run started stay empty for its earlier cells.
     rows: list[dict[str, Any]] = list(read_rows(run_dir / "cells.csv"))

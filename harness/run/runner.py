@@ -57,11 +57,9 @@ def build_metadata(run_id: str, scenario: Scenario, cells: list[Cell]) -> dict[s
         },
         "packages": installed_packages(),
         "git": git_info(),
-        "cpu_sets": {
-            "server": list(scenario.cpus.server),
-            "load": list(scenario.cpus.load),
-            "upstream": list(scenario.cpus.upstream),
-        },
+        "cpu_sets": scenario.cpus.describe(),
+        # How the sets were chosen (cpus = "auto" or a table) from which CPUs of the machine.
+        "cpu_split": scenario.cpus.split(),
         "load": {
             "distribution": distribution(scenario.load),
             "processes": scenario.load.load_processes,

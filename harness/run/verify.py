@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 
 from harness.core.errors import HarnessError
-from harness.plan.scenario import CpuSets
+from harness.plan.cpus import CpuSets
 from harness.plan.stacks import Stack
 from harness.results.environment import utc_now
 from harness.run.launch import free_port, wait_healthy

@@ -83,13 +83,7 @@ class Identity:
 
     @classmethod
     def of(cls, cell: Cell, ctx: RunContext, env: dict[str, str]) -> Identity:
-        cpus = ctx.scenario.cpus
-        sets = {
-            "server": list(cpus.server),
-            "load": list(cpus.load),
-            "upstream": list(cpus.upstream),
-        }
-        return cls(cell, iso(utc_now()), env, sets)
+        return cls(cell, iso(utc_now()), env, ctx.scenario.cpus.describe())
 
     def to_json(self) -> dict[str, Any]:
         c = self.cell

@@ -51,3 +51,17 @@ def test_calibration_is_measured_stored_and_used(
     assert row["status"] == "ok"
     expected = float(row["rps"]) / cal.keepalive_rps
     assert float(row["ceiling_fraction"]) == pytest.approx(expected, abs=1e-5)
+
+
+def test_the_calibration_runs_as_many_locust_processes_as_the_scenario() -> None:
+    # cpus = "auto" in the isolated design gives Locust a process per load CPU (here 2):
+    # the calibration's scenarios keep them, and the design that allows them.
+    data = {**scenario_data("cal"), "cpus": "auto"}
+    data["load"] = {**data["load"], "design": "isolated"}
+    sc = parse_scenario(data, "test", Path("cal.toml"), machine=[0, 1, 2, 3])
+    assert sc.load.processes == 2
+    for app, server in (calibrate.KEEPALIVE_STACK, calibrate.CLOSE_STACK):
+        own = calibrate._scenario_dict(sc, app, server)
+        cal = parse_scenario(own, "calibration", Path("cal.toml"), machine=[0, 1, 2, 3])
+        assert (cal.load.processes, cal.load.design) == (2, "isolated")
+        assert (cal.cpus.server, cal.cpus.load) == ((2, 3), (0, 1))

@@ -14,7 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.cli import dry_run
 from harness.core.marks import marked_pids
+from harness.plan.scenario import load_scenario
+from tests.conftest import tiny_auto
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -126,8 +129,14 @@ def test_dry_run_prints_the_plan_and_starts_nothing(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "rounds design, nothing started" in done.stdout
     assert "6 round(s) of 36 windows, and 12 cold windows: 228 windows" in done.stdout
+    assert "CPUs: server 1, load 0 (the [cpus] table); Locust processes: 1" in done.stdout
     assert re.search(r"estimated: \d+\.\d min, 7\.2 min of it measured", done.stdout)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_dry_run_names_the_cpus_of_the_auto_split(tmp_path: Path) -> None:
+    plan = dry_run(load_scenario(tiny_auto(tmp_path), machine=range(8)))
+    assert 'CPUs: server 4-7, load 0-3 (cpus = "auto" over CPUs 0-7); Locust processes: 1' in plan
 
 
 def test_version_names_the_suite_and_its_key_packages() -> None:

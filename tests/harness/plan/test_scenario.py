@@ -12,6 +12,7 @@ from harness.core.paths import REPO_ROOT
 from harness.plan.cells import plan_cells
 from harness.plan.scenario import LOAD_DEFAULTS, LOAD_KEYS, load_scenario
 from harness.plan.stacks import parse_stack_id
+from tests.conftest import readme_keys
 
 VALID = """
 name = "t"
@@ -278,12 +279,7 @@ def test_a_mix_name_with_a_leading_underscore_is_reserved(tmp_path: Path) -> Non
 
 def test_the_readme_table_of_load_keys_is_the_code() -> None:
     # harness/README.md's [load] table: every key once, each default as LoadSpec has it.
-    readme = (REPO_ROOT / "harness" / "README.md").read_text()
-    section = readme.split("The `[load]` keys", 1)[1].split("\n\n", 2)[1]
-    table = {}
-    for line in section.splitlines()[2:]:
-        key, default, _ = (c.strip() for c in line.strip("|").split("|", 2))
-        table[key.strip("`")] = default.strip("`")
+    table = readme_keys("load")
     keys = {k for k in LOAD_KEYS if k not in ("repeats", "workers")}
     assert set(table) == keys
     for key, default in table.items():

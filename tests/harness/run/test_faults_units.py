@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -18,11 +19,13 @@ from harness.core.errors import Interrupted
 from harness.core.marks import marked_pids
 from harness.core.procs import ProcessRegistry, shutdown_on_signals
 from harness.measure.integrity import Snapshot, judge
+from harness.plan.scenario import load_scenario
 from harness.results.records import CUT_OFF_STATUS, Record
 from harness.run import faults
 from harness.run.launch import HOST
-from harness.run.resume import first_difference
+from harness.run.resume import ResumeError, first_difference, load_previous
 from harness.run.window import quick_checks
+from tests.conftest import tiny_auto
 
 
 def _rec(name: str, status: int) -> Record:
@@ -82,6 +85,28 @@ def test_first_difference_names_the_key() -> None:
     new = {"load": {"users": [8, 16], "measure_s": 3}, "name": "x"}
     assert first_difference(old, new) == "load.users[1]: 32 in the run, 16 in the file"
     assert first_difference(old, {"name": "x"}) == "load: in the run, missing from the file"
+
+
+def test_resume_refuses_other_cpu_sets_of_the_same_file(tmp_path: Path) -> None:
+    # cpus = "auto": the run's file, read on a 2-CPU and then on an 8-CPU machine.
+    path = tiny_auto(tmp_path)
+    run_dir = tmp_path / "run-1"
+    run_dir.mkdir()
+    there = load_scenario(path, machine=[0, 1])
+    metadata = {
+        "run_id": "run-1",
+        "scenario": {"content": there.content},
+        "cpu_sets": there.cpus.describe(),
+    }
+    (run_dir / "metadata.json").write_text(json.dumps(metadata))
+    assert load_previous(run_dir, there, []).run_id == "run-1"
+    with pytest.raises(ResumeError) as excinfo:
+        load_previous(run_dir, load_scenario(path, machine=range(8)), [])
+    assert str(excinfo.value) == (
+        f"cannot resume run-1 with {path}: the CPU sets differ from the run's: "
+        "{'server': [1], 'load': [0], 'upstream': [0]} in the run, "
+        "{'server': [4, 5, 6, 7], 'load': [0, 1, 2, 3], 'upstream': [0, 1, 2, 3]} here"
+    )
 
 
 def _sleeper() -> subprocess.Popen[bytes]:
