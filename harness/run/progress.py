@@ -142,7 +142,6 @@ class LiveProgress(Progress):
         )  # fmt: skip
         self._run = self._bars.add_task("run", total=max(total, 1), completed=done, info="")
         self._window = self._bars.add_task("", total=1, visible=False, info="")
-        self._cell = ""
         self._phases = (0.0, 0.0)
         self._started = 0.0
         self._reports: list[tuple[float, int]] = []
@@ -162,7 +161,7 @@ class LiveProgress(Progress):
         self._show_run()
 
     def window_started(self, cell: str, warmup_s: float, measure_s: float) -> None:
-        self._cell, self._phases = cell, (warmup_s, measure_s)
+        self._phases = (warmup_s, measure_s)
         self._started = time.time()
         self._reports = []
         self._bars.update(
