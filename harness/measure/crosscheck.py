@@ -153,9 +153,13 @@ def run_wrk(
     seconds: float,
     cpus: tuple[int, ...],
     cell_dir: Path,
+    *,
+    close: bool = False,
 ) -> WrkResult:
-    """wrk against url for `seconds` with `users` connections on one thread, pinned, driving
-    the plan's paths through cell_dir/wrk.lua; its output goes to cell_dir/wrk.log."""
+    """wrk against url (http or https) for `seconds` with `users` connections on one
+    thread, pinned, driving the plan's paths through cell_dir/wrk.lua; its output goes to
+    cell_dir/wrk.log. close: every request asks the server to close its connection, as the
+    load's clients do with client_keepalive = false (wrk then reconnects)."""
     script = cell_dir / SCRIPT_NAME
     script.write_text(lua_script(plan))
     log_path = cell_dir / "wrk.log"
@@ -165,6 +169,7 @@ def run_wrk(
         f"-c{users}",
         f"-d{max(1, round(seconds))}s",
         "--latency",
+        *(["-H", "Connection: close"] if close else []),
         "-s",
         str(script),
         url + "/",

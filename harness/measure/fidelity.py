@@ -226,8 +226,9 @@ def crosscheck_cell(
         return {"tool": "wrk", "skipped": "no GET path in the mix", "left_out": list(plan.left_out)}
     try:
         result = crosscheck.run_wrk(
-            procs, url, plan, cell.users, scenario.load.measure_s, scenario.cpus.load, cell_dir
-        )
+            procs, url, plan, cell.users, scenario.load.measure_s, scenario.cpus.load, cell_dir,
+            close=not scenario.services.client_keepalive,
+        )  # fmt: skip
     except HarnessError as exc:
         return {"tool": "wrk", "error": str(exc)}
     return {"tool": "wrk"} | asdict(result)

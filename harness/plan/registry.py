@@ -22,6 +22,8 @@ PLACEHOLDERS = frozenset(
     {"python", "bin", "app", "app_module", "app_callable", "host", "port", "workers", "threads",
      "socket", "tmpdir"}
 )  # fmt: skip
+# Only in tls_args: the run's certificate and key files.
+TLS_PLACEHOLDERS = frozenset({"certfile", "keyfile"})
 UDS_PROTOCOLS = ("http", "uwsgi")
 
 
@@ -47,6 +49,9 @@ class ServerSpec:
     # The server will not serve as root (Apache): a harness running as root starts it as
     # an unprivileged account (harness/run/launch.py unprivileged).
     refuses_root: bool = False
+    # Arguments added to argv for a stack whose server terminates TLS itself (+tls without
+    # a proxy); () when the server cannot.
+    tls_args: tuple[str, ...] = ()
 
     @property
     def needs_tmpdir(self) -> bool:
@@ -74,12 +79,14 @@ def _parse_signal(name: str, where: str) -> signal.Signals:
         raise RegistryError(f"{where}.stop_signal: unknown signal {name!r}") from None
 
 
-def _check_argv(argv: list[Any], where: str) -> tuple[str, ...]:
+def _check_argv(
+    argv: list[Any], where: str, known: frozenset[str] = PLACEHOLDERS
+) -> tuple[str, ...]:
     if not argv or not all(isinstance(a, str) for a in argv):
         raise RegistryError(f"{where}.argv: expected a non-empty list of strings")
     for arg in argv:
         for _, field, _, _ in string.Formatter().parse(arg):
-            if field is not None and field not in PLACEHOLDERS:
+            if field is not None and field not in known:
                 raise RegistryError(f"{where}.argv: unknown placeholder {{{field}}} in {arg!r}")
     return tuple(argv)
 
@@ -106,6 +113,11 @@ def _parse_server(sid: str, table: dict[str, Any], where: str) -> ServerSpec:
     uds_protocol = table.get("uds_protocol", "http")
     if uds_protocol not in UDS_PROTOCOLS:
         raise RegistryError(f"{where}.uds_protocol: expected one of {UDS_PROTOCOLS}")
+    tls_args: tuple[str, ...] = ()
+    if "tls_args" in table:
+        tls_args = _check_argv(table["tls_args"], f"{where}.tls", PLACEHOLDERS | TLS_PLACEHOLDERS)
+        if not all(any(f"{{{p}}}" in a for a in tls_args) for p in TLS_PLACEHOLDERS):
+            raise RegistryError(f"{where}.tls_args: must contain {{certfile}} and {{keyfile}}")
     refuses_root = table.get("refuses_root", False)
     if not isinstance(refuses_root, bool):
         raise RegistryError(f"{where}.refuses_root: expected true or false, got {refuses_root!r}")
@@ -124,6 +136,7 @@ def _parse_server(sid: str, table: dict[str, Any], where: str) -> ServerSpec:
         uds_argv=uds_argv,
         uds_protocol=uds_protocol,
         refuses_root=refuses_root,
+        tls_args=tls_args,
     )
 
 

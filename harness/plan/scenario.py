@@ -37,6 +37,7 @@ CROSSCHECK_TOOLS = ("wrk",)
 SAFE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 SELECTOR_KEYS = {
     "apps", "servers", "workers", "threads", "skip_invalid", "proxy", "target", "db_pool_size",
+    "tls",
 }  # fmt: skip
 
 
@@ -364,6 +365,16 @@ def _pool_axis(chk: _Checker, sel: dict[str, Any], path: str) -> tuple[int | Non
     return chk.int_list(wrapped, "db_pool_size", path, 1) or (None,)
 
 
+def _tls_axis(chk: _Checker, sel: dict[str, Any], path: str) -> tuple[bool, ...]:
+    """A selector's tls key: true (HTTPS at the front), false, or [false, true] for both."""
+    value = sel.get("tls", False)
+    values = value if isinstance(value, list) else [value]
+    if not values or not all(isinstance(v, bool) for v in values):
+        chk.bad(f"{path}.tls", f"expected true, false or a list of them, got {value!r}")
+        return (False,)
+    return tuple(dict.fromkeys(values))
+
+
 def _selector_stacks(chk: _Checker, i: int, sel: Any, cores: int) -> list[Stack]:
     path = f"stacks[{i}]"
     problems_before = len(chk.problems)
@@ -382,6 +393,7 @@ def _selector_stacks(chk: _Checker, i: int, sel: Any, cores: int) -> list[Stack]
     skip = sel.get("skip_invalid", False)
     proxies = proxy_axis(sel.get("proxy", "none"), lambda p: chk.bad(f"{path}.proxy", p))
     pools = _pool_axis(chk, sel, path)
+    tls_axis = _tls_axis(chk, sel, path)
     if not isinstance(skip, bool):
         chk.bad(f"{path}.skip_invalid", f"expected true or false, got {skip!r}")
     stacks = []
@@ -392,11 +404,14 @@ def _selector_stacks(chk: _Checker, i: int, sel: Any, cores: int) -> list[Stack]
             thread_axis: tuple[int | None, ...] = (
                 (threads or (None,)) if server.threads else (None,)
             )
-            axes = [(w, t, p) for w in workers for t in thread_axis for p in proxies]
-            for (w, t, proxy), pool in [(a, pool) for a in axes for pool in pools]:
-                reason = invalid_reason(app, server, w, t, proxy)
+            axes = [
+                (w, t, p, tls) for w in workers for t in thread_axis for p in proxies
+                for tls in tls_axis
+            ]  # fmt: skip
+            for (w, t, proxy, tls), pool in [(a, pool) for a in axes for pool in pools]:
+                reason = invalid_reason(app, server, w, t, proxy, tls)
                 if not reason:
-                    stacks.append(make_stack(app_id, server_id, w, t, proxy, pool))
+                    stacks.append(make_stack(app_id, server_id, w, t, proxy, pool, tls))
                 elif skip is not True:
                     chk.bad(path, f"{reason} (set skip_invalid = true to skip such combinations)")
     if not stacks and len(chk.problems) == problems_before:

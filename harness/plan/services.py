@@ -1,4 +1,5 @@
-"""The scenario keys for services: which database, pgbouncer, the proxy's client keep-alive.
+"""The scenario keys for services: which database, pgbouncer, the proxy's client keep-alive,
+the clients' own keep-alive and TLS.
 
 Top-level scenario keys (all optional; the default is the per-run SQLite file):
     db = "sqlite" | "postgres" | "url"
@@ -8,6 +9,11 @@ Top-level scenario keys (all optional; the default is the per-run SQLite file):
     pgbouncer_pool_size = 100       # server connections per database/user pair
     pgbouncer_pool_mode = "session" # or "transaction" (needs pgbouncer >= 1.21, see README)
     proxy_client_keepalive = true   # false: nginx closes every client connection (ab without -k)
+    client_keepalive = true         # false: the load sends "Connection: close" on every request
+                                    # and connects anew each time (lean client)
+    tls_key = "ecdsa-p256"          # the run's certificate (+tls stacks): or "rsa-2048"
+    tls_resumption = false          # true: a reconnecting client resumes its TLS session
+                                    # (an abbreviated handshake); false: full handshakes
 """
 
 from __future__ import annotations
@@ -31,7 +37,11 @@ SERVICE_KEYS = {
     "pgbouncer_pool_size",
     "pgbouncer_pool_mode",
     "proxy_client_keepalive",
+    "client_keepalive",
+    "tls_key",
+    "tls_resumption",
 }
+TLS_KEYS = ("ecdsa-p256", "rsa-2048")
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,9 @@ class ServicesSpec:
     pgbouncer_pool_size: int = 100
     pgbouncer_pool_mode: str = "session"
     proxy_client_keepalive: bool = True
+    client_keepalive: bool = True
+    tls_key: str = "ecdsa-p256"
+    tls_resumption: bool = False
 
     def describe(self) -> dict[str, Any]:
         """For metadata.json: every field, a user's URL without its password."""
@@ -54,6 +67,9 @@ class ServicesSpec:
             "pgbouncer_pool_size": self.pgbouncer_pool_size,
             "pgbouncer_pool_mode": self.pgbouncer_pool_mode,
             "proxy_client_keepalive": self.proxy_client_keepalive,
+            "client_keepalive": self.client_keepalive,
+            "tls_key": self.tls_key,
+            "tls_resumption": self.tls_resumption,
         }
 
 
@@ -110,6 +126,10 @@ def parse_services(data: dict[str, Any], bad: Callable[[str, str], None]) -> Ser
     if mode not in POOL_MODES:
         bad("pgbouncer_pool_mode", f"expected one of {', '.join(POOL_MODES)}, got {mode!r}")
         mode = "session"
+    tls_key = data.get("tls_key", "ecdsa-p256")
+    if tls_key not in TLS_KEYS:
+        bad("tls_key", f"expected one of {', '.join(TLS_KEYS)}, got {tls_key!r}")
+        tls_key = "ecdsa-p256"
     return ServicesSpec(
         db=str(db),
         db_url=db_url,
@@ -118,6 +138,9 @@ def parse_services(data: dict[str, Any], bad: Callable[[str, str], None]) -> Ser
         pgbouncer_pool_size=_int(data, "pgbouncer_pool_size", bad) or 100,
         pgbouncer_pool_mode=str(mode),
         proxy_client_keepalive=_bool(data, "proxy_client_keepalive", True, bad),
+        client_keepalive=_bool(data, "client_keepalive", True, bad),
+        tls_key=str(tls_key),
+        tls_resumption=_bool(data, "tls_resumption", False, bad),
     )
 
 
@@ -133,6 +156,19 @@ def proxy_axis(value: Any, bad: Callable[[str], None]) -> tuple[str | None, ...]
 
 
 def client_keepalive(stack: Stack, spec: ServicesSpec) -> bool:
-    """Whether the clients' connections stay open between requests: nginx's setting
-    (proxy_client_keepalive) when the stack is proxied, else the server's own."""
+    """Whether the clients' connections stay open between requests: not when the clients
+    close them (client_keepalive = false), else nginx's setting (proxy_client_keepalive)
+    when the stack is proxied, else the server's own."""
+    if not spec.client_keepalive:
+        return False
     return spec.proxy_client_keepalive if stack.proxy else stack.server.keepalive
+
+
+def load_env(spec: ServicesSpec, tls_ca: str | None) -> dict[str, str]:
+    """What the load generator reads besides its window: the clients' keep-alive and, for
+    a run with +tls stacks, the certificate to trust (tls_ca) and session resumption."""
+    env = {"PWB_KEEPALIVE": "1" if spec.client_keepalive else "0"}
+    if tls_ca is not None:
+        env["PWB_TLS_CA"] = tls_ca
+        env["PWB_TLS_RESUME"] = "1" if spec.tls_resumption else "0"
+    return env

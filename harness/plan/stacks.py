@@ -1,7 +1,10 @@
 """Stacks: an app variant run by one server entry with a worker (and thread) count.
 
-A stack id reads `<app>@<server>-w<workers>[t<threads>][p<db pool size>][+<proxy>]`, e.g.
-`flask@gunicorn-gthread-w2t4` or `flask@gunicorn-sync-w2p10+nginx`.
+A stack id reads `<app>@<server>-w<workers>[t<threads>][p<db pool size>][+<proxy>][+tls]`,
+e.g. `flask@gunicorn-gthread-w2t4`, `flask@gunicorn-sync-w2p10+nginx` or
+`fastapi-async@uvicorn-w1+tls`.
+`+tls`: the clients speak HTTPS to the front, which terminates TLS: nginx when proxied,
+else the server itself (its servers.toml tls_args).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from harness.plan.registry import AppVariant, ServerSpec
 
 _STACK_ID = re.compile(
     r"^(?P<app>[\w.-]+)@(?P<server>[\w.-]+?)(?:-w(?P<w>\d+)(?:t(?P<t>\d+))?(?:p(?P<p>\d+))?)?"
-    r"(?:\+(?P<proxy>[a-z-]+))?$"
+    r"(?:\+(?!tls$)(?P<proxy>[a-z-]+))?(?:\+(?P<tls>tls))?$"
 )
 # "nginx": nginx in front, serving /static/ itself; "nginx-app-static": nginx in front,
 # passing /static/ to the app like every other path.
@@ -40,6 +43,8 @@ class Stack:
     # Database connections per worker process for this stack (DB_POOL_SIZE); None: the
     # scenario's db_pool_size, else the apps' default.
     db_pool_size: int | None = None
+    # HTTPS at the front: nginx terminates TLS when proxied, else the server (tls_args).
+    tls: bool = False
 
     @property
     def managed(self) -> bool:
@@ -56,16 +61,30 @@ class Stack:
         suffix = f"-w{self.workers}" + (f"t{self.threads}" if self.threads is not None else "")
         suffix += f"p{self.db_pool_size}" if self.db_pool_size is not None else ""
         proxy = f"+{self.proxy}" if self.proxy else ""
-        return f"{self.app.id}@{self.server.id}{suffix}{proxy}"
+        tls = "+tls" if self.tls else ""
+        return f"{self.app.id}@{self.server.id}{suffix}{proxy}{tls}"
+
+    @property
+    def server_tls(self) -> bool:
+        """The server itself terminates TLS (+tls without a proxy)."""
+        return self.tls and self.proxy is None
 
     def argv(
-        self, host: str, port: int, socket: str | None = None, tmpdir: str | None = None
+        self,
+        host: str,
+        port: int,
+        socket: str | None = None,
+        tmpdir: str | None = None,
+        tls: tuple[str, str] | None = None,
     ) -> list[str]:
         """The server's command line for this stack, placeholders filled in; with socket,
         the server's uds_argv (bound to that Unix socket). tmpdir is the stack's private
-        temporary directory, required by a server whose command line uses it."""
+        temporary directory, required by a server whose command line uses it; tls the
+        run's (certificate, key) files, required when the server terminates TLS."""
         if tmpdir is None and self.server.needs_tmpdir:
             raise StackError(f"{self.server.id}'s command line needs a temporary directory")
+        if tls is None and self.server_tls:
+            raise StackError(f"{self.id} terminates TLS: its server needs a certificate")
         module, callable_name = self.app.app.split(":")
         values = {
             "python": sys.executable,
@@ -81,6 +100,9 @@ class Stack:
             "tmpdir": tmpdir or "",
         }
         template = self.server.uds_argv if socket is not None else self.server.argv
+        if self.server_tls and tls is not None:
+            values["certfile"], values["keyfile"] = tls
+            template = (*template, *self.server.tls_args)
         return [arg.format(**values) for arg in template]
 
     def env(self) -> dict[str, str]:
@@ -107,13 +129,21 @@ class Stack:
             "server_managed": self.managed,
             "static_from": "nginx" if self.proxy_serves_static else "app",
             "db_pool_size": self.db_pool_size,
+            "tls": "nginx" if self.tls and self.proxy else "server" if self.tls else None,
         }
 
 
 def invalid_reason(
-    app: AppVariant, server: ServerSpec, workers: int, threads: int | None, proxy: str | None = None
+    app: AppVariant,
+    server: ServerSpec,
+    workers: int,
+    threads: int | None,
+    proxy: str | None = None,
+    tls: bool = False,
 ) -> str:
     """Why this combination cannot run, or "" when it can."""
+    if tls and proxy is None and not server.tls_args:
+        return f"{server.id} has no tls_args in servers.toml, so it cannot terminate TLS itself"
     if proxy is not None and proxy not in PROXIES:
         return f"unknown proxy {proxy!r} (known: {', '.join(PROXIES)})"
     if proxy is not None and not server.uds_argv:
@@ -152,13 +182,14 @@ def make_stack(
     threads: int | None = None,
     proxy: str | None = None,
     db_pool_size: int | None = None,
+    tls: bool = False,
 ) -> Stack:
     """A valid stack, or StackError saying why the combination cannot run.
 
     A threaded server given no thread count uses its default_threads.
     """
     app, server = _lookup(app_id, server_id)
-    reason = invalid_reason(app, server, workers, threads, proxy)
+    reason = invalid_reason(app, server, workers, threads, proxy, tls)
     if db_pool_size is not None and db_pool_size < 1:
         reason = reason or f"db_pool_size must be >= 1, got {db_pool_size}"
     if reason:
@@ -166,22 +197,26 @@ def make_stack(
     if server.threads and threads is None:
         threads = server.default_threads
     return Stack(app=app, server=server, workers=workers, threads=threads, proxy=proxy,
-                 db_pool_size=db_pool_size)  # fmt: skip
+                 db_pool_size=db_pool_size, tls=tls)  # fmt: skip
 
 
 def parse_stack_id(text: str) -> Stack:
-    """Parse `app@server[-wN[tM]]` (workers default to 1) into a valid stack."""
+    """Parse `app@server[-wN[tM][pP]][+proxy][+tls]` (workers default to 1) into a valid
+    stack."""
     match = _STACK_ID.match(text.strip())
     if match is None:
         raise StackError(
             f"bad stack id {text!r}: expected "
-            "<app>@<server>[-w<workers>[t<threads>][p<db pool size>]][+<proxy>], "
-            "e.g. flask@gunicorn-gthread-w2t4, flask@gunicorn-sync-w2p10+nginx"
+            "<app>@<server>[-w<workers>[t<threads>][p<db pool size>]][+<proxy>][+tls], "
+            "e.g. flask@gunicorn-gthread-w2t4, flask@gunicorn-sync-w2p10+nginx, "
+            "fastapi-async@uvicorn-w1+tls"
         )
     workers = int(match["w"]) if match["w"] else 1
     threads = int(match["t"]) if match["t"] else None
     pool = int(match["p"]) if match["p"] else None
-    return make_stack(match["app"], match["server"], workers, threads, match["proxy"], pool)
+    return make_stack(
+        match["app"], match["server"], workers, threads, match["proxy"], pool, bool(match["tls"])
+    )
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,7 @@ def _spawn_locust(
     env = {
         **os.environ,
         **loadgen.locust_env(load, cell.mix, cell_dir, cell.target_rps, cell.users),
+        **ctx.session.load_env,
     }
     # --processes: the master listens on a free loopback port for its forked workers.
     master_port = free_port() if load.processes > 1 else None
@@ -155,7 +156,7 @@ def _load(
         else:
             poll_health(url, "/health", load.startup_timeout_s)
         clock.lap("startup")
-        warnings = tuple(quick_checks(url))
+        warnings = tuple(quick_checks(url, ctx.session.tls_ca if cell.stack.tls else None))
         clock.lap("checks")
         snapshot = _items_snapshot(cell, ctx)
         samples = _drive_locust(locust, ctx, front, cell_dir)
@@ -191,6 +192,7 @@ def _measure(cell: Cell, ctx: RunContext, report: Report) -> Loaded:
     front = start_front(
         cell.stack, procs, port, cpus=ctx.scenario.cpus.server, env=ctx.session.env,
         cell_dir=report.cell_dir, client_keepalive=ctx.scenario.services.proxy_client_keepalive,
+        tls=ctx.session.tls,
     )  # fmt: skip
     loaded: Loaded | None = None
     try:

@@ -113,6 +113,7 @@ class DrivenLocust:
             "PWB_CONTROL_DIR": str(self.control_dir),
             "PWB_CLIENT": load.client,
             "PWB_REQUEST_TIMEOUT_S": f"{load.request_timeout_s:g}",
+            **self._session.load_env,
         }
         self.proc = self._session.procs.spawn(
             self.argv, cpus=self._cpus, env=env, log_path=self.log_path, cwd=REPO_ROOT

@@ -19,6 +19,7 @@ import httpx
 from harness.core.errors import ServerStartError
 from harness.core.paths import REPO_ROOT
 from harness.core.procs import ProcessRegistry
+from harness.run.services.tls import verify_for
 
 HOST = "127.0.0.1"
 LOG_TAIL_LINES = 40
@@ -29,13 +30,15 @@ UNPRIVILEGED_USER = "www-data"
 
 @dataclass(frozen=True)
 class Running:
-    """A started server: its process (group leader), URL, log and command line."""
+    """A started server: its process (group leader), URL, log and command line; tls_ca is
+    the certificate to trust when the URL is https."""
 
     proc: subprocess.Popen[bytes]
     url: str
     port: int
     log_path: Path
     argv: tuple[str, ...]
+    tls_ca: str | None = None
 
 
 def free_port(host: str = HOST) -> int:
@@ -60,17 +63,24 @@ def wait_healthy(running: Running, path: str, timeout: float) -> float:
 
     Raises ServerStartError with the log tail if the process exits or time runs out.
     """
-    return poll_health(running.url, path, timeout, running)
+    return poll_health(running.url, path, timeout, running, tls_ca=running.tls_ca)
 
 
-def poll_health(url: str, path: str, timeout: float, running: Running | None = None) -> float:
+def poll_health(
+    url: str,
+    path: str,
+    timeout: float,
+    running: Running | None = None,
+    *,
+    tls_ca: str | None = None,
+) -> float:
     """Poll GET url+path until 200; returns seconds taken. With running, a process that
     exits fails at once, and errors carry its log tail (a target started by the user has
-    neither)."""
+    neither). An https URL is trusted through tls_ca, the run's certificate."""
     started = time.monotonic()
     deadline = started + timeout
     last_error = "no answer yet"
-    with httpx.Client(base_url=url, timeout=1.0) as client:
+    with httpx.Client(base_url=url, timeout=1.0, verify=verify_for(tls_ca)) as client:
         while time.monotonic() < deadline:
             code = running.proc.poll() if running is not None else None
             if running is not None and code is not None:
@@ -102,17 +112,20 @@ def start(
     log_path: Path,
     stop_signal: signal.Signals = signal.SIGTERM,
     host: str = HOST,
+    tls_ca: str | None = None,
 ) -> Running:
-    """Spawn a server already rendered for host:port; the caller waits for health."""
+    """Spawn a server already rendered for host:port; the caller waits for health. With
+    tls_ca, clients reach it over https and trust that certificate."""
     proc = procs.spawn(
         argv_for_port, cpus=cpus, env=env, log_path=log_path, cwd=REPO_ROOT, stop_signal=stop_signal
     )
     return Running(
         proc=proc,
-        url=f"http://{host}:{port}",
+        url=f"{'https' if tls_ca else 'http'}://{host}:{port}",
         port=port,
         log_path=log_path,
         argv=tuple(argv_for_port),
+        tls_ca=tls_ca,
     )
 
 

@@ -123,6 +123,7 @@ def start_stack(stack: Stack, index: int, ctx: RunContext) -> Up:
     front = start_front(
         stack, procs, port, cpus=ctx.scenario.cpus.server, env=env, cell_dir=stack_dir,
         client_keepalive=ctx.scenario.services.proxy_client_keepalive, host=address,
+        tls=ctx.session.tls,
     )  # fmt: skip
     try:
         try:
@@ -132,7 +133,7 @@ def start_stack(stack: Stack, index: int, ctx: RunContext) -> Up:
                 raise
             raise faults.explain_bind_failure(exc, address, port) from None
         startup = round(time.monotonic() - t0, 3)
-        warnings = tuple(window.quick_checks(front.running.url))
+        warnings = tuple(window.quick_checks(front.running.url, front.running.tls_ca))
     except BaseException:
         stop_stack(front, ctx)
         raise

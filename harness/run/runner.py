@@ -195,9 +195,11 @@ def _run(
             with open_session(
                 run_id, run_dir, upstream_cpus=upstream,
                 spec=scenario.services, service_cpus=scenario.cpus.server,
+                tls=any(stack.tls for stack in scenario.stacks),
             ) as session:  # fmt: skip
                 metadata["services"] = {
-                    **scenario.services.describe(), "database": session.database
+                    **scenario.services.describe(), "database": session.database,
+                    "tls": session.tls.describe() if session.tls is not None else None,
                 }  # fmt: skip
                 ctx = RunContext(
                     run_id, scenario, run_dir, session, allow_remote=allow_remote,

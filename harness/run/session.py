@@ -7,6 +7,8 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,9 +18,10 @@ from typing import Any
 from harness.core.errors import HarnessError
 from harness.core.paths import REPO_ROOT
 from harness.core.procs import ProcessRegistry, shutdown_on_signals
-from harness.plan.services import ServicesSpec, redact_url
+from harness.plan.services import ServicesSpec, load_env, redact_url
 from harness.run.launch import Running, free_port, start, upstream_argv, wait_healthy
 from harness.run.services import pgbouncer, postgres
+from harness.run.services.tls import TlsFiles, make_certificate
 
 SECRET_ENV_KEYS = frozenset({"DJANGO_SECRET_KEY"})
 # Variables that may hold a URL with a password: written with the password redacted.
@@ -40,6 +43,15 @@ class Session:
     database: dict[str, Any] = field(default_factory=dict)
     # Root pids of the services this session started ("db", "pgbouncer"), for the monitor.
     service_pids: dict[str, int] = field(default_factory=dict)
+    # The run's certificate when some stack speaks HTTPS (+tls), else None.
+    tls: TlsFiles | None = None
+    # What the load generator reads besides its window (services.load_env).
+    load_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def tls_ca(self) -> str | None:
+        """The certificate clients trust (the run's own), or None without TLS."""
+        return str(self.tls.cert) if self.tls is not None else None
 
     @property
     def env(self) -> dict[str, str]:
@@ -136,11 +148,14 @@ def open_session(
     upstream_cpus: Sequence[int] | None,
     spec: ServicesSpec | None = None,
     service_cpus: Sequence[int] = (0,),
+    tls: bool = False,
 ) -> Iterator[Session]:
-    """Set up database, environment and (when upstream_cpus is given) the upstream service.
+    """Set up database, environment, (when upstream_cpus is given) the upstream service and
+    (with tls) the run's certificate: its key in a private temporary directory, the
+    certificate itself copied to work_dir/tls-cert.pem.
 
     On leaving, by return, error, Ctrl-C or SIGTERM, every child process is stopped, and a
-    PostgreSQL cluster the session started is removed with its files.
+    PostgreSQL cluster the session started is removed with its files, as is the key.
     """
     spec = spec or ServicesSpec()
     procs = ProcessRegistry(run_id)
@@ -161,4 +176,14 @@ def open_session(
         if upstream_cpus is not None:
             upstream = _start_upstream(procs, {**os.environ, **own_env}, upstream_cpus, work_dir)
             own_env["UPSTREAM_URL"] = upstream.url
-        yield Session(run_id, procs, own_env, work_dir, upstream, database, pids)
+        certificate = None
+        if tls:
+            private = Path(tempfile.mkdtemp(prefix="pwb-tls-"))
+            stack.callback(shutil.rmtree, private, ignore_errors=True)
+            certificate = make_certificate(private, spec.tls_key)
+            shutil.copyfile(certificate.cert, work_dir / "tls-cert.pem")
+        ca = str(certificate.cert) if certificate is not None else None
+        yield Session(
+            run_id, procs, own_env, work_dir, upstream, database, pids, certificate,
+            load_env(spec, ca),
+        )  # fmt: skip

@@ -18,6 +18,7 @@ from harness.plan.stacks import Stack
 from harness.results.environment import utc_now
 from harness.run.launch import free_port, wait_healthy
 from harness.run.services.front import Front, start_front
+from harness.run.services.tls import verify_for
 from harness.run.session import Session, open_session
 
 Printer = Callable[[str], None]
@@ -51,11 +52,11 @@ def _available_cpus(cpus: CpuSets) -> CpuSets:
 
 
 @contextmanager
-def _temporary_session(label: str, cpus: CpuSets) -> Iterator[Session]:
+def _temporary_session(label: str, cpus: CpuSets, tls: bool = False) -> Iterator[Session]:
     run_id = f"{label}-{utc_now().strftime('%Y%m%dT%H%M%SZ')}-{os.getpid()}"
     with (
         tempfile.TemporaryDirectory(prefix=f"pwb-{label}-") as tmp,
-        open_session(run_id, Path(tmp), upstream_cpus=cpus.upstream) as session,
+        open_session(run_id, Path(tmp), upstream_cpus=cpus.upstream, tls=tls) as session,
     ):
         yield session
 
@@ -66,7 +67,7 @@ def _start_stack(session: Session, stack: Stack, cpus: CpuSets) -> Front:
     stack_dir.mkdir(exist_ok=True)
     front = start_front(
         stack, session.procs, free_port(), cpus=cpus.server, env=session.env,
-        cell_dir=stack_dir, socket_parent=session.work_dir,
+        cell_dir=stack_dir, socket_parent=session.work_dir, tls=session.tls,
     )  # fmt: skip
     wait_healthy(front.running, "/health", STARTUP_TIMEOUT_S)
     return front
@@ -80,7 +81,8 @@ def _check_stack(session: Session, stack: Stack, cpus: CpuSets) -> Verdict:
     except HarnessError as exc:
         return Verdict(stack.id, (f"did not start: {exc}",), ())
     try:
-        with httpx.Client(base_url=front.running.url, timeout=30.0) as client:
+        verify = verify_for(front.running.tls_ca)
+        with httpx.Client(base_url=front.running.url, timeout=30.0, verify=verify) as client:
             problems = run_checks(client, quick=False)
     finally:
         session.procs.stop(front.running.proc)
@@ -94,10 +96,11 @@ def _check_stack(session: Session, stack: Stack, cpus: CpuSets) -> Verdict:
 
 
 def verify_stacks(stacks: list[Stack], out: Printer = print) -> list[Verdict]:
-    """Start each stack in turn and run every contract check against it over HTTP."""
+    """Start each stack in turn and run every contract check against it over HTTP (HTTPS
+    for a +tls stack)."""
     cpus = _available_cpus(DEFAULT_CPUS)
     verdicts = []
-    with _temporary_session("verify", cpus) as session:
+    with _temporary_session("verify", cpus, any(s.tls for s in stacks)) as session:
         for i, stack in enumerate(stacks, start=1):
             t0 = time.monotonic()
             verdict = _check_stack(session, stack, cpus)
@@ -119,7 +122,7 @@ def verify_stacks(stacks: list[Stack], out: Printer = print) -> list[Verdict]:
 def serve(stack: Stack, out: Printer = print) -> None:
     """Run one stack (and the upstream service) until Ctrl-C or SIGTERM."""
     cpus = _available_cpus(DEFAULT_CPUS)
-    with _temporary_session("serve", cpus) as session:
+    with _temporary_session("serve", cpus, stack.tls) as session:
         running = _start_stack(session, stack, cpus).running
         out(f"{stack.id} serving at {running.url} (server log: {running.log_path})")
         out("press Ctrl-C to stop")

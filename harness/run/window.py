@@ -35,6 +35,7 @@ from harness.results.format import REPEAT_COLUMNS
 from harness.results.records import write_records_gz
 from harness.run import faults, loadgen
 from harness.run.progress import LiveFeed
+from harness.run.services.tls import verify_for
 from harness.run.session import Session
 
 
@@ -95,13 +96,14 @@ class Identity:
         }  # fmt: skip
 
 
-def quick_checks(url: str) -> list[str]:
-    """Run the quick contract checks; raise ContractError on ERROR problems, return warnings."""
+def quick_checks(url: str, tls_ca: str | None = None) -> list[str]:
+    """Run the quick contract checks; raise ContractError on ERROR problems, return warnings.
+    An https URL is trusted through tls_ca, the run's certificate."""
     try:
         from apps.contract.checks import Severity, run_checks
     except ImportError as exc:
         raise HarnessError(f"cannot import apps.contract.checks: {exc}") from exc
-    with httpx.Client(base_url=url, timeout=10.0) as client:
+    with httpx.Client(base_url=url, timeout=10.0, verify=verify_for(tls_ca)) as client:
         problems = run_checks(client, quick=True)
     errors = [p for p in problems if p.severity is Severity.ERROR]
     if errors:

@@ -21,6 +21,7 @@ from harness.core.procs import ProcessRegistry
 from harness.plan.stacks import Stack
 from harness.run.launch import HOST, Running, start, unprivileged
 from harness.run.services import nginx
+from harness.run.services.tls import TlsFiles
 
 # The contract's static files (apps/contract/openapi.yaml, /static/{name}).
 STATIC_DIR = REPO_ROOT / "apps" / "static"
@@ -47,10 +48,13 @@ class Front:
         return code
 
 
-def _server_argv(stack: Stack, host: str, port: int, private: Path | None) -> list[str]:
+def _server_argv(
+    stack: Stack, host: str, port: int, private: Path | None, tls: TlsFiles | None
+) -> list[str]:
     socket = str(private / "app.sock") if stack.proxy is not None and private else None
     tmpdir = str(private) if stack.server.needs_tmpdir and private else None
-    argv = stack.argv(host, port, socket=socket, tmpdir=tmpdir)
+    files = (str(tls.cert), str(tls.key)) if tls is not None else None
+    argv = stack.argv(host, port, socket=socket, tmpdir=tmpdir, tls=files)
     if not Path(argv[0]).exists():
         raise ServerStartError(
             f"{stack.server.id}: {argv[0]} is not installed (package "
@@ -71,10 +75,15 @@ def start_front(
     client_keepalive: bool = True,
     socket_parent: Path | None = None,
     host: str = HOST,
+    tls: TlsFiles | None = None,
 ) -> Front:
     """Start the stack's server on port, or nginx on port in front of the server on a
     Unix socket when the stack has a proxy. The stack's own variables (db_pool_size) go
-    over env."""
+    over env. A +tls stack needs tls, the run's certificate: the front (nginx or the
+    server) then speaks HTTPS."""
+    if stack.tls and tls is None:
+        raise ServerStartError(f"{stack.id} speaks HTTPS and no certificate was made for it")
+    tls = tls if stack.tls else None
     env = {**env, **stack.env()}
     # Unix socket paths are limited to ~107 bytes: a short directory under /tmp (or under
     # socket_parent, itself short and temporary).
@@ -88,10 +97,11 @@ def start_front(
             static_dir = STATIC_DIR if stack.proxy_serves_static else None
             proxy = nginx.start(procs, private / "app.sock", port, stack.server.uds_protocol,
                                 cell_dir, cpus, client_keepalive=client_keepalive,
-                                static_dir=static_dir, host=host)  # fmt: skip
-        argv = _server_argv(stack, host, port, private)
+                                static_dir=static_dir, host=host, tls=tls)  # fmt: skip
+        argv = _server_argv(stack, host, port, private, tls)
+        ca = str(tls.cert) if tls is not None else None
         server = start(procs, argv, port, cpus=cpus, env=env, log_path=cell_dir / "server.log",
-                       stop_signal=stack.server.stop_signal, host=host)  # fmt: skip
+                       stop_signal=stack.server.stop_signal, host=host, tls_ca=ca)  # fmt: skip
     except BaseException:
         if proxy is not None:
             procs.stop(proxy)

@@ -20,6 +20,7 @@ from harness.core.marks import title_marker
 from harness.core.procs import ProcessRegistry
 from harness.run.launch import HOST
 from harness.run.services.binaries import require
+from harness.run.services.tls import TlsFiles
 
 # What /etc/nginx/uwsgi_params sets, inline so that no file outside the run is read.
 UWSGI_PARAMS = (
@@ -72,6 +73,18 @@ def _static_locations(static_dir: Path, protocol: str) -> list[str]:
     ]
 
 
+def _tls_lines(tls: TlsFiles) -> list[str]:
+    return [
+        f"    ssl_certificate {tls.cert};",
+        f"    ssl_certificate_key {tls.key};",
+        "    ssl_protocols TLSv1.2 TLSv1.3;",
+        # Session IDs and tickets both on (tickets are nginx's default): whether clients
+        # resume is the scenario's tls_resumption, recorded with the run.
+        "    ssl_session_cache shared:pwb:10m;",
+        "    ssl_session_timeout 10m;",
+    ]
+
+
 def config_text(
     socket: Path,
     port: int,
@@ -81,9 +94,11 @@ def config_text(
     client_keepalive: bool,
     static_dir: Path | None = None,
     host: str = HOST,
+    tls: TlsFiles | None = None,
 ) -> str:
     """nginx.conf for one cell: one worker, upstream over the Unix socket; with static_dir,
-    nginx serves /static/ from it."""
+    nginx serves /static/ from it; with tls, it speaks HTTPS to the clients (TLS 1.2 and
+    1.3, nginx's default ciphers, a shared session cache so that clients may resume)."""
     if static_dir is not None and static_dir.name != "static":
         raise ValueError(f"static_dir must be a directory named static, got {static_dir}")
     user = pwd.getpwuid(os.geteuid()).pw_name
@@ -108,7 +123,8 @@ def config_text(
         *upstream_keepalive,
         "  }",
         "  server {",
-        f"    listen {host}:{port} backlog=1024;",
+        f"    listen {host}:{port}{' ssl' if tls else ''} backlog=1024;",
+        *(_tls_lines(tls) if tls is not None else []),
         "    location / {",
         *(f"  {line}" for line in _location(protocol)),
         "    }",
@@ -130,15 +146,16 @@ def start(
     client_keepalive: bool,
     static_dir: Path | None = None,
     host: str = HOST,
+    tls: TlsFiles | None = None,
 ) -> subprocess.Popen[bytes]:
     """nginx started (not yet answering: the caller polls through it); with static_dir,
-    nginx serves /static/ from it."""
+    nginx serves /static/ from it; with tls, over HTTPS."""
     binary = require(["nginx"], 'proxy = "nginx"')["nginx"]
     (work_dir / "nginx-temp").mkdir(parents=True, exist_ok=True)
     conf = work_dir / "nginx.conf"
     conf.write_text(
         config_text(socket, port, protocol, work_dir, client_keepalive=client_keepalive,
-                    static_dir=static_dir, host=host)
+                    static_dir=static_dir, host=host, tls=tls)
     )  # fmt: skip
     # The run's marker in the command line: nginx overwrites its environment with its
     # process title, and the sweep for PWB_RUN_ID would miss it (procs.marked_pids).

@@ -20,6 +20,8 @@ def needed(scenario: Scenario) -> dict[str, list[str]]:
         needs["pgbouncer = true"] = ["pgbouncer"]
     if any(s.proxy is not None for s in scenario.stacks):
         needs['proxy = "nginx"'] = ["nginx"]
+    if any(s.tls for s in scenario.stacks):
+        needs["tls = true (the run's certificate)"] = ["openssl"]
     return needs
 
 

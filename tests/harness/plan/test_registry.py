@@ -61,6 +61,9 @@ def test_every_server_turns_access_logs_off_or_never_had_them() -> None:
         ({"max_workers": 0}, "max_workers"),
         ({"keepalive": "yes"}, "[s].keepalive: expected bool"),
         ({"refuses_root": "yes"}, "[s].refuses_root: expected true or false"),
+        ({"tls_args": ["--cert", "{certfile}"]}, "[s].tls_args: must contain {certfile} and"),
+        ({"tls_args": ["--cert", "{certfile}", "{keyfile}", "{pem}"]}, "unknown placeholder"),
+        ({"argv": ["{python}", "--cert", "{certfile}"]}, "unknown placeholder {certfile}"),
     ],
 )
 def test_bad_server_entries_are_refused(changes: dict[str, Any], expected: str) -> None:
@@ -81,6 +84,12 @@ def test_tmpdir_placeholder_is_known_and_marks_the_server() -> None:
     shipped = registry.servers()
     assert shipped["apache"].needs_tmpdir and shipped["apache"].refuses_root
     assert shipped["waitress"].max_workers == 1 and shipped["waitress"].uds_argv
+
+
+def test_servers_that_take_a_certificate() -> None:
+    takes = {sid for sid, spec in registry.servers().items() if spec.tls_args}
+    assert {"gunicorn-sync", "gunicorn-uvicorn", "uvicorn", "hypercorn", "granian-asgi"} <= takes
+    assert not {"uwsgi", "waitress", "wsgiref", "apache"} & takes
 
 
 def test_missing_key_is_named() -> None:

@@ -120,6 +120,10 @@ def test_invalid_combination_is_an_error_unless_skipped(tmp_path: Path) -> None:
         ("threads = [2]", "threads = [0]", "stacks[0].threads: expected a non-empty list"),
         ("threads = [2]", "db_pool_size = 0", "stacks[0].db_pool_size: expected a non-empty"),
         ("threads = [2]", 'db_pool_size = ["4"]', "stacks[0].db_pool_size: expected a non-empty"),
+        ("threads = [2]", 'tls = "yes"', "stacks[0].tls: expected true, false or a list"),
+        ('name = "t"', 'name = "t"\ntls_key = "dsa"', "tls_key: expected one of ecdsa-p256, rsa"),
+        ('name = "t"', 'name = "t"\ntls_resumption = 1', "tls_resumption: expected true or"),
+        ('name = "t"', 'name = "t"\nclient_keepalive = "no"', "client_keepalive: expected"),
     ],
 )
 def test_bad_values_are_named(tmp_path: Path, old: str, new: str, expected: str) -> None:
@@ -153,7 +157,27 @@ def test_db_pool_size_per_stack_overrides_the_scenarios(tmp_path: Path) -> None:
     assert parse_stack_id("flask@gunicorn-gthread-w2t4p5+nginx").db_pool_size == 5
 
 
-@pytest.mark.parametrize("name", ["quick", "default", "full", "static"])
+def test_tls_is_an_axis_of_a_selector_and_the_services_say_how(tmp_path: Path) -> None:
+    text = VALID.replace(
+        '[[stacks]]\napps = ["fastapi-async"]\nservers = ["uvicorn"]',
+        '[[stacks]]\napps = ["fastapi-async"]\nservers = ["uvicorn"]\ntls = [false, true]\n'
+        '[[stacks]]\napps = ["flask"]\nservers = ["uwsgi"]\nproxy = "nginx"\ntls = true',
+    ).replace('name = "t"', 'name = "t"\ntls_key = "rsa-2048"\ntls_resumption = true')
+    scenario = load_scenario(write(tmp_path, text))
+    ids = [s.id for s in scenario.stacks]
+    assert {"fastapi-async@uvicorn-w1", "fastapi-async@uvicorn-w1+tls"} <= set(ids)
+    assert "flask@uwsgi-w1t1+nginx+tls" in ids
+    services = scenario.services.describe()
+    assert (services["tls_key"], services["tls_resumption"], services["client_keepalive"]) == (
+        "rsa-2048", True, True,
+    )  # fmt: skip
+    # uWSGI cannot terminate TLS itself: refused with the reason, unless skipped.
+    refused = VALID.replace('threads = [2]', 'threads = [2]\n[[stacks]]\napps = ["flask"]\n'
+                            'servers = ["uwsgi"]\ntls = true')  # fmt: skip
+    assert "uwsgi has no tls_args in servers.toml" in problems_of(tmp_path, refused)
+
+
+@pytest.mark.parametrize("name", ["quick", "default", "full", "static", "tls"])
 def test_shipped_scenarios_are_valid(name: str) -> None:
     scenario = load_scenario(REPO_ROOT / "scenarios" / f"{name}.toml")
     assert scenario.name == name

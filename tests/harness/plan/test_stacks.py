@@ -18,6 +18,8 @@ from harness.plan.stacks import all_combinations, default_verify_stacks, make_st
         ("flask@gunicorn-sync-w1t4", "has no threads setting, got threads=4"),
         ("flask@wsgiref-w2", "wsgiref runs at most 1 worker(s), got 2"),
         ("flask@gunicorn-sync-w0", "workers must be >= 1"),
+        ("flask@uwsgi-w1+tls", "uwsgi has no tls_args in servers.toml, so it cannot terminate"),
+        ("flask@waitress+tls", "waitress has no tls_args"),
     ],
 )
 def test_invalid_stacks_are_refused_with_reason(stack_id: str, reason: str) -> None:
@@ -26,7 +28,11 @@ def test_invalid_stacks_are_refused_with_reason(stack_id: str, reason: str) -> N
     assert reason in str(excinfo.value)
 
 
-@pytest.mark.parametrize("text", ["flask", "flask@", "@uvicorn", "flask@gunicorn-sync-wx"])
+@pytest.mark.parametrize(
+    "text",
+    ["flask", "flask@", "@uvicorn", "flask@gunicorn-sync-wx", "flask@gunicorn-sync+tls+nginx",
+     "flask@gunicorn-sync+tls+tls"],
+)  # fmt: skip
 def test_malformed_ids_are_refused(text: str) -> None:
     with pytest.raises(StackError):
         parse_stack_id(text)
@@ -41,8 +47,12 @@ def test_unknown_names_list_the_known_ones() -> None:
 
 @pytest.mark.parametrize(
     "stack_id",
-    ["flask@gunicorn-gthread-w2t4", "fastapi-async@uvicorn-w2", "flask@uwsgi-w2t1"],
-)
+    [
+        "flask@gunicorn-gthread-w2t4", "fastapi-async@uvicorn-w2", "flask@uwsgi-w2t1",
+        "fastapi-async@uvicorn-w2+tls", "flask@uwsgi-w2t1+nginx+tls",
+        "django-wsgi@gunicorn-sync-w1p4+nginx-app-static+tls",
+    ],
+)  # fmt: skip
 def test_ids_round_trip(stack_id: str) -> None:
     assert parse_stack_id(stack_id).id == stack_id
 
@@ -88,3 +98,31 @@ def test_combinations_cover_every_pair_with_reasons() -> None:
     assert by_pair[("flask", "gunicorn-sync")].stack_id == "flask@gunicorn-sync-w1"
     assert all(bool(r.stack_id) != bool(r.reason) for r in rows)
     assert len(default_verify_stacks()) == sum(1 for r in rows if not r.reason)
+
+
+def test_tls_is_at_the_front_nginx_when_proxied_else_the_server() -> None:
+    server_tls = parse_stack_id("fastapi-async@uvicorn-w1+tls")
+    nginx_tls = parse_stack_id("flask@uwsgi-w1+nginx+tls")
+    assert (server_tls.tls, server_tls.server_tls, server_tls.describe()["tls"]) == (
+        True, True, "server",
+    )  # fmt: skip
+    assert (nginx_tls.tls, nginx_tls.server_tls, nginx_tls.describe()["tls"]) == (
+        True, False, "nginx",
+    )  # fmt: skip
+    assert parse_stack_id("flask@uwsgi-w1+nginx").describe()["tls"] is None
+
+
+def test_a_server_terminating_tls_gets_the_certificate_and_key() -> None:
+    plain = make_stack("fastapi-async", "uvicorn", 1).argv("127.0.0.1", 9)
+    stack = make_stack("fastapi-async", "uvicorn", 1, tls=True)
+    with pytest.raises(StackError, match="terminates TLS: its server needs a certificate"):
+        stack.argv("127.0.0.1", 9)
+    argv = stack.argv("127.0.0.1", 9, tls=("/c.pem", "/k.pem"))
+    assert argv[: len(plain)] == plain
+    assert argv[len(plain) :] == ["--ssl-certfile", "/c.pem", "--ssl-keyfile", "/k.pem"]
+    gunicorn = make_stack("flask", "gunicorn-sync", 1, tls=True).argv("h", 1, tls=("/c", "/k"))
+    assert gunicorn[-4:] == ["--certfile", "/c", "--keyfile", "/k"]
+    # Behind nginx the server speaks plain HTTP on its socket: nginx holds the certificate.
+    proxied = make_stack("flask", "gunicorn-sync", 1, proxy="nginx", tls=True)
+    socket_argv = proxied.argv("h", 1, socket="/s.sock", tls=("/c", "/k"))
+    assert "--certfile" not in socket_argv and "unix:/s.sock" in socket_argv
