@@ -222,3 +222,15 @@ def test_mix_refuses_tls_resume_with_fasthttp(certs: dict[str, Cert], tmp_path: 
     done = run_mix(server, tmp_path, {"PWB_CLIENT": "fasthttp", "PWB_TLS_RESUME": "1"})
     assert done.returncode != 0
     assert "PWB_TLS_RESUME=1 needs PWB_CLIENT=lean" in done.stderr
+
+
+def test_mix_fasthttp_trusts_only_pwb_tls_ca(certs: dict[str, Cert], tmp_path: Path) -> None:
+    # FastHttpUser alone would verify nothing (insecure=True): PWB_TLS_CA must make it.
+    env = {"PWB_CLIENT": "fasthttp", "PWB_TLS_CA": str(certs["other"].cert)}
+    with uvicorn(certs["ec"]) as server:
+        done = run_mix(server, tmp_path, env)
+        served = server.stats()
+    assert done.returncode == 0, done.stderr
+    rows = [row for path in tmp_path.glob("requests.*.csv") for row in csv.reader(path.open())]
+    assert rows and all(row[3] == "0" and row[4] == "0" for row in rows), rows[:5]
+    assert served["requests"] == 0
