@@ -12,7 +12,8 @@ request, connecting included, to the last byte received; both count as failures.
 Use it as a drop-in base class for task code written against FastHttpUser::
 
     from lean import LeanHttpUser   # Locust puts the locustfile's folder on sys.path; this
-                                    # file and _lean_http.py must be found there
+                                    # file, _lean_http.py, _cutoff.py and _client_env.py
+                                    # must be found there
 
     class Api(LeanHttpUser):
         @task
@@ -37,6 +38,25 @@ closing an idle connection while our request travels, and the server has then no
 it. The same rule applies to POST: a server that processed a POST and then died without
 answering a byte would see it twice; we accept that (rare, and it is a crash anyway) to
 keep keep-alive closes out of the failure counts. Fresh connections are never retried.
+
+TLS: an https:// base URL (default port 443) puts a TLS layer on the same socket, in its
+own connection class (_TlsConnection), so plain http runs exactly the code it ran before.
+The client keyword arguments, which LeanHttpUser takes from the environment:
+  tls_ca      PWB_TLS_CA: a PEM file of the certificates to trust. With it the server's
+              chain is verified against that file only and its name is NOT checked (the
+              suite gives each window its own 127.x.y.z address, while its per-run
+              certificate names 127.0.0.1 and localhost). Without it: the system's trust
+              store and a checked host name (ssl.create_default_context()).
+  tls_resume  PWB_TLS_RESUME=1: keep the TLS session of the last connection and offer it
+              on the next, so a reconnect is an abbreviated handshake (TLS 1.3: with the
+              ticket the server sent after the handshake, read with the first answer).
+              Off by default: every connection is a full handshake.
+  keepalive   PWB_KEEPALIVE=0: every request says "Connection: close" and gets a new
+              connection (over https, a handshake per request); the retry rule above then
+              never applies. On by default.
+The client counts ``connections`` (opened; over https, with the handshake done) and
+``resumed`` (TLS connections that resumed a session). The SSLContext is made once per
+process and tls_ca.
 """
 
 from __future__ import annotations
@@ -44,6 +64,7 @@ from __future__ import annotations
 import errno
 import json as jsonlib
 import os
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from socket import (
@@ -55,10 +76,12 @@ from socket import (
     SOL_SOCKET,
     TCP_NODELAY,
 )
+from ssl import MemoryBIO, SSLEOFError, SSLObject, SSLSession, SSLWantReadError, SSLZeroReturnError
 from typing import Any, Self
 from urllib.parse import urlencode, urlsplit
 
 import gevent
+from _client_env import KEEPALIVE, TLS_CA, TLS_RESUME
 from _cutoff import report_cut_off
 from _lean_http import (
     RECV_SIZE,
@@ -221,6 +244,145 @@ class _Connection:
         self._sock.close()
 
 
+class _Tls:
+    """What a client's TLS connections share: context, server name, the session to resume."""
+
+    __slots__ = ("context", "hostname", "resume", "resumed", "session")
+
+    def __init__(self, context: ssl.SSLContext, hostname: str, resume: bool) -> None:
+        self.context = context
+        self.hostname = hostname
+        self.resume = resume
+        self.session: SSLSession | None = None
+        self.resumed = 0
+
+
+class _TlsConnection(_Connection):
+    """A _Connection carrying TLS: an SSLObject between two memory buffers, which this class
+    fills from and drains to the raw socket, waiting on the same two watchers.
+
+    Not ssl.SSLSocket: under Locust's monkey-patching the standard library's SSLSocket is
+    built on gevent's socket class, and gevent's own SSLSocket waits its own way. The
+    buffers never fill up, so TLS never wants to write: SSLWantWriteError cannot occur, and
+    SSLWantReadError means "feed it more bytes from the socket". Renegotiation is refused
+    (OP_NO_RENEGOTIATION), so writes never want to read either.
+    """
+
+    __slots__ = ("_in", "_out", "_shared", "_tls")
+
+    def __init__(
+        self,
+        hub: Any,
+        family: int,
+        sockaddr: Any,
+        timeout: float | None,
+        source: str | None,
+        shared: _Tls,
+    ) -> None:
+        super().__init__(hub, family, sockaddr, timeout, source)
+        self._shared = shared
+        self._tls: SSLObject | None = None  # set once the handshake is done
+        self._in, self._out = MemoryBIO(), MemoryBIO()
+        try:
+            tls = shared.context.wrap_bio(
+                self._in, self._out, server_hostname=shared.hostname, session=shared.session
+            )
+            # The TCP connect and the handshake share connection_timeout.
+            message = f"connect and TLS handshake not done within {timeout} s"
+            with gevent.Timeout(timeout, TimeoutError(message)):
+                while True:
+                    try:
+                        tls.do_handshake()
+                        break
+                    except SSLWantReadError:
+                        self._flush()
+                        self._hub.wait(self._read)
+                        self._feed()
+            # The client's last flight (TLS 1.3's Finished) stays in the buffer: it goes
+            # out with the request, in one send.
+        except BaseException:
+            self.close()
+            raise
+        self._tls = tls
+        if tls.session_reused:
+            shared.resumed += 1
+
+    def _flush(self) -> None:
+        data = self._out.read()
+        if data:
+            _Connection.send(self, data)
+
+    def _feed(self) -> None:
+        # Bytes from the socket (waiting for them if none are there) into TLS; EOF too.
+        data = _Connection.recv(self, RECV_SIZE)
+        if data:
+            self._in.write(data)
+        else:
+            self._in.write_eof()
+
+    def send(self, data: bytes) -> None:
+        try:
+            self._tls.write(data)  # type: ignore[union-attr]
+        except (SSLEOFError, SSLZeroReturnError) as exc:
+            raise ConnectionClosedError(f"TLS connection closed: {exc}") from exc
+        _Connection.send(self, self._out.read())
+
+    def recv_first(self) -> bytes:
+        # As _Connection's: wait, then read; unless TLS already holds bytes (decrypted, or
+        # records not yet decrypted). A wake-up for records without application data (TLS
+        # 1.3 session tickets) makes recv wait again.
+        if not self._in.pending and not self._tls.pending():  # type: ignore[union-attr]
+            self._hub.wait(self._read)
+            self._feed()
+        return self.recv(RECV_SIZE)
+
+    def recv(self, size: int) -> bytes:
+        tls = self._tls
+        while True:
+            try:
+                return tls.read(size)  # type: ignore[union-attr]
+            except SSLWantReadError:
+                pass
+            except (SSLEOFError, SSLZeroReturnError):
+                return b""  # closed, with or without close_notify: EOF, as on plain TCP
+            self._flush()  # what TLS answers to post-handshake records (key updates)
+            self._feed()
+
+    def close(self) -> None:
+        shared = self._shared
+        if self._tls is not None and shared.resume:
+            # Now, not after the handshake: TLS 1.3 tickets come after it, read with the
+            # first answer, and the session is resumable only with one.
+            session = self._tls.session
+            if session is not None:
+                shared.session = session
+        super().close()
+
+
+# One context per process and trust anchor: loading certificates is costly, and sessions
+# resume only within the context that made them.
+_TLS_CONTEXTS: dict[str | None, ssl.SSLContext] = {}
+
+
+def tls_context(ca: str | None) -> ssl.SSLContext:
+    """The client SSLContext: trusting only the PEM file ca, without a host name check, or
+    the system's trust store with one (ca None). Made once per process for each ca."""
+    context = _TLS_CONTEXTS.get(ca)
+    if context is None:
+        # ssl's names looked up now: Locust's monkey-patching gives gevent's SSLContext
+        # (the standard library's class breaks once its module is patched).
+        if ca is None:
+            context = ssl.create_default_context()
+        else:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_REQUIRED
+            context.load_verify_locations(cafile=ca)
+        context.options |= ssl.OP_NO_RENEGOTIATION
+        _TLS_CONTEXTS[ca] = context
+    return context
+
+
 def _expire(greenlet: Any, seconds: float) -> None:
     # Runs in the hub when a request's timer fires; the request's greenlet is then waiting
     # inside LeanClient._exchange (the timer runs only around it), which closes the socket.
@@ -237,7 +399,7 @@ def _resolve(host: str, port: int) -> tuple[gsocket.AddressFamily, Any]:
 
 
 class LeanClient:
-    """One keep-alive HTTP/1.1 connection, reporting every request to Locust.
+    """One keep-alive HTTP/1.1 connection (http or https), reporting every request to Locust.
 
     A client serves one greenlet at a time, as a Locust user does; for concurrent requests
     inside one user, give each greenlet its own client.
@@ -252,16 +414,26 @@ class LeanClient:
         connection_timeout: float | None = 60.0,
         network_timeout: float | None = 60.0,
         source_address: str | None = None,
+        tls_ca: str | None = None,
+        tls_resume: bool = False,
+        keepalive: bool = True,
     ) -> None:
         parts = urlsplit(base_url)
-        if parts.scheme != "http" or not parts.hostname:
+        scheme = parts.scheme
+        if scheme not in ("http", "https") or not parts.hostname:
             raise LocustError(
-                f"LeanHttpUser speaks plain http://host[:port] only, got {base_url!r}"
+                f"LeanHttpUser speaks http:// or https://host[:port] only, got {base_url!r}"
             )
-        self._family, self._sockaddr = _resolve(parts.hostname, parts.port or 80)
+        https = scheme == "https"
+        port = parts.port or (443 if https else 80)
+        self._family, self._sockaddr = _resolve(parts.hostname, port)
         self._host_header = parts.netloc.rpartition("@")[2]
         self._prefix = parts.path.rstrip("/")
-        self.base_url = f"http://{self._host_header}{self._prefix}"
+        self.base_url = f"{scheme}://{self._host_header}{self._prefix}"
+        self._tls = _Tls(tls_context(tls_ca), parts.hostname, tls_resume) if https else None
+        self._keepalive = keepalive
+        # Connections opened (over https: with the handshake done).
+        self.connections = 0
         self._fire = request_event.fire
         self._context = context
         self._connection_timeout = connection_timeout
@@ -375,6 +547,8 @@ class LeanClient:
         if "host" not in given:
             lines.append(f"Host: {self._host_header}")
         lines.extend(f"{name}: {value}" for name, value in extra)
+        if not self._keepalive and "connection" not in given:
+            lines.append("Connection: close")
         if "content-length" not in given and (body is not None or method in _BODY_METHODS):
             lines.append(f"Content-Length: {len(body or b'')}")
         for line in lines:
@@ -399,9 +573,7 @@ class LeanClient:
             if first:
                 return self._finish(conn, first, no_body)
             conn.close()
-        conn = _Connection(
-            self._hub, self._family, self._sockaddr, self._connection_timeout, self._source
-        )
+        conn = self._connect()
         try:
             conn.send(request)
             first = conn.recv_first()
@@ -410,17 +582,35 @@ class LeanClient:
             raise
         return self._finish(conn, first, no_body)
 
+    def _connect(self) -> _Connection:
+        if self._tls is None:
+            conn = _Connection(
+                self._hub, self._family, self._sockaddr, self._connection_timeout, self._source
+            )
+        else:
+            conn = _TlsConnection(
+                self._hub, self._family, self._sockaddr, self._connection_timeout,
+                self._source, self._tls,
+            )  # fmt: skip
+        self.connections += 1
+        return conn
+
     def _finish(self, conn: _Connection, first: bytes, no_body: bool) -> LeanResponse:
         try:
             response, keep_alive, rest = read_response(conn.recv, first, no_body=no_body)
         except BaseException:
             conn.close()
             raise
-        if keep_alive and not rest:
+        if keep_alive and not rest and self._keepalive:
             self._conn = conn
         else:
-            conn.close()  # server said close, or sent bytes we did not ask for
+            conn.close()  # server or client said close, or bytes came we did not ask for
         return response
+
+    @property
+    def resumed(self) -> int:
+        """TLS connections that resumed the session of an earlier one."""
+        return 0 if self._tls is None else self._tls.resumed
 
     def close(self) -> None:
         """Close the idle connection, if any."""
@@ -463,6 +653,12 @@ class LeanHttpUser(User):
     """Seconds to wait for a TCP connection; None waits forever."""
     network_timeout: float | None = 60.0
     """Seconds a whole request may take, connecting included; None waits forever."""
+    tls_ca: str | None = TLS_CA
+    """https: the PEM file of the certificates to trust (PWB_TLS_CA); None: the system's."""
+    tls_resume: bool = TLS_RESUME
+    """https: resume the last connection's TLS session when reconnecting (PWB_TLS_RESUME)."""
+    keepalive: bool = KEEPALIVE
+    """False: a new connection for every request, sent with "Connection: close"."""
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
@@ -478,4 +674,7 @@ class LeanHttpUser(User):
             context=self.context if custom_context else None,
             connection_timeout=self.connection_timeout,
             network_timeout=self.network_timeout,
+            tls_ca=self.tls_ca,
+            tls_resume=self.tls_resume,
+            keepalive=self.keepalive,
         )

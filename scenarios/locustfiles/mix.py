@@ -13,6 +13,15 @@ Run by the harness as a subprocess. It reads from the environment:
   PWB_CLIENT      "lean" (LeanHttpUser from lean.py beside this file, the default: less
                   client work per request) or "fasthttp" (Locust's FastHttpUser)
   PWB_REQUEST_TIMEOUT_S  seconds after which an unanswered request fails (default 60)
+  PWB_TLS_CA      optional, https: a PEM file of the certificates to trust (only those);
+                  the server's name is not checked then (lean: see lean.py; fasthttp: its
+                  ssl_context_factory). Without it lean trusts the system's store and checks
+                  the name, while fasthttp verifies nothing (FastHttpUser's insecure=True)
+  PWB_TLS_RESUME  "1": on reconnecting, resume the last connection's TLS session
+                  (abbreviated handshake); default off: a full handshake per connection.
+                  Lean only: with fasthttp it stops Locust at start
+  PWB_KEEPALIVE   "0": every request says "Connection: close" on a connection of its own
+                  (over https, a handshake per request); default "1", keep-alive
   PWB_STOP_AFTER_S  seconds after spawning completes at which Locust quits (warm-up +
                   measure + a short tail); --run-time stays as an upper bound only, since
                   its clock starts before the users are spawned
@@ -49,6 +58,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import gevent
+import gevent.ssl
 from locust import constant, events
 
 MIX: dict[str, Any] = json.loads(
@@ -68,6 +78,7 @@ CONTROL_DIR = os.environ.get("PWB_CONTROL_DIR")
 # kinds come from the repository's apps/contract/tasks.py (also for a worker started with
 # the `locust` command, whose sys.path starts elsewhere).
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from _client_env import KEEPALIVE, TLS_CA, TLS_RESUME  # noqa: E402
 from _cutoff import CUT_OFF_STATUS, CutOffFastHttpUser, RequestCutOffError  # noqa: E402
 from _records import Records  # noqa: E402
 from _rounds import Driven, Tasks  # noqa: E402
@@ -79,6 +90,8 @@ if CLIENT == "lean":
     from lean import LeanHttpUser as BaseUser
 elif CLIENT == "fasthttp":
     BaseUser = CutOffFastHttpUser
+    if TLS_RESUME:
+        raise SystemExit("PWB_TLS_RESUME=1 needs PWB_CLIENT=lean (fasthttp cannot resume)")
 else:
     raise SystemExit(f"PWB_CLIENT must be 'fasthttp' or 'lean', got {CLIENT!r}")
 # Open loop: each user greenlet's intended send time of its current task's first request.
@@ -193,6 +206,17 @@ def tasks_for(mix: dict[str, Any], target_rps: float) -> Tasks:
     return tasks, list(mix["weights"].values())
 
 
+def _fasthttp_tls_context(cafile: str | None = None) -> Any:
+    """FastHttpUser's ssl_context_factory with PWB_TLS_CA: the chain verified against that
+    file only. geventhttpclient passes its own CA bundle as cafile: not used. It turns the
+    name check off itself (FastHttpUser's insecure=True), as lean does with a CA file."""
+    context = gevent.ssl.SSLContext(gevent.ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = gevent.ssl.CERT_REQUIRED
+    context.load_verify_locations(cafile=TLS_CA)
+    return context
+
+
 def new_client(user: Any, url: str, source: str | None) -> None:
     """Driven mode: a fresh client for user on url (its old connection closed), bound to
     the source address when given (LeanHttpUser only; FastHttpUser connects from any)."""
@@ -202,7 +226,8 @@ def new_client(user: Any, url: str, source: str | None) -> None:
             old.close()
         user.client = LeanClient(
             url, user.environment.events.request, connection_timeout=REQUEST_TIMEOUT_S,
-            network_timeout=REQUEST_TIMEOUT_S, source_address=source,
+            network_timeout=REQUEST_TIMEOUT_S, source_address=source, tls_ca=TLS_CA,
+            tls_resume=TLS_RESUME, keepalive=KEEPALIVE,
         )  # fmt: skip
     else:
         user.host = url
@@ -225,6 +250,12 @@ class MixUser(BaseUser):  # type: ignore[misc,valid-type]
     connection_timeout = REQUEST_TIMEOUT_S
     network_timeout = REQUEST_TIMEOUT_S
     tasks: ClassVar[dict[Callable[..., None], int]] = dict(zip(TASKS, WEIGHTS, strict=True))
+    if CLIENT == "fasthttp":
+        # Also read by CutOffFastHttpUser.session_for (driven mode).
+        if TLS_CA is not None:
+            ssl_context_factory = staticmethod(_fasthttp_tls_context)
+        if not KEEPALIVE:
+            default_headers: ClassVar[dict[str, str]] = {"Connection": "close"}
 
     def on_start(self) -> None:
         # Per rotating kind: the index of the user's next request.

@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -34,9 +35,11 @@ LOCUSTFILE = HERE / "lean_locustfile.py"
 class Server:
     url: str
     process: subprocess.Popen[bytes]
+    context: ssl.SSLContext | None = None  # https: what trusts the server's certificate
 
     def stats(self) -> dict[str, int]:
-        with urllib.request.urlopen(f"{self.url}/stats", timeout=5) as response:
+        url = f"{self.url}/stats"
+        with urllib.request.urlopen(url, timeout=5, context=self.context) as response:
             result: dict[str, int] = json.load(response)
         return result
 
@@ -102,16 +105,22 @@ def gunicorn(worker: str, *options: str) -> Iterator[Server]:
 
 
 def run_locust(
-    server: Server, user_class: str, users: int, seconds: int, tmp_path: Path
+    server: Server,
+    user_class: str,
+    users: int,
+    seconds: int,
+    tmp_path: Path,
+    env: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start a headless Locust run of one user class of lean_locustfile.py."""
+    """Start a headless Locust run of one user class of lean_locustfile.py (env: more
+    variables for it)."""
     command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless"]
     command += ["-u", str(users), "-r", "100", "--run-time", f"{seconds}s", "--host", server.url]
     # Users finish the request in flight at the end: one killed mid-request would be
     # reported as cut off (scenarios/locustfiles/_cutoff.py), which these tests do not count.
     command += ["--stop-timeout", "10"]
     command += ["--json-file", str(tmp_path / "stats"), "--only-summary", "--loglevel", "WARNING"]
-    env = {**os.environ, "LEAN_TEST_OUT": str(tmp_path / "counts.json")}
+    env = {**os.environ, **(env or {}), "LEAN_TEST_OUT": str(tmp_path / "counts.json")}
     return subprocess.Popen(
         [*command, user_class],
         cwd=REPO,
@@ -138,8 +147,16 @@ def finish(process: subprocess.Popen[bytes], seconds: int, tmp_path: Path) -> Lo
     return run
 
 
-def locust(server: Server, user_class: str, users: int, seconds: int, tmp_path: Path) -> LocustRun:
-    return finish(run_locust(server, user_class, users, seconds, tmp_path), seconds, tmp_path)
+def locust(
+    server: Server,
+    user_class: str,
+    users: int,
+    seconds: int,
+    tmp_path: Path,
+    env: dict[str, str] | None = None,
+) -> LocustRun:
+    process = run_locust(server, user_class, users, seconds, tmp_path, env)
+    return finish(process, seconds, tmp_path)
 
 
 def test_keep_alive_connections_are_reused_and_counts_agree(tmp_path: Path) -> None:
