@@ -106,7 +106,7 @@ def test_server_that_fails_to_start_fails_its_cell_and_services_stop(
 ) -> None:
     need("initdb", "postgres", "pgbouncer", "nginx")
     # The server exits at once: the cell fails, the run goes on and ends normally.
-    monkeypatch.setattr(Stack, "argv", lambda self, host, port, socket=None, tmpdir=None: ["false"])
+    monkeypatch.setattr(Stack, "argv", lambda self, *args, **kwargs: ["false"])
     data = scenario_data()
     data["load"]["startup_timeout_s"] = 5
     run_dir = runner.run_scenario(
