@@ -21,7 +21,7 @@ from harness.measure import cpuspeed, fidelity, integrity, noise
 from harness.measure.monitor import Monitor, Sample
 from harness.plan.cells import Cell
 from harness.run import faults, loadgen
-from harness.run.launch import HOST, free_port, log_tail, poll_health, wait_healthy
+from harness.run.launch import HOST, free_port, log_tail, poll_health
 from harness.run.services.front import Front, start_front
 from harness.run.window import (
     Entry,
@@ -59,7 +59,9 @@ def _spawn_locust(
     argv = loadgen.locust_argv(load, cell.users, url, master_port)
     worker = None
     if load.load_workers:
-        worker = shlex.join(loadgen.worker_command(load, cell.mix, cell.users, cell.target_rps))
+        worker = shlex.join(loadgen.worker_command(
+            load, cell.mix, cell.users, cell.target_rps, ctx.session.load_env
+        ))  # fmt: skip
         print(
             f"{cell.id}: Locust master on {load.master_host}:{load.master_port} waits up to "
             f"{load.workers_wait_s:g} s for {load.load_workers} worker(s); start each with:\n"
@@ -148,7 +150,7 @@ def _load(
     try:
         if front is not None:
             try:
-                wait_healthy(front.running, "/health", load.startup_timeout_s)
+                front.wait_healthy("/health", load.startup_timeout_s)
             except ServerStartError as exc:
                 if front.running.proc.poll() is None:
                     raise

@@ -7,6 +7,7 @@ import json
 import math
 import socket
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,10 +92,18 @@ def _distribution_argv(load: LoadSpec, master_port: int | None) -> list[str]:
     return []
 
 
-def worker_command(load: LoadSpec, mix: Mix, users: int, target_rps: int | None) -> list[str]:
+def worker_command(
+    load: LoadSpec,
+    mix: Mix,
+    users: int,
+    target_rps: int | None,
+    load_env: Mapping[str, str] | None = None,
+) -> list[str]:
     """The command that starts one worker of a load.load_workers cell, run from the root of a
-    checkout of this repository on the worker's host (env carries the cell's settings)."""
-    env = locust_env(load, mix, Path("."), target_rps, users)
+    checkout of this repository on the worker's host (env carries the cell's settings, and
+    load_env the session's: the clients' keep-alive and, for +tls stacks, the certificate to
+    trust, a path that must hold the run's tls-cert.pem on the worker's host)."""
+    env = {**locust_env(load, mix, Path("."), target_rps, users), **(load_env or {})}
     master = load.master_host
     if master in ("0.0.0.0", "*"):
         master = socket.getfqdn()
@@ -104,7 +113,7 @@ def worker_command(load: LoadSpec, mix: Mix, users: int, target_rps: int | None)
         else load.locustfile
     )
     return [
-        "env", *(f"{k}={env[k]}" for k in WORKER_ENV),
+        "env", *(f"{k}={env[k]}" for k in (*WORKER_ENV, *sorted(load_env or {}))),
         "locust", "-f", str(locustfile), "--worker",
         "--master-host", master, "--master-port", str(load.master_port),
         "--exit-code-on-error", "0", "--loglevel", "WARNING",

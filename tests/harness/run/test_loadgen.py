@@ -142,6 +142,11 @@ def test_argv_of_workers_waits_for_them_and_prints_their_command() -> None:
     assert tail[:4] == ["locust", "-f", "scenarios/locustfiles/mix.py", "--worker"]
     assert tail[tail.index("--master-host") + 1] == "127.0.0.1"
     assert tail[tail.index("--master-port") + 1] == "40124"
+    # The session's client settings reach hand-started workers too (keep-alive, TLS).
+    session_env = {"PWB_KEEPALIVE": "0", "PWB_TLS_CA": "/r/tls-cert.pem", "PWB_TLS_RESUME": "1"}
+    command = worker_command(load, scenario.mixes[0], 6, None, session_env)
+    env = dict(arg.split("=", 1) for arg in command[1 : command.index("locust")])
+    assert {k: env[k] for k in session_env} == session_env
 
 
 def _master_run(tmp_path: Path, workers: dict[str, dict[str, object]], missing: list[str]) -> None:
