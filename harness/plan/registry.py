@@ -46,6 +46,9 @@ class ServerSpec:
     # behind a proxy, and the protocol spoken there; () when the server has none.
     uds_argv: tuple[str, ...] = ()
     uds_protocol: str = "http"
+    # For a server whose socket speaks another protocol (uWSGI): the command line speaking
+    # HTTP on the Unix socket, for a stack that asks for it (+nginx-http); () when none.
+    uds_http_argv: tuple[str, ...] = ()
     # The server will not serve as root (Apache): a harness running as root starts it as
     # an unprivileged account (harness/run/launch.py unprivileged).
     refuses_root: bool = False
@@ -57,7 +60,7 @@ class ServerSpec:
     def needs_tmpdir(self) -> bool:
         """True when its command lines use {tmpdir}: a private temporary directory the
         harness makes before the start and removes after the stop."""
-        return any("{tmpdir}" in a for a in (*self.argv, *self.uds_argv))
+        return any("{tmpdir}" in a for a in (*self.argv, *self.uds_argv, *self.uds_http_argv))
 
 
 def _require(table: dict[str, Any], key: str, kind: type, where: str) -> Any:
@@ -113,6 +116,14 @@ def _parse_server(sid: str, table: dict[str, Any], where: str) -> ServerSpec:
     uds_protocol = table.get("uds_protocol", "http")
     if uds_protocol not in UDS_PROTOCOLS:
         raise RegistryError(f"{where}.uds_protocol: expected one of {UDS_PROTOCOLS}")
+    uds_http_argv: tuple[str, ...] = ()
+    if "uds_http_argv" in table:
+        uds_http_argv = _check_argv(table["uds_http_argv"], f"{where}.uds_http")
+        if uds_protocol == "http" or not any("{socket}" in a for a in uds_http_argv):
+            raise RegistryError(
+                f"{where}.uds_http_argv: only for a uds_protocol other than http, "
+                "and must contain {socket}"
+            )
     tls_args: tuple[str, ...] = ()
     if "tls_args" in table:
         tls_args = _check_argv(table["tls_args"], f"{where}.tls", PLACEHOLDERS | TLS_PLACEHOLDERS)
@@ -135,6 +146,7 @@ def _parse_server(sid: str, table: dict[str, Any], where: str) -> ServerSpec:
         argv=argv,
         uds_argv=uds_argv,
         uds_protocol=uds_protocol,
+        uds_http_argv=uds_http_argv,
         refuses_root=refuses_root,
         tls_args=tls_args,
     )

@@ -37,7 +37,7 @@ CROSSCHECK_TOOLS = ("wrk",)
 SAFE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 SELECTOR_KEYS = {
     "apps", "servers", "workers", "threads", "skip_invalid", "proxy", "target", "db_pool_size",
-    "tls",
+    "tls", "instances",
 }  # fmt: skip
 
 
@@ -394,6 +394,7 @@ def _selector_stacks(chk: _Checker, i: int, sel: Any, cores: int) -> list[Stack]
     proxies = proxy_axis(sel.get("proxy", "none"), lambda p: chk.bad(f"{path}.proxy", p))
     pools = _pool_axis(chk, sel, path)
     tls_axis = _tls_axis(chk, sel, path)
+    instance_axis = tuple(chk.int_list(sel, "instances", path, 1)) if "instances" in sel else (1,)
     if not isinstance(skip, bool):
         chk.bad(f"{path}.skip_invalid", f"expected true or false, got {skip!r}")
     stacks = []
@@ -405,13 +406,13 @@ def _selector_stacks(chk: _Checker, i: int, sel: Any, cores: int) -> list[Stack]
                 (threads or (None,)) if server.threads else (None,)
             )
             axes = [
-                (w, t, p, tls) for w in workers for t in thread_axis for p in proxies
-                for tls in tls_axis
+                (w, t, p, tls, n) for w in workers for t in thread_axis for p in proxies
+                for tls in tls_axis for n in instance_axis
             ]  # fmt: skip
-            for (w, t, proxy, tls), pool in [(a, pool) for a in axes for pool in pools]:
-                reason = invalid_reason(app, server, w, t, proxy, tls)
+            for (w, t, proxy, tls, n), pool in [(a, pool) for a in axes for pool in pools]:
+                reason = invalid_reason(app, server, w, t, proxy, tls, n)
                 if not reason:
-                    stacks.append(make_stack(app_id, server_id, w, t, proxy, pool, tls))
+                    stacks.append(make_stack(app_id, server_id, w, t, proxy, pool, tls, n))
                 elif skip is not True:
                     chk.bad(path, f"{reason} (set skip_invalid = true to skip such combinations)")
     if not stacks and len(chk.problems) == problems_before:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from harness.plan.stacks import Stack
+from harness.plan.stacks import Stack, parse_proxy
 
 DB_KINDS = ("sqlite", "postgres", "url")
 POOL_MODES = ("session", "transaction")
@@ -146,11 +146,16 @@ def parse_services(data: dict[str, Any], bad: Callable[[str, str], None]) -> Ser
 
 def proxy_axis(value: Any, bad: Callable[[str], None]) -> tuple[str | None, ...]:
     """A selector's proxy key: "none", "nginx" (nginx serves /static/ itself),
-    "nginx-app-static" (nginx passes /static/ to the app) or a list of them; None means
+    "nginx-app-static" (nginx passes /static/ to the app), either with options
+    (-tcp, -http, -lc, -limit<N>: harness/plan/stacks.py), or a list of them; None means
     no proxy."""
     values = value if isinstance(value, list) else [value]
-    if not values or not all(v in PROXIES for v in values):
-        bad(f"expected one of {', '.join(PROXIES)} or a list of them, got {value!r}")
+    ok = [v == "none" or (isinstance(v, str) and parse_proxy(v) is not None) for v in values]
+    if not values or not all(ok):
+        bad(
+            f"expected one of {', '.join(PROXIES)} (nginx ones with the options -tcp, -http, "
+            f"-lc, -limit<N> in that order) or a list of them, got {value!r}"
+        )
         return (None,)
     return tuple(None if v == "none" else str(v) for v in values)
 

@@ -34,7 +34,7 @@ from harness.plan.stacks import Stack
 from harness.run import faults, window
 from harness.run.driven import DrivenLocust, WindowLoad
 from harness.run.faults import ServerExitedError
-from harness.run.launch import free_port, log_tail, poll_health, wait_healthy
+from harness.run.launch import free_port, log_tail, poll_health
 from harness.run.services.front import Front, start_front
 from harness.run.window import Report, RunContext
 
@@ -127,7 +127,7 @@ def start_stack(stack: Stack, index: int, ctx: RunContext) -> Up:
     )  # fmt: skip
     try:
         try:
-            wait_healthy(front.running, "/health", load.startup_timeout_s)
+            front.wait_healthy("/health", load.startup_timeout_s)
         except ServerStartError as exc:
             if front.running.proc.poll() is None:
                 raise

@@ -16,7 +16,7 @@ from harness.core.errors import HarnessError
 from harness.plan.cpus import CpuSets
 from harness.plan.stacks import Stack
 from harness.results.environment import utc_now
-from harness.run.launch import free_port, wait_healthy
+from harness.run.launch import free_port
 from harness.run.services.front import Front, start_front
 from harness.run.services.tls import verify_for
 from harness.run.session import Session, open_session
@@ -69,7 +69,7 @@ def _start_stack(session: Session, stack: Stack, cpus: CpuSets) -> Front:
         stack, session.procs, free_port(), cpus=cpus.server, env=session.env,
         cell_dir=stack_dir, socket_parent=session.work_dir, tls=session.tls,
     )  # fmt: skip
-    wait_healthy(front.running, "/health", STARTUP_TIMEOUT_S)
+    front.wait_healthy("/health", STARTUP_TIMEOUT_S)
     return front
 
 

@@ -1,16 +1,20 @@
 """What clients talk to in a cell: the app server itself, or nginx in front of it.
 
 With a proxy the server binds a Unix socket (its servers.toml uds_argv) in a short private
-directory, and nginx listens on the cell's loopback port. A server whose command line uses
-{tmpdir} (Apache's server root) gets that private directory too; it is removed after the
-server has stopped.
+directory, or with -tcp a port of the cell's loopback address, and nginx listens on the
+cell's port; x<instances> starts that many servers behind nginx's upstream. A server whose
+command line uses {tmpdir} (Apache's server root) gets that private directory too (one
+per instance); it is removed after the server has stopped.
 """
 
 from __future__ import annotations
 
+import shlex
 import shutil
+import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +23,15 @@ from harness.core.errors import ServerStartError
 from harness.core.paths import REPO_ROOT
 from harness.core.procs import ProcessRegistry
 from harness.plan.stacks import Stack
-from harness.run.launch import HOST, Running, start, unprivileged
+from harness.run.launch import (
+    HOST,
+    Running,
+    free_port,
+    log_tail,
+    start,
+    unprivileged,
+    wait_healthy,
+)
 from harness.run.services import nginx
 from harness.run.services.tls import TlsFiles
 
@@ -37,6 +49,35 @@ class Front:
     # The stack's private temporary directory (the Unix socket behind a proxy, {tmpdir}).
     private_dir: Path | None
     cell_dir: Path | None = None
+    # The server instances behind the proxy (none without one), and what nginx speaks
+    # to them.
+    upstreams: tuple[Upstream, ...] = ()
+    upstream_protocol: str | None = None
+
+    def wait_healthy(self, path: str, timeout: float) -> float:
+        """Wait for a 200 on path through the front, then (several instances) for every
+        instance to answer on its own: nginx passes a request to the next instance when
+        one refuses, so one healthy instance would do for the front. Seconds taken;
+        ServerStartError with the log tail."""
+        started = time.monotonic()
+        wait_healthy(self.running, path, timeout)
+        if len(self.upstreams) > 1:
+            deadline = started + timeout
+            for upstream in self.upstreams:
+                while not _answers(upstream, path, self.upstream_protocol):
+                    code = self.running.proc.poll()
+                    if code is not None or time.monotonic() > deadline:
+                        why = (
+                            f"exited with code {code}"
+                            if code is not None
+                            else (f"no answer within {timeout:g} s")
+                        )
+                        raise ServerStartError(
+                            f"instance {upstream.address} of the server {why}; log tail:\n"
+                            f"{log_tail(self.running.log_path)}"
+                        )
+                    time.sleep(0.05)
+        return time.monotonic() - started
 
     def stop_proxy(self, procs: ProcessRegistry) -> int | None:
         """Stop nginx and remove the private directory (after the server has stopped)."""
@@ -48,13 +89,50 @@ class Front:
         return code
 
 
-def _server_argv(
-    stack: Stack, host: str, port: int, private: Path | None, tls: TlsFiles | None
-) -> list[str]:
-    socket = str(private / "app.sock") if stack.proxy is not None and private else None
-    tmpdir = str(private) if stack.server.needs_tmpdir and private else None
+@dataclass(frozen=True)
+class Upstream:
+    """One server instance behind nginx: its address as nginx's upstream names it, and
+    where it listens (a Unix socket, or host:port over TCP)."""
+
+    address: str
+    socket: Path | None
+    host: str
+    port: int | None
+    tmpdir: Path | None
+
+
+def _upstreams(stack: Stack, host: str, port: int, private: Path | None) -> list[Upstream]:
+    """The stack's server instances: one without a proxy (on the cell's port), else
+    stack.instances behind nginx, each on its own socket or port and private directory."""
+    options = stack.proxy_options
+    if options is None or private is None:
+        return [Upstream(f"{host}:{port}", None, host, port, private)]
+    many = stack.instances > 1
+    taken = {port}
+    upstreams = []
+    for i in range(stack.instances):
+        tmpdir = None
+        if stack.server.needs_tmpdir:
+            tmpdir = private / f"i{i}" if many else private
+            tmpdir.mkdir(exist_ok=True)
+        if options.tcp:
+            inst_port = free_port(host)
+            while inst_port in taken:
+                inst_port = free_port(host)
+            taken.add(inst_port)
+            upstreams.append(Upstream(f"{host}:{inst_port}", None, host, inst_port, tmpdir))
+        else:
+            sock = private / (f"app-{i}.sock" if many else "app.sock")
+            upstreams.append(Upstream(f"unix:{sock}", sock, host, None, tmpdir))
+    return upstreams
+
+
+def _instance_argv(stack: Stack, upstream: Upstream, port: int, tls: TlsFiles | None) -> list[str]:
+    socket = str(upstream.socket) if upstream.socket is not None else None
+    tmpdir = str(upstream.tmpdir) if upstream.tmpdir is not None else None
     files = (str(tls.cert), str(tls.key)) if tls is not None else None
-    argv = stack.argv(host, port, socket=socket, tmpdir=tmpdir, tls=files)
+    argv = stack.argv(upstream.host, upstream.port or port, socket=socket, tmpdir=tmpdir,
+                      tls=files)  # fmt: skip
     if not Path(argv[0]).exists():
         raise ServerStartError(
             f"{stack.server.id}: {argv[0]} is not installed (package "
@@ -62,6 +140,41 @@ def _server_argv(
             "mod_wsgi only where Apache's apxs is (`make system-deps` first)"
         )
     return unprivileged(argv) if stack.server.refuses_root else argv
+
+
+def server_argv(
+    stack: Stack, upstreams: Sequence[Upstream], port: int, tls: TlsFiles | None
+) -> list[str]:
+    """The command line that starts the stack's server: the server itself, or for several
+    instances a shell that starts each in the background and waits. They share its
+    process group (stopped together) and its process tree (the monitor sums it: CPU and
+    memory of all instances, plus the shell's own few MB, idle in `wait`); when one
+    instance exits the shell does too, so a dead instance fails the stack as a dead
+    server does."""
+    argvs = [_instance_argv(stack, u, port, tls) for u in upstreams]
+    if len(argvs) == 1:
+        return argvs[0]
+    bash = shutil.which("bash") or "/bin/bash"
+    script = " ".join(f"{shlex.join(a)} &" for a in argvs) + " wait -n"
+    return [bash, "-c", script]
+
+
+def _answers(upstream: Upstream, path: str, protocol: str | None) -> bool:
+    """The instance accepts a connection and, where it speaks HTTP, answers 200 on path."""
+    family = socket.AF_UNIX if upstream.socket is not None else socket.AF_INET
+    target: str | tuple[str, int] = (
+        str(upstream.socket) if upstream.socket is not None else (upstream.host, upstream.port or 0)
+    )
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as conn:
+            conn.settimeout(1.0)
+            conn.connect(target)
+            if protocol != "http":
+                return True
+            conn.sendall(f"GET {path} HTTP/1.0\r\nHost: {upstream.host}\r\n\r\n".encode())
+            return conn.recv(64).split(b" ")[1:2] == [b"200"]
+    except (OSError, IndexError):
+        return False
 
 
 def start_front(
@@ -77,10 +190,11 @@ def start_front(
     host: str = HOST,
     tls: TlsFiles | None = None,
 ) -> Front:
-    """Start the stack's server on port, or nginx on port in front of the server on a
-    Unix socket when the stack has a proxy. The stack's own variables (db_pool_size) go
-    over env. A +tls stack needs tls, the run's certificate: the front (nginx or the
-    server) then speaks HTTPS."""
+    """Start the stack's server on port, or nginx on port in front of the server's
+    instances (Unix sockets, or TCP ports of host with -tcp) when the stack has a proxy.
+    The stack's own variables (db_pool_size) go over env. A +tls stack needs tls, the
+    run's certificate: the front (nginx or the server) then speaks HTTPS. The caller waits
+    with Front.wait_healthy."""
     if stack.tls and tls is None:
         raise ServerStartError(f"{stack.id} speaks HTTPS and no certificate was made for it")
     tls = tls if stack.tls else None
@@ -91,14 +205,18 @@ def start_front(
     if stack.proxy is not None or stack.server.needs_tmpdir:
         private = Path(tempfile.mkdtemp(prefix="pwb-sock-", dir=socket_parent))
     proxy = None
+    options = stack.proxy_options
     try:
-        if stack.proxy is not None:
-            assert private is not None
+        upstreams = _upstreams(stack, host, port, private)
+        if options is not None:
             static_dir = STATIC_DIR if stack.proxy_serves_static else None
-            proxy = nginx.start(procs, private / "app.sock", port, stack.server.uds_protocol,
+            protocol = stack.upstream_protocol or "http"
+            proxy = nginx.start(procs, [u.address for u in upstreams], port, protocol,
                                 cell_dir, cpus, client_keepalive=client_keepalive,
-                                static_dir=static_dir, host=host, tls=tls)  # fmt: skip
-        argv = _server_argv(stack, host, port, private, tls)
+                                static_dir=static_dir, host=host, tls=tls,
+                                balance=options.balance)  # fmt: skip
+        server_tls = tls if stack.server_tls else None
+        argv = server_argv(stack, upstreams, port, server_tls)
         ca = str(tls.cert) if tls is not None else None
         server = start(procs, argv, port, cpus=cpus, env=env, log_path=cell_dir / "server.log",
                        stop_signal=stack.server.stop_signal, host=host, tls_ca=ca)  # fmt: skip
@@ -108,4 +226,6 @@ def start_front(
         if private is not None:
             shutil.rmtree(private, ignore_errors=True)
         raise
-    return Front(server, proxy, private, cell_dir if proxy is not None else None)
+    cell = cell_dir if proxy is not None else None
+    behind = tuple(upstreams) if options is not None else ()
+    return Front(server, proxy, private, cell, behind, stack.upstream_protocol)

@@ -1,7 +1,8 @@
 """nginx in front of one cell's server: the config is written into the cell's directory,
 nginx runs in the foreground (daemon off) as a registered child on the cell's loopback
-port and proxies to the app server's Unix socket (HTTP, or uWSGI's own protocol with
-uwsgi_pass). pid, temp paths and error log stay in the cell's directory; no access log.
+port and proxies to the app server's Unix socket or TCP port, or to several instances of
+it (HTTP, or uWSGI's own protocol with uwsgi_pass). pid, temp paths and error log stay in
+the cell's directory; no access log.
 
 The workers run as the harness's own user (root in CI): they must be able to connect to the
 socket the app server created, and they only ever listen on 127.0.0.1.
@@ -85,8 +86,14 @@ def _tls_lines(tls: TlsFiles) -> list[str]:
     ]
 
 
+def upstream_servers(upstream: Path | Sequence[str]) -> list[str]:
+    """nginx's `server` addresses: one Unix socket given as a path, else the addresses as
+    given ("unix:/path" or "host:port")."""
+    return [f"unix:{upstream}"] if isinstance(upstream, Path) else list(upstream)
+
+
 def config_text(
-    socket: Path,
+    upstream: Path | Sequence[str],
     port: int,
     protocol: str,
     work_dir: Path,
@@ -95,10 +102,16 @@ def config_text(
     static_dir: Path | None = None,
     host: str = HOST,
     tls: TlsFiles | None = None,
+    balance: str = "round-robin",
 ) -> str:
-    """nginx.conf for one cell: one worker, upstream over the Unix socket; with static_dir,
-    nginx serves /static/ from it; with tls, it speaks HTTPS to the clients (TLS 1.2 and
-    1.3, nginx's default ciphers, a shared session cache so that clients may resume)."""
+    """nginx.conf for one cell: one worker, an upstream of the server's Unix socket (a
+    path) or of the given addresses (several instances: round-robin, or least_conn with
+    balance "least-conn"); with static_dir, nginx serves /static/ from it; with tls, it
+    speaks HTTPS to the clients (TLS 1.2 and 1.3, nginx's default ciphers, a shared
+    session cache so that clients may resume)."""
+    servers = upstream_servers(upstream)
+    if not servers:
+        raise ValueError("an upstream needs at least one server")
     if static_dir is not None and static_dir.name != "static":
         raise ValueError(f"static_dir must be a directory named static, got {static_dir}")
     user = pwd.getpwuid(os.geteuid()).pw_name
@@ -119,7 +132,8 @@ def config_text(
         f"  {keepalive}",
         "  keepalive_requests 1000000;",
         "  upstream app {",
-        f"    server unix:{socket};",
+        *(["    least_conn;"] if balance == "least-conn" else []),
+        *(f"    server {address};" for address in servers),
         *upstream_keepalive,
         "  }",
         "  server {",
@@ -137,7 +151,7 @@ def config_text(
 
 def start(
     procs: ProcessRegistry,
-    socket: Path,
+    upstream: Path | Sequence[str],
     port: int,
     protocol: str,
     work_dir: Path,
@@ -147,15 +161,17 @@ def start(
     static_dir: Path | None = None,
     host: str = HOST,
     tls: TlsFiles | None = None,
+    balance: str = "round-robin",
 ) -> subprocess.Popen[bytes]:
-    """nginx started (not yet answering: the caller polls through it); with static_dir,
-    nginx serves /static/ from it; with tls, over HTTPS."""
+    """nginx started (not yet answering: the caller polls through it), upstream as
+    config_text takes it; with static_dir, nginx serves /static/ from it; with tls, over
+    HTTPS."""
     binary = require(["nginx"], 'proxy = "nginx"')["nginx"]
     (work_dir / "nginx-temp").mkdir(parents=True, exist_ok=True)
     conf = work_dir / "nginx.conf"
     conf.write_text(
-        config_text(socket, port, protocol, work_dir, client_keepalive=client_keepalive,
-                    static_dir=static_dir, host=host, tls=tls)
+        config_text(upstream, port, protocol, work_dir, client_keepalive=client_keepalive,
+                    static_dir=static_dir, host=host, tls=tls, balance=balance)
     )  # fmt: skip
     # The run's marker in the command line: nginx overwrites its environment with its
     # process title, and the sweep for PWB_RUN_ID would miss it (procs.marked_pids).
