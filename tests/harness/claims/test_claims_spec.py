@@ -19,7 +19,8 @@ EXPECTED_IDS = [
     "sync-worker-serial", "async-many-io", "threads-gevent-close-gap", "async-no-help-cpu",
     "async-not-faster-db", "workers-to-cores", "fastapi-threadpool-cap", "blocking-in-async",
     "nginx-in-front", "wsgiref-serial", "uwsgi-vs-gunicorn", "django-async-vs-sync",
-    "tls-at-nginx", "tls-at-nginx-reconnect",
+    "tls-at-nginx", "tls-at-nginx-reconnect", "uwsgi-protocol", "nginx-unix-socket",
+    "nginx-balance-instances",
 ]  # fmt: skip
 
 
