@@ -408,10 +408,10 @@ def _selector_stacks(chk: _Checker, i: int, sel: Any, cores: int) -> list[Stack]
                 (w, t, p, tls) for w in workers for t in thread_axis for p in proxies
                 for tls in tls_axis
             ]  # fmt: skip
-            for (w, t, proxy, tls), pool in [(a, pool) for a in axes for pool in pools]:
-                reason = invalid_reason(app, server, w, t, proxy, tls)
+            for (w, t, (proxy, limit), tls), pool in [(a, pool) for a in axes for pool in pools]:
+                reason = invalid_reason(app, server, w, t, proxy, tls, limit)
                 if not reason:
-                    stacks.append(make_stack(app_id, server_id, w, t, proxy, pool, tls))
+                    stacks.append(make_stack(app_id, server_id, w, t, proxy, pool, tls, limit))
                 elif skip is not True:
                     chk.bad(path, f"{reason} (set skip_invalid = true to skip such combinations)")
     if not stacks and len(chk.problems) == problems_before:

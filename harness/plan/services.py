@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from harness.plan.stacks import Stack
+from harness.plan.stacks import Stack, split_proxy
 
 DB_KINDS = ("sqlite", "postgres", "url")
 POOL_MODES = ("session", "transaction")
@@ -144,15 +144,29 @@ def parse_services(data: dict[str, Any], bad: Callable[[str, str], None]) -> Ser
     )
 
 
-def proxy_axis(value: Any, bad: Callable[[str], None]) -> tuple[str | None, ...]:
-    """A selector's proxy key: "none", "nginx" (nginx serves /static/ itself),
-    "nginx-app-static" (nginx passes /static/ to the app) or a list of them; None means
-    no proxy."""
+def proxy_axis(value: Any, bad: Callable[[str], None]) -> tuple[tuple[str | None, int | None], ...]:
+    """A selector's proxy key as (proxy, limit_rps) pairs: "none", "nginx" (nginx serves
+    /static/ itself), "nginx-app-static" (nginx passes /static/ to the app), either with
+    `-limit<N>` (nginx lets N requests/s through and answers the rest 429), or a list of
+    them; proxy None means no proxy."""
     values = value if isinstance(value, list) else [value]
-    if not values or not all(v in PROXIES for v in values):
-        bad(f"expected one of {', '.join(PROXIES)} or a list of them, got {value!r}")
-        return (None,)
-    return tuple(None if v == "none" else str(v) for v in values)
+    split = [split_proxy(v) if isinstance(v, str) else (v, None) for v in values]
+    tokens = [("none" if proxy is None else proxy, limit) for proxy, limit in split]
+    if not values or not all(proxy in PROXIES for proxy, _ in tokens):
+        bad(
+            f"expected one of {', '.join(PROXIES)} (each may end in -limit<N>) or a list of "
+            f"them, got {value!r}"
+        )
+        return ((None, None),)
+    out = []
+    for text, (proxy, limit) in zip(values, tokens, strict=True):
+        if limit is not None and proxy == "none":
+            bad(f"{text!r}: a rate limit needs a proxy in front, e.g. 'nginx-limit{limit}'")
+        elif limit is not None and limit < 1:
+            bad(f"{text!r}: the rate limit must be >= 1 request/s")
+        else:
+            out.append((None if proxy == "none" else proxy, limit))
+    return tuple(out) or ((None, None),)
 
 
 def client_keepalive(stack: Stack, spec: ServicesSpec) -> bool:

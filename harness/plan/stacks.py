@@ -3,6 +3,8 @@
 A stack id reads `<app>@<server>-w<workers>[t<threads>][p<db pool size>][+<proxy>][+tls]`,
 e.g. `flask@gunicorn-gthread-w2t4`, `flask@gunicorn-sync-w2p10+nginx` or
 `fastapi-async@uvicorn-w1+tls`.
+`-limit<N>` after the proxy (`+nginx-limit500`): the proxy rejects requests beyond N per
+second (nginx's limit_req, harness/run/services/nginx.py).
 `+tls`: the clients speak HTTPS to the front, which terminates TLS: nginx when proxied,
 else the server itself (its servers.toml tls_args).
 """
@@ -21,8 +23,11 @@ from harness.plan.registry import AppVariant, ServerSpec
 
 _STACK_ID = re.compile(
     r"^(?P<app>[\w.-]+)@(?P<server>[\w.-]+?)(?:-w(?P<w>\d+)(?:t(?P<t>\d+))?(?:p(?P<p>\d+))?)?"
-    r"(?:\+(?!tls$)(?P<proxy>[a-z-]+))?(?:\+(?P<tls>tls))?$"
+    r"(?:\+(?!tls$)(?P<proxy>[a-z0-9-]+))?(?:\+(?P<tls>tls))?$"
 )
+# A proxy token with its rate limit: `nginx-limit500`, or `limit500` alone (refused: a
+# limit needs a proxy).
+_PROXY_LIMIT = re.compile(r"^(?:(?P<proxy>[a-z0-9-]*?)-)?limit(?P<limit>\d+)$")
 # "nginx": nginx in front, serving /static/ itself; "nginx-app-static": nginx in front,
 # passing /static/ to the app like every other path.
 PROXIES = ("nginx", "nginx-app-static")
@@ -45,6 +50,8 @@ class Stack:
     db_pool_size: int | None = None
     # HTTPS at the front: nginx terminates TLS when proxied, else the server (tls_args).
     tls: bool = False
+    # Requests per second the proxy lets through (nginx's limit_req); the rest get 429.
+    limit_rps: int | None = None
 
     @property
     def managed(self) -> bool:
@@ -61,6 +68,7 @@ class Stack:
         suffix = f"-w{self.workers}" + (f"t{self.threads}" if self.threads is not None else "")
         suffix += f"p{self.db_pool_size}" if self.db_pool_size is not None else ""
         proxy = f"+{self.proxy}" if self.proxy else ""
+        proxy += f"-limit{self.limit_rps}" if self.limit_rps is not None else ""
         tls = "+tls" if self.tls else ""
         return f"{self.app.id}@{self.server.id}{suffix}{proxy}{tls}"
 
@@ -130,6 +138,7 @@ class Stack:
             "static_from": "nginx" if self.proxy_serves_static else "app",
             "db_pool_size": self.db_pool_size,
             "tls": "nginx" if self.tls and self.proxy else "server" if self.tls else None,
+            "limit_rps": self.limit_rps,
         }
 
 
@@ -140,8 +149,13 @@ def invalid_reason(
     threads: int | None,
     proxy: str | None = None,
     tls: bool = False,
+    limit_rps: int | None = None,
 ) -> str:
     """Why this combination cannot run, or "" when it can."""
+    if limit_rps is not None and proxy is None:
+        return f"-limit{limit_rps} needs a proxy in front to limit: +nginx-limit{limit_rps}"
+    if limit_rps is not None and limit_rps < 1:
+        return f"the rate limit must be >= 1 request/s, got -limit{limit_rps}"
     if tls and proxy is None and not server.tls_args:
         return f"{server.id} has no tls_args in servers.toml, so it cannot terminate TLS itself"
     if proxy is not None and proxy not in PROXIES:
@@ -183,13 +197,14 @@ def make_stack(
     proxy: str | None = None,
     db_pool_size: int | None = None,
     tls: bool = False,
+    limit_rps: int | None = None,
 ) -> Stack:
     """A valid stack, or StackError saying why the combination cannot run.
 
     A threaded server given no thread count uses its default_threads.
     """
     app, server = _lookup(app_id, server_id)
-    reason = invalid_reason(app, server, workers, threads, proxy, tls)
+    reason = invalid_reason(app, server, workers, threads, proxy, tls, limit_rps)
     if db_pool_size is not None and db_pool_size < 1:
         reason = reason or f"db_pool_size must be >= 1, got {db_pool_size}"
     if reason:
@@ -197,25 +212,36 @@ def make_stack(
     if server.threads and threads is None:
         threads = server.default_threads
     return Stack(app=app, server=server, workers=workers, threads=threads, proxy=proxy,
-                 db_pool_size=db_pool_size, tls=tls)  # fmt: skip
+                 db_pool_size=db_pool_size, tls=tls, limit_rps=limit_rps)  # fmt: skip
+
+
+def split_proxy(token: str) -> tuple[str | None, int | None]:
+    """A proxy token as (proxy, limit_rps): `nginx` -> ("nginx", None), `nginx-limit500`
+    -> ("nginx", 500), `limit500` -> (None, 500)."""
+    match = _PROXY_LIMIT.match(token)
+    if match is None:
+        return token, None
+    return match["proxy"] or None, int(match["limit"])
 
 
 def parse_stack_id(text: str) -> Stack:
-    """Parse `app@server[-wN[tM][pP]][+proxy][+tls]` (workers default to 1) into a valid
-    stack."""
+    """Parse `app@server[-wN[tM][pP]][+proxy[-limitN]][+tls]` (workers default to 1) into a
+    valid stack."""
     match = _STACK_ID.match(text.strip())
     if match is None:
         raise StackError(
             f"bad stack id {text!r}: expected "
-            "<app>@<server>[-w<workers>[t<threads>][p<db pool size>]][+<proxy>][+tls], "
+            "<app>@<server>[-w<workers>[t<threads>][p<db pool size>]][+<proxy>[-limit<N>]]"
+            "[+tls], "
             "e.g. flask@gunicorn-gthread-w2t4, flask@gunicorn-sync-w2p10+nginx, "
             "fastapi-async@uvicorn-w1+tls"
         )
     workers = int(match["w"]) if match["w"] else 1
     threads = int(match["t"]) if match["t"] else None
     pool = int(match["p"]) if match["p"] else None
+    proxy, limit = split_proxy(match["proxy"]) if match["proxy"] else (None, None)
     return make_stack(
-        match["app"], match["server"], workers, threads, match["proxy"], pool, bool(match["tls"])
+        match["app"], match["server"], workers, threads, proxy, pool, bool(match["tls"]), limit
     )
 
 
