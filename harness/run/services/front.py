@@ -97,7 +97,8 @@ def start_front(
             static_dir = STATIC_DIR if stack.proxy_serves_static else None
             proxy = nginx.start(procs, private / "app.sock", port, stack.server.uds_protocol,
                                 cell_dir, cpus, client_keepalive=client_keepalive,
-                                static_dir=static_dir, host=host, tls=tls)  # fmt: skip
+                                static_dir=static_dir, host=host, tls=tls,
+                                limit_rps=stack.limit_rps)  # fmt: skip
         argv = _server_argv(stack, host, port, private, tls)
         ca = str(tls.cert) if tls is not None else None
         server = start(procs, argv, port, cpus=cpus, env=env, log_path=cell_dir / "server.log",
