@@ -63,7 +63,7 @@ bench: install
 	$(PY) -m harness report latest
 
 # Every claim of scenarios/claims.toml as an experiment with a verdict, within its time
-# budget (25 min here); writes claims.md and report.html. CLAIMS_ARGS="--quick" for a
+# budget (30 min here); writes claims.md and report.html. CLAIMS_ARGS="--quick" for a
 # first look, "--only ID ..." for some claims, "--budget S" to change the budget.
 claims: install
 	$(PY) -m harness claims $(CLAIMS) $(CLAIMS_ARGS)

@@ -17,9 +17,9 @@ from harness.plan.scenario import Scenario, parse_scenario, read_toml
 TOP_KEYS = {"name", "description", "budget_s", "defaults", "quick", "claims"}
 CLAIM_KEYS = {"id", "statement", "notes", "scenario", "checks"}
 CHECK_KEYS = {"label", "metric", "of", "over", "compare", "op", "threshold", "max_error_rate"}
-SELECT_KEYS = {"stack", "users", "mix"}
+SELECT_KEYS = {"stack", "users", "mix", "rate"}
 # Figures a check can use: columns of cells.csv, one value per repeat.
-METRICS = ("rps", "p50_ms", "p90_ms", "p99_ms", "error_rate")
+METRICS = ("rps", "p50_ms", "p90_ms", "p99_ms", "error_rate", "rejected_rate")
 OPS = (">=", "<=")
 COMPARES = ("ratio", "difference")
 DEFAULT_MAX_ERROR_RATE = 0.01
@@ -34,10 +34,13 @@ class Select:
     stack: str
     users: int
     mix: str
+    # Open loop: the target rate of the cell (cells.csv target_rps); None: closed loop.
+    rate: int | None = None
 
     @property
     def label(self) -> str:
-        return f"{self.stack} · {self.mix} · {self.users} users"
+        offered = f" · {self.rate} requests/s offered" if self.rate is not None else ""
+        return f"{self.stack} · {self.mix} · {self.users} users{offered}"
 
 
 @dataclass(frozen=True)
@@ -134,9 +137,26 @@ def _select(p: _Problems, value: Any, key: str, scenario: Scenario | None) -> Se
         mix = mixes[0]
     if mix not in mixes:
         p.bad(f"{key}.mix", f"{mix!r} is not a mix of this claim's scenario: {mixes}")
-    if stack in stacks and users in scenario.load.users and mix in mixes:
-        return Select(str(stack), int(users), str(mix))
+    rate, rate_ok = _rate(p, value.get("rate"), key, scenario)
+    if stack in stacks and users in scenario.load.users and mix in mixes and rate_ok:
+        return Select(str(stack), int(users), str(mix), rate)
     return None
+
+
+def _rate(p: _Problems, rate: Any, key: str, scenario: Scenario) -> tuple[int | None, bool]:
+    """A select's rate: one of an open-loop experiment's load.rates (may be left out when
+    it has one), never given in a closed loop; and whether it is valid."""
+    if scenario.load.mode != "open":
+        if rate is not None:
+            p.bad(f"{key}.rate", 'only for an open-loop experiment (load.mode = "open")')
+        return None, rate is None
+    rates = list(scenario.load.rates)
+    if rate is None and len(rates) == 1:
+        rate = rates[0]
+    if isinstance(rate, bool) or rate not in rates:
+        p.bad(f"{key}.rate", f"{rate!r} is not a target rate of load.rates {rates}")
+        return None, False
+    return int(rate), True
 
 
 def _check(p: _Problems, value: Any, key: str, scenario: Scenario | None) -> Check | None:

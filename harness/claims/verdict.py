@@ -106,10 +106,11 @@ def _counted(rows: Sequence[Row], column: str) -> list[str]:
 
 def figure(rows: Sequence[Row], select: Select, metric: str, max_error_rate: float) -> Figure:
     """The rounds of one cell in rows, and every reason not to trust them."""
+    rate = "" if select.rate is None else str(select.rate)
     mine = [
         r for r in rows
         if r.get("stack") == select.stack and r.get("mix") == select.mix
-        and str(r.get("users")) == str(select.users) and not r.get("target_rps")
+        and str(r.get("users")) == str(select.users) and str(r.get("target_rps") or "") == rate
     ]  # fmt: skip
     problems: list[str] = []
     ok = [r for r in mine if r.get("status") == "ok"]

@@ -76,9 +76,9 @@ def aggregate(rows: Sequence[Row]) -> list[dict[str, Any]]:
         agg["rps_cv"] = cv
         agg["unstable"] = bool(cv > UNSTABLE_CV) if not math.isnan(cv) else False
         agg["generator_bound"] = any(truthy(r.get("generator_bound")) for r in members)
-        # Requests cut off unanswered, and stalled through the window, over the rounds
-        # (none in rows from before the columns).
-        for column in ("cut_off", "stalled"):
+        # Requests cut off unanswered, stalled through the window, and rejected by a rate
+        # limit, over the rounds (none in rows from before the columns).
+        for column in ("cut_off", "stalled", "rejected"):
             counts = (number(r.get(column)) for r in members)
             agg[column] = int(sum(c for c in counts if not math.isnan(c)))
         # The server CPU's speed over the rounds (harness/measure/cpuspeed.py): rounds that

@@ -31,7 +31,9 @@ class CellStats:
     errors: int
     cut_off: int
     stalled: int
+    rejected: int
     error_rate: float
+    rejected_rate: float
     rps: float
     p50_ms: float
     p90_ms: float
@@ -69,23 +71,32 @@ def stalled(records: Sequence[Record], window: Window) -> int:
     )  # fmt: skip
 
 
-def cell_stats(records: Sequence[Record], window: Window) -> CellStats:
+def cell_stats(
+    records: Sequence[Record], window: Window, rejected_status: int | None = None
+) -> CellStats:
     """Over the records that started in the window: requests = the completed ones (answered
     or failed); errors = those with ok == 0; latency figures from the ok ones only;
     rps = requests / window seconds; cut_off = those still unanswered when the load
     stopped, counted apart (neither requests nor errors: their latency is unknown);
-    stalled = requests from before the window still in flight when it ended (stalled())."""
+    stalled = requests from before the window still in flight when it ended (stalled()).
+    With rejected_status (a rate-limited stack's 429), the answers with that status are
+    rejected: turned away by the limit before the app, counted apart like cut_off, so that
+    requests, rps, errors and latency are those of the requests the limit let through;
+    rejected_rate = rejected / (requests + rejected). Without it they are errors."""
     inside = in_window(records, window)
     done = [r for r in inside if not r.cut_off]
-    latencies = sorted(r.latency_us / 1000 for r in done if r.ok)
-    errors = sum(1 for r in done if not r.ok)
-    total = len(done)
+    served = [r for r in done if rejected_status is None or r.status != rejected_status]
+    latencies = sorted(r.latency_us / 1000 for r in served if r.ok)
+    errors = sum(1 for r in served if not r.ok)
+    total, rejected = len(served), len(done) - len(served)
     return CellStats(
         requests=total,
         errors=errors,
-        cut_off=len(inside) - total,
+        cut_off=len(inside) - len(done),
         stalled=stalled(records, window),
+        rejected=rejected,
         error_rate=errors / total if total else math.nan,
+        rejected_rate=rejected / len(done) if done else math.nan,
         rps=total / window.seconds,
         p50_ms=percentile(latencies, 50),
         p90_ms=percentile(latencies, 90),

@@ -19,6 +19,7 @@ Top-level scenario keys (all optional; the default is the per-run SQLite file):
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -150,6 +151,14 @@ def proxy_axis(value: Any, bad: Callable[[str], None]) -> tuple[str | None, ...]
     (-tcp, -http, -lc, -limit<N>: harness/plan/stacks.py), or a list of them; None means
     no proxy."""
     values = value if isinstance(value, list) else [value]
+    for v in values:
+        options = parse_proxy(v) if isinstance(v, str) else None
+        if isinstance(v, str) and re.fullmatch(r"(none-)?limit\d+", v):
+            bad(f"{v!r}: a rate limit needs a proxy in front (nginx-limit<N>)")
+            return (None,)
+        if options is not None and options.limit_rps is not None and options.limit_rps < 1:
+            bad(f"{v!r}: the rate limit must be >= 1 request/s")
+            return (None,)
     ok = [v == "none" or (isinstance(v, str) and parse_proxy(v) is not None) for v in values]
     if not values or not all(ok):
         bad(

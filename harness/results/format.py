@@ -19,6 +19,9 @@ History of schema_version:
   `window_start` its measure start. Per window: steal and softirq time of the server and
   load CPUs. The level intervals are order-statistic intervals of the median with their
   exact confidence (`ci_level`). New file comparisons.csv: paired per-round ratios.
+- 4: a stack may rate-limit at nginx (`+nginx-limit<N>`): cells.csv has rejected and
+  rejected_rate (the 429s of its limit, kept out of requests, errors, rps and latency),
+  aggregates.csv rejected (summed over the rounds).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from typing import Any
 
 from apps.toml_file import read_toml
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,9 @@ REQUEST_COLUMNS = ("t_start", "latency_us", "name", "status", "ok", "bytes")
 # (scenarios/locustfiles/_cutoff.py): ok is 0, latency_us how long it had waited. Request
 # files written before it existed simply have no such line.
 CUT_OFF_STATUS = -1
+# The status nginx answers a request its rate limit turns away (a stack's -limit<N>,
+# harness/run/services/nginx.py): counted as rejected for such a stack, not as an error.
+REJECTED_STATUS = 429
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,6 +53,9 @@ def _progress(i: int, total: int, row: dict[str, Any], took: float, eta: float) 
     stalled = _fmt(row.get("stalled"), "d")
     if row["status"] == "ok" and stalled not in ("-", "0"):
         figures += f"  stalled {stalled} (latency a lower bound)"
+    rejected = _fmt(row.get("rejected"), "d")
+    if row["status"] == "ok" and rejected not in ("-", "0"):
+        figures += f"  rejected {rejected} (rate limit)"
     if row.get("concurrent"):
         figures += f"  CONCURRENT with {row['concurrent']}"
     return (

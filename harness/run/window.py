@@ -29,10 +29,11 @@ from harness.measure.monitor import MonitorMeans, Sample, means
 from harness.plan.cells import Cell
 from harness.plan.scenario import LoadSpec, Scenario
 from harness.plan.services import client_keepalive
+from harness.plan.stacks import Stack
 from harness.results.environment import iso, utc_now
 from harness.results.files import write_json_atomic
 from harness.results.format import REPEAT_COLUMNS
-from harness.results.records import write_records_gz
+from harness.results.records import REJECTED_STATUS, write_records_gz
 from harness.run import faults, loadgen
 from harness.run.progress import LiveFeed
 from harness.run.services.tls import verify_for
@@ -191,20 +192,35 @@ class Measured:
             "records": len(out.records),
             "cut_off": self.stats.cut_off,
             "stalled": self.stats.stalled,
+            "rejected": self.stats.rejected,
         }
 
     @property
     def fidelity_window(self) -> fidelity.Window:
+        # The generator's own rate counts the answers a rate limit rejected too: it sent
+        # and read them all (so does wrk's, beside which rps_ratio sets it).
+        answered = self.stats.rps + self.stats.rejected / self.window.seconds
         return fidelity.Window(
-            self.stats.rps, self.monitor.locust_cpu_pct, self.window.start, self.window.end
+            answered, self.monitor.locust_cpu_pct, self.window.start, self.window.end
         )
 
 
+def rejected_status(stack: Stack) -> int | None:
+    """The status that counts as rejected rather than failed: 429 from nginx's rate limit,
+    for a stack with one (-limit<N>) only; elsewhere a 429 is an error like any other."""
+    return REJECTED_STATUS if stack.limit_rps is not None else None
+
+
 def measured(
-    ctx: RunContext, cell_dir: Path, output: loadgen.LoadOutput, samples: list[Sample]
+    ctx: RunContext,
+    cell_dir: Path,
+    output: loadgen.LoadOutput,
+    samples: list[Sample],
+    rejected: int | None = None,
 ) -> Measured:
     """The figures of a finished load: requests.csv.gz written, the measure window from
-    the end of spawning + warm-up, statistics and monitor means inside it."""
+    the end of spawning + warm-up, statistics and monitor means inside it; answers with
+    the status `rejected` counted apart (rejected_status())."""
     load = ctx.scenario.load
     write_records_gz(output.records, cell_dir / "requests.csv.gz")
     start_at = output.spawn_complete_at + load.warmup_s
@@ -231,7 +247,7 @@ def measured(
     if load.load_workers:
         # Workers on other hosts: the local Locust is only the master, its CPU says nothing.
         monitor = replace(monitor, locust_cpu_pct=math.nan)
-    stats = cell_stats(output.records, window)
+    stats = cell_stats(output.records, window, rejected)
     warnings = []
     if stats.cut_off:
         warnings.append(
@@ -247,7 +263,7 @@ def measured(
     return Measured(stats, monitor, window, output, load, tuple(warnings))
 
 
-_EMPTY = CellStats(0, 0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+_EMPTY = CellStats(0, 0, 0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 _EMPTY_MONITOR = MonitorMeans(0.0, 0.0, 0.0)
 
 

@@ -214,7 +214,8 @@ def start_front(
             proxy = nginx.start(procs, [u.address for u in upstreams], port, protocol,
                                 cell_dir, cpus, client_keepalive=client_keepalive,
                                 static_dir=static_dir, host=host, tls=tls,
-                                balance=options.balance)  # fmt: skip
+                                balance=options.balance,
+                                limit_rps=stack.limit_rps)  # fmt: skip
         server_tls = tls if stack.server_tls else None
         argv = server_argv(stack, upstreams, port, server_tls)
         ca = str(tls.cert) if tls is not None else None

@@ -10,6 +10,7 @@ socket the app server created, and they only ever listen on 127.0.0.1.
 
 from __future__ import annotations
 
+import math
 import os
 import pwd
 import signal
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from harness.core.marks import title_marker
 from harness.core.procs import ProcessRegistry
+from harness.results.records import REJECTED_STATUS
 from harness.run.launch import HOST
 from harness.run.services.binaries import require
 from harness.run.services.tls import TlsFiles
@@ -35,6 +37,48 @@ UWSGI_PARAMS = (
 UPSTREAM_KEEPALIVE = 64
 # Set on the files nginx serves itself (never by the apps): tells them apart in tests.
 STATIC_HEADER = "X-Served-By"
+# A stack's rate limit (-limit<N>, Stack.limit_rps) is nginx's limit_req, chosen so:
+# - the key is one constant ("global"): the limit is the app's, whatever the client.
+#   Keyed by $binary_remote_addr it would be per client address, and the rounds design
+#   connects each window from an address of its own (distributed workers from their hosts).
+# - a burst: with burst 0 nginx rejects any request that comes sooner than 1/rate after
+#   the previous one, so the load generator's own jitter (a few requests sent together
+#   after a scheduling pause) would be rejected below the limit. LIMIT_BURST_S of the
+#   rate absorbs such clumps; at least LIMIT_MIN_BURST, so that the quick contract checks
+#   after a start (about 15 requests back to back) pass. That holds for limits from 20/s,
+#   the rate of the health poll before them (launch.poll_health, one every 50 ms): a lower
+#   limit can be full of the poll's requests by the time the checks come.
+# - nodelay: a burst goes to the app at once. Without it nginx holds the excess back and
+#   releases it at the rate, so accepted requests would wait inside nginx: the latency the
+#   limit is there to spare them. Above the limit the bucket stays full and what nginx
+#   passes on is spaced 1/rate apart either way; a window's accepted requests exceed
+#   rate x seconds by at most the burst, which the app meets at once when an overload
+#   begins (in the warm-up, when the window before it left the bucket empty).
+# - status 429 (nginx's default is 503, which reads as a failing server): the harness
+#   counts a limited stack's 429s as rejected, apart from its errors.
+# - log level info, below the error log's warn: no log line per rejection (thousands a
+#   second above the limit would cost nginx's CPU in the measured window).
+LIMIT_ZONE = "pwb_limit"
+LIMIT_BURST_S = 0.1
+LIMIT_MIN_BURST = 20
+
+
+def limit_burst(limit_rps: int) -> int:
+    """The burst nginx allows above a limit of limit_rps requests/s (see LIMIT_BURST_S)."""
+    return max(LIMIT_MIN_BURST, math.ceil(limit_rps * LIMIT_BURST_S))
+
+
+def _limit_lines(limit_rps: int) -> tuple[list[str], list[str]]:
+    """limit_req's lines: the zone (http block) and the limit (server block)."""
+    if limit_rps < 1:
+        raise ValueError(f"limit_rps must be >= 1 request/s, got {limit_rps}")
+    zone = [f"  limit_req_zone global zone={LIMIT_ZONE}:1m rate={limit_rps}r/s;"]
+    server = [
+        f"    limit_req zone={LIMIT_ZONE} burst={limit_burst(limit_rps)} nodelay;",
+        f"    limit_req_status {REJECTED_STATUS};",
+        "    limit_req_log_level info;",
+    ]
+    return zone, server
 
 
 def _location(protocol: str) -> list[str]:
@@ -103,12 +147,14 @@ def config_text(
     host: str = HOST,
     tls: TlsFiles | None = None,
     balance: str = "round-robin",
+    limit_rps: int | None = None,
 ) -> str:
     """nginx.conf for one cell: one worker, an upstream of the server's Unix socket (a
     path) or of the given addresses (several instances: round-robin, or least_conn with
     balance "least-conn"); with static_dir, nginx serves /static/ from it; with tls, it
     speaks HTTPS to the clients (TLS 1.2 and 1.3, nginx's default ciphers, a shared
-    session cache so that clients may resume)."""
+    session cache so that clients may resume); with limit_rps, it passes that many
+    requests per second on (and a burst) and answers the others 429 (see LIMIT_BURST_S)."""
     servers = upstream_servers(upstream)
     if not servers:
         raise ValueError("an upstream needs at least one server")
@@ -118,6 +164,7 @@ def config_text(
     temp = work_dir / "nginx-temp"
     keepalive = "keepalive_timeout 75s;" if client_keepalive else "keepalive_timeout 0;"
     upstream_keepalive = [] if protocol == "uwsgi" else [f"  keepalive {UPSTREAM_KEEPALIVE};"]
+    limit_zone, limit = _limit_lines(limit_rps) if limit_rps is not None else ([], [])
     lines = [
         *( [f"user {user};"] if os.geteuid() == 0 else [] ),
         "worker_processes 1;",
@@ -131,6 +178,7 @@ def config_text(
           ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")),
         f"  {keepalive}",
         "  keepalive_requests 1000000;",
+        *limit_zone,
         "  upstream app {",
         *(["    least_conn;"] if balance == "least-conn" else []),
         *(f"    server {address};" for address in servers),
@@ -139,6 +187,8 @@ def config_text(
         "  server {",
         f"    listen {host}:{port}{' ssl' if tls else ''} backlog=1024;",
         *(_tls_lines(tls) if tls is not None else []),
+        # In the server block: every location inherits it, /static/ included.
+        *limit,
         "    location / {",
         *(f"  {line}" for line in _location(protocol)),
         "    }",
@@ -162,16 +212,18 @@ def start(
     host: str = HOST,
     tls: TlsFiles | None = None,
     balance: str = "round-robin",
+    limit_rps: int | None = None,
 ) -> subprocess.Popen[bytes]:
     """nginx started (not yet answering: the caller polls through it), upstream as
     config_text takes it; with static_dir, nginx serves /static/ from it; with tls, over
-    HTTPS."""
+    HTTPS; with limit_rps, rate-limited."""
     binary = require(["nginx"], 'proxy = "nginx"')["nginx"]
     (work_dir / "nginx-temp").mkdir(parents=True, exist_ok=True)
     conf = work_dir / "nginx.conf"
     conf.write_text(
         config_text(upstream, port, protocol, work_dir, client_keepalive=client_keepalive,
-                    static_dir=static_dir, host=host, tls=tls, balance=balance)
+                    static_dir=static_dir, host=host, tls=tls, balance=balance,
+                    limit_rps=limit_rps)
     )  # fmt: skip
     # The run's marker in the command line: nginx overwrites its environment with its
     # process title, and the sweep for PWB_RUN_ID would miss it (procs.marked_pids).

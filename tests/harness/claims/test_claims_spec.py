@@ -20,14 +20,14 @@ EXPECTED_IDS = [
     "async-not-faster-db", "workers-to-cores", "fastapi-threadpool-cap", "blocking-in-async",
     "nginx-in-front", "wsgiref-serial", "uwsgi-vs-gunicorn", "django-async-vs-sync",
     "tls-at-nginx", "tls-at-nginx-reconnect", "uwsgi-protocol", "nginx-unix-socket",
-    "nginx-balance-instances",
+    "nginx-balance-instances", "nginx-limit-protects",
 ]  # fmt: skip
 
 
 def test_shipped_claims_file_is_valid_and_complete() -> None:
     claims = load_claims(CLAIMS_FILE)
     assert [c.id for c in claims.claims] == EXPECTED_IDS
-    assert claims.budget_s == 1500
+    assert claims.budget_s == 1800
     for claim in claims.claims:
         assert claim.statement and claim.checks
         assert claim.scenario.name == claim.id
@@ -136,6 +136,15 @@ def claim0(data: dict[str, Any]) -> dict[str, Any]:
             lambda d: claim0(d)["checks"][0]["of"].update(mix="json"),
             "claims[0] (one).checks[0].of.mix: 'json' is not a mix of this claim's scenario",
         ),
+        (
+            lambda d: claim0(d)["checks"][0]["of"].update(rate=100),
+            "claims[0] (one).checks[0].of.rate: only for an open-loop experiment",
+        ),
+        (
+            lambda d: claim0(d)["checks"][1].update(metric="rejected"),
+            "claims[0] (one).checks[1].metric: expected one of rps, p50_ms, p90_ms, p99_ms, "
+            "error_rate, rejected_rate, got 'rejected'",
+        ),
     ],
 )
 def test_bad_claims_are_reported_with_file_and_key(mutate: Any, expected: str) -> None:
@@ -158,3 +167,38 @@ def test_unreadable_and_invalid_toml_name_the_file(tmp_path: Path) -> None:
     bad.write_text("[[claims]\n")
     with pytest.raises(ScenarioError, match=r"bad.toml: invalid TOML"):
         load_claims(bad)
+
+
+def open_loop(d: dict[str, Any], of: dict[str, Any]) -> None:
+    claim0(d)["scenario"]["load"].update(mode="open", rates=[100, 400])
+    claim0(d)["checks"][1]["of"].update(of)
+
+
+@pytest.mark.parametrize(
+    ("of", "expected"),
+    [
+        ({}, "claims[0] (one).checks[1].of.rate: None is not a target rate of load.rates"),
+        ({"rate": 200}, "checks[1].of.rate: 200 is not a target rate of load.rates [100, 400]"),
+        ({"rate": True}, "checks[1].of.rate: True is not a target rate"),
+    ],
+)
+def test_an_open_loop_cell_is_picked_by_its_target_rate(of: dict[str, Any], expected: str) -> None:
+    assert expected in problems(lambda d: open_loop(d, of))
+
+
+def test_a_single_target_rate_may_be_left_out() -> None:
+    data = tomllib.loads(CLAIMS)
+    load = claim0(data)["scenario"]["load"]
+    load.update(mode="open", rates=[400])
+    claim = parse_claims(data, "claims.toml", Path("claims.toml")).claims[0]
+    assert [c.of.rate for c in claim.checks] == [400, 400]
+    assert claim.checks[1].of.label.endswith("· 32 users · 400 requests/s offered")
+    load.update(rates=[100, 400])
+    for check in claim0(data)["checks"]:
+        check["of"]["rate"] = 400
+        if "over" in check:
+            check["over"]["rate"] = 100
+    claim = parse_claims(data, "claims.toml", Path("claims.toml")).claims[0]
+    assert [(c.of.rate, c.over.rate if c.over else None) for c in claim.checks] == [
+        (400, 100), (400, None),
+    ]  # fmt: skip

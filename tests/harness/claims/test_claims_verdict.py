@@ -219,6 +219,21 @@ def test_open_loop_rows_are_not_mistaken_for_closed_loop_cells() -> None:
     assert result.figures[0].values == (19.5, 19.6, 19.4)
 
 
+def test_an_open_loop_cell_is_its_target_rate_and_rejected_rate_a_metric() -> None:
+    limited = Select("flask@gunicorn-sync-w4+nginx-limit150", 64, "sleep10", 450)
+    below = Select("flask@gunicorn-sync-w4+nginx-limit150", 64, "sleep10", 120)
+    rows = rows_for(limited, [150, 151, 150], target_rps=450, rejected_rate=0.66)
+    rows += rows_for(below, [120, 120, 119], target_rps=120, rejected_rate=0.0)
+    rows += rows_for(SLOW, [19.5, 19.6, 19.4])
+    held = evaluate_check(Check("holds", "rps", limited, None, "ratio", "<=", 165, 0.01), rows)
+    assert held.figures[0].values == (150, 151, 150) and held.verdict == SUPPORTED
+    assert "450 requests/s offered" in held.figures[0].cell
+    turned = Check("rejects", "rejected_rate", limited, None, "ratio", ">=", 0.5, 0.01)
+    assert evaluate_check(turned, rows).verdict == SUPPORTED
+    paired = Check("accepted", "rps", limited, below, "ratio", ">=", 1.2, 0.01)
+    assert evaluate_check(paired, rows).value == pytest.approx(151 / 120)  # round 2 of 3
+
+
 def test_claim_verdict_combines_checks() -> None:
     def result(verdict: str) -> Any:
         return type("R", (), {"verdict": verdict, "label": verdict})()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from harness.measure.figures import Window, cell_stats, in_window, percentile, stalled
-from harness.results.records import CUT_OFF_STATUS, Record
+from harness.results.records import CUT_OFF_STATUS, REJECTED_STATUS, Record
 
 
 def rec(t: float, latency_us: int, ok: bool = True) -> Record:
@@ -91,3 +91,32 @@ def test_stalled_counts_requests_in_flight_through_the_whole_window() -> None:
     assert stalled(records, window) == 3
     stats = cell_stats(records, window)
     assert stats.stalled == 3 and stats.requests == 1 and stats.cut_off == 0
+
+
+def test_a_rate_limits_answers_are_rejected_apart_and_elsewhere_errors() -> None:
+    window = Window(10.0, 12.0)
+
+    def turned_away(t: float) -> Record:
+        return Record(t, 300, "GET /json", REJECTED_STATUS, False, 0)
+
+    records = [
+        rec(10.1, 5_000),
+        rec(10.2, 7_000),
+        rec(10.3, 9_000, ok=False),
+        turned_away(10.4),
+        turned_away(10.5),
+        turned_away(11.9),
+        turned_away(9.9),  # sent before the window: in no figure
+        Record(10.6, 2_000_000, "GET /json", CUT_OFF_STATUS, False, 0),
+    ]
+    limited = cell_stats(records, window, REJECTED_STATUS)
+    assert (limited.requests, limited.errors, limited.rejected, limited.cut_off) == (3, 1, 3, 1)
+    assert limited.rejected_rate == 0.5 and limited.error_rate == pytest.approx(1 / 3)
+    assert limited.rps == 1.5
+    # Latency of the accepted ones only: the fast 429s do not pull it down.
+    assert (limited.p50_ms, limited.max_ms) == (6.0, 7.0)
+    # A stack without a limit: a 429 is an error like any failed answer.
+    plain = cell_stats(records, window)
+    assert (plain.requests, plain.errors, plain.rejected, plain.cut_off) == (6, 4, 0, 1)
+    assert plain.rejected_rate == 0.0 and plain.error_rate == pytest.approx(4 / 6)
+    assert (plain.p50_ms, plain.max_ms) == (6.0, 7.0)

@@ -124,6 +124,22 @@ def test_invalid_combination_is_an_error_unless_skipped(tmp_path: Path) -> None:
         ('name = "t"', 'name = "t"\ntls_key = "dsa"', "tls_key: expected one of ecdsa-p256, rsa"),
         ('name = "t"', 'name = "t"\ntls_resumption = 1', "tls_resumption: expected true or"),
         ('name = "t"', 'name = "t"\nclient_keepalive = "no"', "client_keepalive: expected"),
+        (
+            "threads = [2]",
+            'proxy = "nginx-limit0"',
+            "stacks[0].proxy: 'nginx-limit0': the rate limit must be >= 1 request/s",
+        ),
+        (
+            "threads = [2]",
+            'proxy = ["nginx", "none-limit50"]',
+            "stacks[0].proxy: 'none-limit50': a rate limit needs a proxy in front",
+        ),
+        (
+            "threads = [2]",
+            'proxy = "limit50"',
+            "stacks[0].proxy: 'limit50': a rate limit needs a proxy in front",
+        ),
+        ("threads = [2]", 'proxy = "nginx-limitx"', "stacks[0].proxy: expected one of none"),
     ],
 )
 def test_bad_values_are_named(tmp_path: Path, old: str, new: str, expected: str) -> None:
@@ -177,7 +193,7 @@ def test_tls_is_an_axis_of_a_selector_and_the_services_say_how(tmp_path: Path) -
     assert "uwsgi has no tls_args in servers.toml" in problems_of(tmp_path, refused)
 
 
-@pytest.mark.parametrize("name", ["quick", "default", "full", "static", "tls"])
+@pytest.mark.parametrize("name", ["quick", "default", "full", "static", "front"])
 def test_shipped_scenarios_are_valid(name: str) -> None:
     scenario = load_scenario(REPO_ROOT / "scenarios" / f"{name}.toml")
     assert scenario.name == name

@@ -20,6 +20,9 @@ from harness.plan.stacks import all_combinations, default_verify_stacks, make_st
         ("flask@gunicorn-sync-w0", "workers must be >= 1"),
         ("flask@uwsgi-w1+tls", "uwsgi has no tls_args in servers.toml, so it cannot terminate"),
         ("flask@waitress+tls", "waitress has no tls_args"),
+        ("flask@gunicorn-sync+limit500", "unknown proxy 'limit500'"),
+        ("flask@gunicorn-sync+nginx-limit0", "expected a rate >= 1 request/s"),
+        ("flask@gunicorn-sync+apache-limit5", "unknown proxy 'apache-limit5'"),
     ],
 )
 def test_invalid_stacks_are_refused_with_reason(stack_id: str, reason: str) -> None:
@@ -51,6 +54,7 @@ def test_unknown_names_list_the_known_ones() -> None:
         "flask@gunicorn-gthread-w2t4", "fastapi-async@uvicorn-w2", "flask@uwsgi-w2t1",
         "fastapi-async@uvicorn-w2+tls", "flask@uwsgi-w2t1+nginx+tls",
         "django-wsgi@gunicorn-sync-w1p4+nginx-app-static+tls",
+        "flask@gunicorn-sync-w1+nginx-limit500", "flask@uwsgi-w2t1+nginx-app-static-limit20+tls",
     ],
 )  # fmt: skip
 def test_ids_round_trip(stack_id: str) -> None:
@@ -126,3 +130,16 @@ def test_a_server_terminating_tls_gets_the_certificate_and_key() -> None:
     proxied = make_stack("flask", "gunicorn-sync", 1, proxy="nginx", tls=True)
     socket_argv = proxied.argv("h", 1, socket="/s.sock", tls=("/c", "/k"))
     assert "--certfile" not in socket_argv and "unix:/s.sock" in socket_argv
+
+
+def test_a_rate_limit_is_an_option_of_the_proxy() -> None:
+    limited = parse_stack_id("flask@gunicorn-sync-w1+nginx-limit500")
+    assert (limited.proxy, limited.limit_rps, limited.tls) == ("nginx-limit500", 500, False)
+    assert limited.proxy_options is not None and limited.proxy_options.name == "nginx"
+    assert limited.describe()["limit_rps"] == 500
+    assert parse_stack_id("flask@gunicorn-sync-w1+nginx").describe()["limit_rps"] is None
+    static = parse_stack_id("flask@uwsgi-w1+nginx-app-static-limit20+tls")
+    assert (static.limit_rps, static.tls, static.proxy_serves_static) == (20, True, False)
+    assert make_stack("flask", "uwsgi", proxy="nginx-limit7").id == (
+        "flask@uwsgi-w1t1+nginx-limit7"
+    )
