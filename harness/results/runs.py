@@ -35,10 +35,12 @@ def _started(path: Path) -> datetime:
 
 
 def run_dirs(root: Path) -> list[Path]:
-    """Run directories directly under root, oldest first."""
+    """Run directories directly under root, oldest first. The committed reference runs
+    (results/reference, results/reference-front, ...) are not among them: they are read
+    when named, and 'latest' falls back to results/reference only when no run exists."""
     if not root.is_dir():
         return []
-    runs = [p for p in root.iterdir() if p.name != REFERENCE and is_run_dir(p)]
+    runs = [p for p in root.iterdir() if not p.name.startswith(REFERENCE) and is_run_dir(p)]
     return sorted(runs, key=lambda p: (_started(p), p.name))
 
 

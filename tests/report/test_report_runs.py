@@ -67,6 +67,10 @@ def test_latest_never_makes_the_reference_a_write_target(
     with pytest.raises(ResultsError, match=r"committed reference.*make bench"):
         find_run("latest", results, writing=True)
     assert find_run("reference", results, writing=True) == reference
+    # Another committed run (results/reference-front) is read when named, never "latest".
+    front = _run(results, "reference-front", "2026-01-15T00:00:00Z")
+    assert find_run("latest", results) == reference
+    assert find_run("reference-front", results, writing=True) == front
     mine = _run(results, "20260201T000000Z-mine", "2026-02-01T00:00:00Z")
     assert find_run("latest", results, writing=True) == mine
 
