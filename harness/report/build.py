@@ -22,8 +22,9 @@ CAPTIONS: dict[str, str] = {
     "1 − 1/n, where its sample runs out.",
     "throughput-workers": "Each point is one stack at its peak concurrency level (as in the "
     "summary table); lines join stacks that differ only in worker count.",
-    "efficiency": "At each stack's peak level: requests/s divided by the server's CPU use "
-    "(CPU-seconds per second, all server processes), and the server's resident memory.",
+    "efficiency": "At each stack's peak level: requests/s divided by the stack's CPU use "
+    "(CPU-seconds per second: all server processes, and nginx's in a +nginx stack), and "
+    "the stack's memory (the server's PSS, or RSS in a run without it, plus nginx's RSS).",
     "timeline": "Requests, errors and latency per one-second bin of the top-ranked stack's "
     "peak cell. Shaded: warm-up (kept out of every other figure) and the tail after the "
     "measure window.",

@@ -291,7 +291,9 @@ def _bar_panel(ax: Axes, rows: pd.DataFrame, col: str, styles: Mapping[str, Stac
     for yi, (value, flags) in enumerate(zip(rows[col], rows["flags"], strict=True)):
         codes = split_flags(flags)
         text = "failed" if "failed" in codes else f"{value:,.0f}"
-        marks = [FLAG_LABELS.get(c, c) for c in codes if c != "failed"]
+        # The flag's first words: "noisy", not "noisy (other processes)" (the report's
+        # flag table says what each means).
+        marks = [FLAG_LABELS.get(c, c).split(" (")[0] for c in codes if c != "failed"]
         if marks:
             text += f"  [{', '.join(marks)}]"
         ax.text(max(float(value) if not pd.isna(value) else 0.0, 0) + top * 0.01, yi, text,
@@ -300,10 +302,32 @@ def _bar_panel(ax: Axes, rows: pd.DataFrame, col: str, styles: Mapping[str, Stac
     ax.grid(True, axis="x", alpha=0.3)
 
 
+def _fit_bar_labels(fig: Figure, axes: Sequence[Axes]) -> None:
+    """Widen each bar panel's x range until the labels after its bars end inside it.
+
+    A label starts at x0 (data) and is w pixels wide in a panel W pixels wide, so it ends
+    inside when the range's top hi satisfies x0 + w * hi / W <= hi. Measured after the
+    layout, twice: widening a range can move the layout.
+    """
+    for _ in range(2):
+        fig.draw_without_rendering()
+        renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+        for ax in axes:
+            width = ax.get_window_extent(renderer).width
+            lo, hi = ax.get_xlim()
+            needed = hi
+            for text in ax.texts:
+                w = text.get_window_extent(renderer).width
+                if 0 < w < 0.9 * width:
+                    needed = max(needed, text.get_position()[0] / (1 - w / width) * 1.03)
+            ax.set_xlim(lo, needed)
+
+
 def efficiency(table: pd.DataFrame, mix: str, styles: Mapping[str, StackStyle]) -> Figure:
-    """Requests per server CPU-second and the server's memory per stack, each at its peak
-    level. Memory is PSS (pages shared after fork counted once); a run without PSS (older,
-    or unreadable /proc) draws RSS summed over the server's processes instead."""
+    """Requests per CPU-second and memory per stack, each at its peak level, both the
+    stack's: the server's plus, in a +nginx stack, nginx's (tables.stack_mb). Memory is the
+    server's PSS (pages shared after fork counted once); a run without PSS (older, or
+    unreadable /proc) draws RSS summed over the server's processes instead."""
     rows = table[table["mix"] == mix].sort_values(
         "rps_per_cpu_s", ascending=True, na_position="first"
     )
@@ -313,17 +337,18 @@ def efficiency(table: pd.DataFrame, mix: str, styles: Mapping[str, StackStyle]) 
     fig = new_figure(1.6 + 0.42 * len(rows))
     axes = fig.subplots(1, 2, sharey=True)
     _bar_panel(axes[0], rows, "rps_per_cpu_s", styles)
-    pss = "server_pss_mb" in rows.columns and rows["server_pss_mb"].notna().any()
-    _bar_panel(axes[1], rows, "server_pss_mb" if pss else "server_rss_mb", styles)
+    _bar_panel(axes[1], rows, "stack_mb", styles)
     axes[0].set_yticks(np.arange(len(rows)), labels=list(rows["stack"]))
-    axes[0].set_xlabel("requests per server CPU-second")
+    front = rows["stack"].astype(str).str.contains("+nginx", regex=False).any()
+    axes[0].set_xlabel("requests per CPU-second" + (" (server + nginx)" if front else ""))
+    pss = "server_pss_mb" in rows.columns and rows["server_pss_mb"].notna().any()
     axes[1].set_xlabel(
-        "server PSS (MB, shared pages counted once)" if pss
-        else "server RSS (MB, summed over server processes)"
-    )  # fmt: skip
+        ("MB: server PSS" if pss else "MB: server RSS") + (" + nginx RSS" if front else "")
+    )
     axes[0].set_title("CPU efficiency (higher is better)")
     axes[1].set_title("memory (lower is better)")
     fig.suptitle(title)
+    _fit_bar_labels(fig, axes)
     return fig
 
 

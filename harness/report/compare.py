@@ -54,7 +54,7 @@ EXPORT_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("server_rss_mb", "server_rss_mb", "resident memory of every server process, summed"),
     ("server_pss_mb", "server_pss_mb", "the server's memory with shared pages counted once (PSS)"),
     ("worker_uss_mb", "worker_uss_mb", "memory one worker holds alone (USS), the median worker"),
-    ("rps_per_cpu_s", "rps_per_cpu_s", "requests per server CPU-second"),
+    ("rps_per_cpu_s", "rps_per_cpu_s", "requests per CPU-second (server and nginx)"),
 )
 # What must match for two runs' figures to be compared: (metadata path, words).
 SAME_MACHINE: tuple[tuple[tuple[str, ...], str], ...] = (

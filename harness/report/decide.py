@@ -4,8 +4,9 @@ For each mix: what it sent (the request names and their shares, counted in one o
 windows, and the mix's parameters), the leader and the stacks tied with it (their paired
 interval against the leader includes 1), the best stack within a p99 budget (any load
 level whose median p99 stays within it), the best sync against the best async stack
-(paired by round), the most requests per server CPU-second, the least memory (PSS, the
-server's memory counted once; RSS for a run that has no PSS), the leanest worker (USS:
+(paired by round), the most requests per CPU-second and the least memory (the server's
+PSS, its memory counted once, or RSS for a run that has no PSS), both counting nginx's
+share in a +nginx stack (tables.stack_mb), the leanest worker (USS:
 what each further worker costs), and takeaway sentences made from those figures and
 nothing else.
 """
@@ -54,7 +55,7 @@ class MixDecision:
     best_sync: Pick | None
     best_async: Pick | None
     async_over_sync: Interval | None
-    most_efficient: tuple[str, float] | None  # stack, requests per server CPU-second
+    most_efficient: tuple[str, float] | None  # stack, requests per CPU-second (+ nginx's)
     # stack, server MB, and which memory: "PSS" or, for a run without it, "RSS".
     least_memory: tuple[str, float, str] | None
     leanest_worker: tuple[str, float] | None  # stack, USS MB of its median worker
@@ -142,7 +143,7 @@ def decide(
             ratio = paired_interval(_rounds(run, best["async"]), _rounds(run, best["sync"]))
         most_efficient = _extreme(rows, "rps_per_cpu_s", highest=True)
         pss = "server_pss_mb" in rows.columns and rows["server_pss_mb"].notna().any()
-        least = _extreme(rows, "server_pss_mb" if pss else "server_rss_mb", highest=False)
+        least = _extreme(rows, "stack_mb", highest=False)
         least_memory = (*least, "PSS" if pss else "RSS") if least else None
         leanest_worker = _extreme(rows, "worker_uss_mb", highest=False)
         sends, sent_in = _sends(run, mix)

@@ -386,7 +386,8 @@ def decisions(view: RunView, budget_ms: float) -> str:
         "workers share after fork counts once per process; PSS shares each such page "
         "among the processes that hold it, so the sum is what the server occupies; USS "
         "is what one worker holds alone (the median worker): what each further worker "
-        "costs.</p>"
+        "costs. In a +nginx stack, requests per CPU-second and the least memory count "
+        "nginx's CPU and RSS beside the server's: nginx runs on the server's CPUs.</p>"
     ]
     for d in decide(view.run, view.table, budget_ms):
         rows_of_mix = ranked(view.table, d.mix)
@@ -404,7 +405,7 @@ def decisions(view: RunView, budget_ms: float) -> str:
                 "RSS MB", "PSS MB", "USS MB / worker", "flags"]  # fmt: skip
         extra = []
         if d.most_efficient:
-            extra.append(f"most requests per server CPU-second: {d.most_efficient[0]} "
+            extra.append(f"most requests per CPU-second: {d.most_efficient[0]} "
                          f"({d.most_efficient[1]:,.0f})")  # fmt: skip
         if d.least_memory:
             stack, mb, kind = d.least_memory

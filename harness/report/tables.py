@@ -69,7 +69,7 @@ STACK_COLUMNS: tuple[str, ...] = (
 METRIC_COLUMNS: tuple[str, ...] = (
     "rps", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "mean_ms", "error_rate",
     "server_cpu_pct", "server_rss_mb", "server_pss_mb", "worker_uss_mb", "locust_cpu_pct",
-    "rps_per_cpu_s",
+    "rps_per_cpu_s", "stack_mb",
 )  # fmt: skip
 # Worker classes whose workers interleave many requests on one thread.
 ASYNC_WORKER_HINTS: tuple[str, ...] = (
@@ -135,6 +135,11 @@ def load_cells(run_dir: Path, metadata: dict[str, Any] | None = None) -> pd.Data
     return _derive(frame, metadata or {})
 
 
+def _numeric(frame: pd.DataFrame, col: str) -> pd.Series:
+    """A column as numbers, all empty when an older run does not have it."""
+    return pd.to_numeric(frame.get(col, pd.Series(np.nan, index=frame.index)), errors="coerce")
+
+
 def _to_bool(column: pd.Series) -> pd.Series:
     return column.astype("string").str.strip().str.lower().isin(_TRUE_WORDS)
 
@@ -155,8 +160,7 @@ def _derive(frame: pd.DataFrame, metadata: dict[str, Any]) -> pd.DataFrame:
     # flagged time_wait: its connects may have failed or stalled.
     # Memory counted once (PSS) and per worker (USS): older runs have RSS alone.
     for col in ("other_cpu_pct", "port_range_used_fraction", "server_pss_mb", "worker_uss_mb"):
-        frame[col] = pd.to_numeric(frame.get(col, pd.Series(np.nan, index=frame.index)),
-                                   errors="coerce")  # fmt: skip
+        frame[col] = _numeric(frame, col)
     frame["time_wait"] = frame["port_range_used_fraction"] >= PORT_RANGE_HALF
     concurrent = frame.get("concurrent", pd.Series("", index=frame.index))
     frame["has_concurrent"] = concurrent.fillna("").astype(str).str.strip() != ""
@@ -169,9 +173,19 @@ def _derive(frame: pd.DataFrame, metadata: dict[str, Any]) -> pd.DataFrame:
         frame[col] = counts.fillna(0).astype(int)
         frame[f"has_{col}"] = ~frame["failed"] & (frame[col] > 0)
     frame["flags"] = [_cell_flags(row) for row in frame.itertuples(index=False)]
-    cpu = frame["server_cpu_pct"].where(frame["server_cpu_pct"] > 0)
-    # server_cpu_pct is a percentage of one core, so pct/100 is CPU-seconds per second.
+    # What the stack costs is the server's CPU and memory plus, in a +nginx stack, nginx's:
+    # nginx runs on the server's CPUs and does part of the work (TLS, the second hop).
+    # A stack without nginx has empty nginx columns, counted as none.
+    front_cpu = _numeric(frame, "nginx_cpu_pct").fillna(0.0)
+    front_mb = _numeric(frame, "nginx_rss_mb").fillna(0.0)
+    cpu = (frame["server_cpu_pct"] + front_cpu).where(frame["server_cpu_pct"] > 0)
+    # CPU figures are percentages of one core, so pct/100 is CPU-seconds per second.
     frame["rps_per_cpu_s"] = frame["rps"] / (cpu / 100.0)
+    # The server's PSS (RSS in a run that has none) plus nginx's RSS.
+    server_mb = (
+        frame["server_pss_mb"] if frame["server_pss_mb"].notna().any() else frame["server_rss_mb"]
+    )
+    frame["stack_mb"] = server_mb + front_mb
     frame["family"] = [_family(r) for r in frame.itertuples(index=False)]
     frame["worker_kind"] = [
         worker_kind(r.interface, r.worker_class) for r in frame.itertuples(index=False)
@@ -289,7 +303,7 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "vs_next", "vs_next_low", "vs_next_high", "tied_with_next",
     "p50_ms", "p90_ms", "p99_ms", "p999_ms", "error_rate",
     "server_cpu_pct", "server_rss_mb", "server_pss_mb", "worker_uss_mb", "rps_per_cpu_s",
-    "locust_cpu_pct", "failed_users",
+    "stack_mb", "locust_cpu_pct", "failed_users",
     "other_cpu_pct_max", "port_range_used_max", *STACK_COLUMNS, "cells",
 )  # fmt: skip
 

@@ -89,9 +89,20 @@ def test_memory_is_counted_once_and_per_worker(view: RunView) -> None:
     assert json_mix.leanest_worker[0] == DEFAULT_STACKS[4].id
 
 
-def test_a_run_without_pss_falls_back_to_rss(view: RunView) -> None:
-    table = view.table.assign(server_pss_mb=float("nan"), worker_uss_mb=float("nan"))
-    for d in decide(view.run, table):
+def test_a_run_without_pss_falls_back_to_rss(view: RunView, tmp_path: Path) -> None:
+    """An older run's cells.csv has no PSS nor USS columns."""
+    import pandas as pd
+
+    run_dir = tmp_path / view.run.path.name
+    shutil.copytree(view.run.path, run_dir)
+    cells = pd.read_csv(run_dir / "cells.csv", dtype=str, keep_default_na=False)
+    cells.drop(columns=["server_pss_mb", "worker_uss_mb"]).to_csv(
+        run_dir / "cells.csv", index=False
+    )
+    older = open_run(run_dir)
+    table = older.table
+    assert table["server_pss_mb"].isna().all()
+    for d in decide(older.run, table):
         rows = ranked(table, d.mix)
         low = rows.loc[rows["server_rss_mb"].idxmin()]
         assert d.least_memory == (low["stack"], low["server_rss_mb"], "RSS")

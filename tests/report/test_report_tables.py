@@ -46,6 +46,35 @@ def test_load_run_types_and_derived_columns(synthetic_run: Path) -> None:
     assert (cells["cpu_model"] == "Synthetic CPU <test>").all()
 
 
+def test_a_stack_behind_nginx_counts_nginx_cpu_and_memory(
+    synthetic_run: Path, tmp_path: Path
+) -> None:
+    """nginx runs on the server's CPUs: a +nginx stack's requests per CPU-second and memory
+    include nginx's, and the decision section's least memory is the stack's."""
+    from harness.report.decide import decide
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(synthetic_run, run_dir)
+    frame = pd.read_csv(run_dir / "cells.csv", dtype=str, keep_default_na=False)
+    alone = "fastapi-async@uvicorn-w1"
+    # Every other stack gets an nginx in front, so without nginx's share one of them would
+    # hold the least memory (the sync w1 stacks here).
+    front = frame["stack"] != alone
+    frame.loc[front, "nginx_cpu_pct"] = "50"
+    frame.loc[front, "nginx_rss_mb"] = "500"
+    frame.to_csv(run_dir / "cells.csv", index=False)
+    run = load_run(run_dir)
+    cells = run.cells
+    row = cells[cells["stack"] == "flask@gunicorn-sync-w1"].iloc[0]
+    assert row["rps_per_cpu_s"] == pytest.approx(row["rps"] / ((row["server_cpu_pct"] + 50) / 100))
+    assert row["stack_mb"] == pytest.approx(row["server_pss_mb"] + 500)
+    uv = cells[cells["stack"] == alone].iloc[0]
+    assert uv["rps_per_cpu_s"] == pytest.approx(uv["rps"] / (uv["server_cpu_pct"] / 100))
+    assert uv["stack_mb"] == pytest.approx(uv["server_pss_mb"])
+    decisions = decide(run, summary(cells), 100.0)
+    assert [d.least_memory[0] for d in decisions if d.least_memory] == [alone] * len(decisions)
+
+
 @pytest.mark.parametrize(
     ("interface", "worker_class", "kind"),
     [
