@@ -31,7 +31,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocat
 
 from harness.report.palette import FLAG_COLOUR, WARMUP_COLOUR, StackStyle
 from harness.report.raw import TAIL_QUANTILES, Timeline, tail_x
-from harness.report.tables import FLAG_LABELS, levels, open_loop, split_flags
+from harness.report.tables import FLAG_LABELS, has_pss, levels, open_loop, split_flags
 
 WIDTH_IN = 9.0
 DPI = 110
@@ -341,9 +341,9 @@ def efficiency(table: pd.DataFrame, mix: str, styles: Mapping[str, StackStyle]) 
     axes[0].set_yticks(np.arange(len(rows)), labels=list(rows["stack"]))
     front = rows["stack"].astype(str).str.contains("+nginx", regex=False).any()
     axes[0].set_xlabel("requests per CPU-second" + (" (server + nginx)" if front else ""))
-    pss = "server_pss_mb" in rows.columns and rows["server_pss_mb"].notna().any()
     axes[1].set_xlabel(
-        ("MB: server PSS" if pss else "MB: server RSS") + (" + nginx RSS" if front else "")
+        ("MB: server PSS" if has_pss(rows) else "MB: server RSS")
+        + (" + nginx RSS" if front else "")
     )
     axes[0].set_title("CPU efficiency (higher is better)")
     axes[1].set_title("memory (lower is better)")

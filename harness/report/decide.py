@@ -22,7 +22,7 @@ import pandas as pd
 from harness.core.errors import ResultsError
 from harness.core.intervals import Interval, paired_interval
 from harness.report.raw import read_requests
-from harness.report.tables import Run, level_label, levels, ranked, split_flags
+from harness.report.tables import Run, has_pss, level_label, levels, ranked, split_flags
 
 DEFAULT_P99_BUDGET_MS = 100.0
 
@@ -142,9 +142,8 @@ def decide(
         if best["sync"] and best["async"]:
             ratio = paired_interval(_rounds(run, best["async"]), _rounds(run, best["sync"]))
         most_efficient = _extreme(rows, "rps_per_cpu_s", highest=True)
-        pss = "server_pss_mb" in rows.columns and rows["server_pss_mb"].notna().any()
         least = _extreme(rows, "stack_mb", highest=False)
-        least_memory = (*least, "PSS" if pss else "RSS") if least else None
+        least_memory = (*least, "PSS" if has_pss(rows) else "RSS") if least else None
         leanest_worker = _extreme(rows, "worker_uss_mb", highest=False)
         sends, sent_in = _sends(run, mix)
         weights, params = _mix_table(run, mix)

@@ -140,6 +140,12 @@ def _numeric(frame: pd.DataFrame, col: str) -> pd.Series:
     return pd.to_numeric(frame.get(col, pd.Series(np.nan, index=frame.index)), errors="coerce")
 
 
+def has_pss(frame: pd.DataFrame) -> bool:
+    """Whether these rows carry the server's PSS: older runs (and an unreadable /proc)
+    have RSS alone, and their memory figures fall back to it."""
+    return "server_pss_mb" in frame.columns and bool(frame["server_pss_mb"].notna().any())
+
+
 def _to_bool(column: pd.Series) -> pd.Series:
     return column.astype("string").str.strip().str.lower().isin(_TRUE_WORDS)
 
@@ -182,10 +188,7 @@ def _derive(frame: pd.DataFrame, metadata: dict[str, Any]) -> pd.DataFrame:
     # CPU figures are percentages of one core, so pct/100 is CPU-seconds per second.
     frame["rps_per_cpu_s"] = frame["rps"] / (cpu / 100.0)
     # The server's PSS (RSS in a run that has none) plus nginx's RSS.
-    server_mb = (
-        frame["server_pss_mb"] if frame["server_pss_mb"].notna().any() else frame["server_rss_mb"]
-    )
-    frame["stack_mb"] = server_mb + front_mb
+    frame["stack_mb"] = frame["server_pss_mb" if has_pss(frame) else "server_rss_mb"] + front_mb
     frame["family"] = [_family(r) for r in frame.itertuples(index=False)]
     frame["worker_kind"] = [
         worker_kind(r.interface, r.worker_class) for r in frame.itertuples(index=False)

@@ -35,7 +35,6 @@ from harness.run.window import (
     failure,
     measured,
     quick_checks,
-    rejected_status,
     remove_partial,
     row,
 )
@@ -167,8 +166,7 @@ def _load(
         wrk = fidelity.crosscheck_cell(cell, ctx.scenario, ctx.session.procs, url, cell_dir)
     finally:
         ctx.session.procs.stop(locust)
-    output = loadgen.collect(cell_dir)
-    figures = measured(ctx, cell_dir, output, samples, rejected_status(cell.stack))
+    figures = measured(ctx, cell_dir, loadgen.collect(cell_dir), samples, cell.stack)
     return Loaded(figures, snapshot, warnings, wrk)
 
 

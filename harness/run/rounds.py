@@ -189,8 +189,7 @@ def measure_window(
         snapshot = integrity.snapshot(up.database_url) if writes and up.database_url else None
         load, samples, noise_samples, speed_samples = _drive(cell, up, driver, ctx, source)
         report.add(load)
-        rejected = window.rejected_status(cell.stack)
-        figures = window.measured(ctx, cell_dir, load.output, samples, rejected)
+        figures = window.measured(ctx, cell_dir, load.output, samples, cell.stack)
         report.add(figures, figures.warnings)
         wrk = fidelity.crosscheck_cell(cell, scenario, ctx.session.procs, up.url, cell_dir)
         if wrk is not None:

@@ -216,11 +216,11 @@ def measured(
     cell_dir: Path,
     output: loadgen.LoadOutput,
     samples: list[Sample],
-    rejected: int | None = None,
+    stack: Stack,
 ) -> Measured:
     """The figures of a finished load: requests.csv.gz written, the measure window from
-    the end of spawning + warm-up, statistics and monitor means inside it; answers with
-    the status `rejected` counted apart (rejected_status())."""
+    the end of spawning + warm-up, statistics and monitor means inside it; the answers
+    of the stack's rate limit counted apart (rejected_status())."""
     load = ctx.scenario.load
     write_records_gz(output.records, cell_dir / "requests.csv.gz")
     start_at = output.spawn_complete_at + load.warmup_s
@@ -247,7 +247,7 @@ def measured(
     if load.load_workers:
         # Workers on other hosts: the local Locust is only the master, its CPU says nothing.
         monitor = replace(monitor, locust_cpu_pct=math.nan)
-    stats = cell_stats(output.records, window, rejected)
+    stats = cell_stats(output.records, window, rejected_status(stack))
     warnings = []
     if stats.cut_off:
         warnings.append(

@@ -12,6 +12,7 @@ import pytest
 from harness.core.errors import LoadError
 from harness.core.paths import REPO_ROOT
 from harness.plan.scenario import load_scenario
+from harness.plan.stacks import parse_stack_id
 from harness.results.records import CUT_OFF_STATUS, Record, read_records, write_records_gz
 from harness.run.loadgen import collect, locust_argv, locust_env, run_time_s, worker_command
 from harness.run.window import measured
@@ -91,7 +92,8 @@ def test_load_stopped_early_names_the_stop_timeout_when_requests_were_cut_off(
     (tmp_path / "spawn.11.json").write_text(json.dumps({"spawn_complete_at": 100.0}))
     ctx = SimpleNamespace(scenario=SimpleNamespace(load=load))
     with pytest.raises(LoadError, match="before the measure window ended") as caught:
-        measured(ctx, tmp_path, collect(tmp_path), [])  # type: ignore[arg-type]
+        stack = parse_stack_id("flask@gunicorn-sync-w1")
+        measured(ctx, tmp_path, collect(tmp_path), [], stack)  # type: ignore[arg-type]
     if cut_off:
         assert "3 request(s) were still unanswered" in str(caught.value)
         assert "load.stop_timeout_s = 1 s" in str(caught.value)
