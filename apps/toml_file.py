@@ -4,6 +4,7 @@ error for each way it can fail, naming the file. Standard library only."""
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,3 +31,15 @@ def require(table: dict[str, Any], key: str, kind: type, where: str, error: type
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise error(f"{where}.{key}: expected {kind.__name__}, got {value!r}")
     return value
+
+
+def entries(
+    data: dict[str, Any], source: str, error: type[Exception]
+) -> Iterator[tuple[str, dict[str, Any], str]]:
+    """(id, table, where) for each top-level entry of a parsed file whose entries are all
+    tables (`[id]`); `error` naming the entry for one that is not."""
+    for key, table in data.items():
+        where = f"{source}: [{key}]"
+        if not isinstance(table, dict):
+            raise error(f"{where}: expected a table, got {table!r}")
+        yield key, table, where

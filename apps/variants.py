@@ -11,7 +11,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from apps.toml_file import read_toml, require
+from apps.toml_file import entries, read_toml, require
 
 VARIANTS_PATH = Path(__file__).resolve().parent / "variants.toml"
 INTERFACES = ("wsgi", "asgi")
@@ -39,10 +39,7 @@ def _require(table: dict[str, Any], key: str, where: str) -> str:
 def parse_variants(data: dict[str, Any], source: str) -> dict[str, Variant]:
     """The variants of a parsed variants file, by id, in file order."""
     variants: dict[str, Variant] = {}
-    for vid, table in data.items():
-        where = f"{source}: [{vid}]"
-        if not isinstance(table, dict):
-            raise VariantsError(f"{where}: expected a table, got {table!r}")
+    for vid, table, where in entries(data, source, VariantsError):
         interface = _require(table, "interface", where)
         if interface not in INTERFACES:
             raise VariantsError(f"{where}.interface: unknown interface {interface!r}")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from apps import variants as apps_variants
-from apps.toml_file import read_toml, require
+from apps.toml_file import entries, read_toml, require
 from apps.variants import Variant as AppVariant
 from harness.core.errors import RegistryError
 
@@ -154,13 +154,10 @@ def _parse_server(sid: str, table: dict[str, Any], where: str) -> ServerSpec:
 
 def parse_servers(data: dict[str, Any], source: str) -> dict[str, ServerSpec]:
     """Build the server specs from a parsed servers.toml."""
-    servers: dict[str, ServerSpec] = {}
-    for sid, table in data.items():
-        where = f"{source}: [{sid}]"
-        if not isinstance(table, dict):
-            raise RegistryError(f"{where}: expected a table, got {table!r}")
-        servers[sid] = _parse_server(sid, table, where)
-    return servers
+    return {
+        sid: _parse_server(sid, table, where)
+        for sid, table, where in entries(data, source, RegistryError)
+    }
 
 
 def variants() -> dict[str, AppVariant]:
