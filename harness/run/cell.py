@@ -33,6 +33,7 @@ from harness.run.window import (
     RunContext,
     crosscheck_warnings,
     failure,
+    integrity_status,
     measured,
     quick_checks,
     remove_partial,
@@ -238,16 +239,10 @@ def run_cell(cell: Cell, ctx: RunContext) -> Row:
                 Entry("crosscheck", loaded.crosscheck), crosscheck_warnings(loaded.crosscheck)
             )
         verdict = _verdict(cell, ctx, loaded)
-        if verdict is not None:
-            report.add(Entry("integrity", verdict.to_json()))
-            if verdict.status != "ok":
-                raise integrity.IntegrityError(f"data integrity check failed: {verdict.message}")
-        wrk = loaded.crosscheck.get("rps") if loaded.crosscheck else None
-        fid = fidelity.figures(
-            cell, ctx.scenario, ctx.calibration, before, figures.fidelity_window,
-            sampler.samples, probe.samples, wrk,
-        )  # fmt: skip
-        report.add(fid, fid.warnings)
+        report.add_integrity(verdict)
+        fid = report.add_fidelity(
+            ctx, before, figures, sampler.samples, probe.samples, loaded.crosscheck
+        )
     except Interrupted:
         report.write("interrupted", "run interrupted during this cell")
         raise
@@ -255,11 +250,8 @@ def run_cell(cell: Cell, ctx: RunContext) -> Row:
         error, extra = failure(exc)
         report.write("failed", error, extra | remove_partial(cell_dir))
         empty = fidelity.empty_figures(before, cell.target_rps)
-        return row(cell, ctx, "failed", identity.started_at, None, empty, _status(verdict))
+        return row(cell, ctx, "failed", identity.started_at, None, empty, integrity_status(verdict))
     report.write("ok", None)
-    return row(cell, ctx, "ok", identity.started_at, figures, fid.columns, _status(verdict))
-
-
-def _status(verdict: integrity.Verdict | None) -> str:
-    """cells.csv integrity: ok / failed where the cell's writes were checked, else n/a."""
-    return verdict.status if verdict is not None else "n/a"
+    return row(
+        cell, ctx, "ok", identity.started_at, figures, fid.columns, integrity_status(verdict)
+    )

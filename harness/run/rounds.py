@@ -198,14 +198,8 @@ def measure_window(
             after = integrity.snapshot(up.database_url)
             verdict = integrity.judge(snapshot, after, figures.load.records)
             integrity.settle(up.database_url)
-            report.add(window.Entry("integrity", verdict.to_json()))
-            if verdict.status != "ok":
-                raise integrity.IntegrityError(f"data integrity check failed: {verdict.message}")
-        fid = fidelity.figures(
-            cell, scenario, ctx.calibration, before, figures.fidelity_window, noise_samples,
-            speed_samples, wrk.get("rps") if wrk else None,
-        )  # fmt: skip
-        report.add(fid, fid.warnings)
+            report.add_integrity(verdict)
+        fid = report.add_fidelity(ctx, before, figures, noise_samples, speed_samples, wrk)
     except Interrupted:
         report.write("interrupted", "run interrupted during this window")
         raise
@@ -214,10 +208,10 @@ def measure_window(
         error, extra = window.failure(exc)
         report.write("failed", error, extra)
         empty = fidelity.empty_figures(before, cell.target_rps)
-        status = verdict.status if verdict is not None else "n/a"
+        status = window.integrity_status(verdict)
         return window.row(cell, ctx, "failed", identity.started_at, None, empty, status), died
     report.write("ok", None)
-    status = verdict.status if verdict is not None else "n/a"
+    status = window.integrity_status(verdict)
     return window.row(cell, ctx, "ok", identity.started_at, figures, fid.columns, status), died
 
 

@@ -22,7 +22,7 @@ import httpx
 
 from harness.core.errors import ContractError, HarnessError, LoadError
 from harness.core.procs import cpu_list
-from harness.measure import fidelity
+from harness.measure import cpuspeed, fidelity, integrity, noise
 from harness.measure.calibration import Calibration
 from harness.measure.figures import CellStats, Window, cell_stats
 from harness.measure.monitor import MonitorMeans, Sample, means
@@ -324,6 +324,39 @@ class Report:
             self.warnings.append(warning)
             print(f"warning: {self.cell.id}: {warning}")
 
+    def add_integrity(self, verdict: integrity.Verdict | None) -> None:
+        """The integrity check's part, when there was one; IntegrityError when it failed."""
+        if verdict is None:
+            return
+        self.add(Entry("integrity", verdict.to_json()))
+        if verdict.status != "ok":
+            raise integrity.IntegrityError(f"data integrity check failed: {verdict.message}")
+
+    def add_fidelity(
+        self,
+        ctx: RunContext,
+        before: fidelity.Before,
+        figures: Measured,
+        noise_samples: list[noise.NoiseSample],
+        speed_samples: list[cpuspeed.SpeedSample],
+        wrk: dict[str, Any] | None,
+    ) -> fidelity.Fidelity:
+        """The fidelity part of the measured window (with wrk's rate when it ran)."""
+        wrk_rps = wrk.get("rps") if wrk else None
+        window = figures.fidelity_window
+        fid = fidelity.figures(
+            self.cell,
+            ctx.scenario,
+            ctx.calibration,
+            before,
+            window,
+            noise_samples,
+            speed_samples,
+            wrk_rps,
+        )
+        self.add(fid, fid.warnings)
+        return fid
+
     def write(self, status: str, error: str | None, extra: dict[str, Any] | None = None) -> None:
         """cell.json: every part's keys, the warnings, the status and its error."""
         data: dict[str, Any] = {}
@@ -337,6 +370,11 @@ class Report:
             "ended_at": iso(utc_now()),
         }
         write_json_atomic(self.cell_dir / "cell.json", data)
+
+
+def integrity_status(verdict: integrity.Verdict | None) -> str:
+    """The integrity column: the verdict's status, or "n/a" where no check ran."""
+    return verdict.status if verdict is not None else "n/a"
 
 
 def failure(exc: BaseException) -> tuple[str, dict[str, Any]]:
