@@ -211,11 +211,19 @@ def start_front(
         if options is not None:
             static_dir = STATIC_DIR if stack.proxy_serves_static else None
             protocol = stack.upstream_protocol or "http"
-            proxy = nginx.start(procs, [u.address for u in upstreams], port, protocol,
-                                cell_dir, cpus, client_keepalive=client_keepalive,
-                                static_dir=static_dir, host=host, tls=tls,
-                                balance=options.balance,
-                                limit_rps=stack.limit_rps)  # fmt: skip
+            config = nginx.config_text(
+                [u.address for u in upstreams],
+                port,
+                protocol,
+                cell_dir,
+                client_keepalive=client_keepalive,
+                static_dir=static_dir,
+                host=host,
+                tls=tls,
+                balance=options.balance,
+                limit_rps=stack.limit_rps,
+            )
+            proxy = nginx.start(procs, cell_dir, cpus, config)
         server_tls = tls if stack.server_tls else None
         argv = server_argv(stack, upstreams, port, server_tls)
         ca = str(tls.cert) if tls is not None else None

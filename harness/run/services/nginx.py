@@ -200,31 +200,14 @@ def config_text(
 
 
 def start(
-    procs: ProcessRegistry,
-    upstream: Path | Sequence[str],
-    port: int,
-    protocol: str,
-    work_dir: Path,
-    cpus: Sequence[int],
-    *,
-    client_keepalive: bool,
-    static_dir: Path | None = None,
-    host: str = HOST,
-    tls: TlsFiles | None = None,
-    balance: str = "round-robin",
-    limit_rps: int | None = None,
+    procs: ProcessRegistry, work_dir: Path, cpus: Sequence[int], config: str
 ) -> subprocess.Popen[bytes]:
-    """nginx started (not yet answering: the caller polls through it), upstream as
-    config_text takes it; with static_dir, nginx serves /static/ from it; with tls, over
-    HTTPS; with limit_rps, rate-limited."""
+    """nginx started with this configuration (config_text's, for the same work_dir), not
+    yet answering: the caller polls through it."""
     binary = require(["nginx"], 'proxy = "nginx"')["nginx"]
     (work_dir / "nginx-temp").mkdir(parents=True, exist_ok=True)
     conf = work_dir / "nginx.conf"
-    conf.write_text(
-        config_text(upstream, port, protocol, work_dir, client_keepalive=client_keepalive,
-                    static_dir=static_dir, host=host, tls=tls, balance=balance,
-                    limit_rps=limit_rps)
-    )  # fmt: skip
+    conf.write_text(config)
     # The run's marker in the command line: nginx overwrites its environment with its
     # process title, and the sweep for PWB_RUN_ID would miss it (procs.marked_pids).
     argv = [binary, "-e", str(work_dir / "nginx-error.log"), "-p", str(work_dir),

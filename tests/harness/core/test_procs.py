@@ -92,8 +92,9 @@ from harness.core.procs import ProcessRegistry
 from harness.run.services import nginx
 work = Path(sys.argv[1])
 procs = ProcessRegistry(sys.argv[2])
-proxy = nginx.start(procs, work / "none.sock", int(sys.argv[3]), "http", work,
-                    sorted(os.sched_getaffinity(0)), client_keepalive=True)
+config = nginx.config_text(work / "none.sock", int(sys.argv[3]), "http", work,
+                           client_keepalive=True)
+proxy = nginx.start(procs, work, sorted(os.sched_getaffinity(0)), config)
 deadline = time.monotonic() + 10
 while not (work / "nginx.pid").exists() and time.monotonic() < deadline:
     time.sleep(0.05)
