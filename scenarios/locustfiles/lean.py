@@ -159,6 +159,21 @@ class CatchResponse(LeanResponse):
         self._manual = exc if isinstance(exc, Exception) else CatchResponseError(exc)
 
 
+class _Peer:
+    """Where a client's connections go and how: address family and address, the connect
+    timeout, and the local source address (any when None)."""
+
+    __slots__ = ("family", "sockaddr", "source", "timeout")
+
+    def __init__(
+        self, family: int, sockaddr: Any, timeout: float | None, source: str | None
+    ) -> None:
+        self.family = family
+        self.sockaddr = sockaddr
+        self.timeout = timeout
+        self.source = source
+
+
 class _Connection:
     """A non-blocking TCP socket that waits on the gevent hub with its own two watchers.
 
@@ -169,17 +184,11 @@ class _Connection:
 
     __slots__ = ("_connect_timeout", "_connecting", "_hub", "_read", "_sock", "_write")
 
-    def __init__(
-        self,
-        hub: Any,
-        family: int,
-        sockaddr: Any,
-        timeout: float | None,
-        source: str | None = None,
-    ) -> None:
+    def __init__(self, hub: Any, peer: _Peer) -> None:
         self._hub = hub
-        self._connect_timeout = timeout
-        self._sock = _RawSocket(family, SOCK_STREAM)
+        self._connect_timeout = peer.timeout
+        sockaddr, source = peer.sockaddr, peer.source
+        self._sock = _RawSocket(peer.family, SOCK_STREAM)
         fd = self._sock.fileno()
         self._read, self._write = hub.loop.io(fd, 1), hub.loop.io(fd, 2)
         try:
@@ -270,16 +279,9 @@ class _TlsConnection(_Connection):
 
     __slots__ = ("_in", "_out", "_shared", "_tls")
 
-    def __init__(
-        self,
-        hub: Any,
-        family: int,
-        sockaddr: Any,
-        timeout: float | None,
-        source: str | None,
-        shared: _Tls,
-    ) -> None:
-        super().__init__(hub, family, sockaddr, timeout, source)
+    def __init__(self, hub: Any, peer: _Peer, shared: _Tls) -> None:
+        super().__init__(hub, peer)
+        timeout = peer.timeout
         self._shared = shared
         self._tls: SSLObject | None = None  # set once the handshake is done
         self._in, self._out = MemoryBIO(), MemoryBIO()
@@ -426,7 +428,7 @@ class LeanClient:
             )
         https = scheme == "https"
         port = parts.port or (443 if https else 80)
-        self._family, self._sockaddr = _resolve(parts.hostname, port)
+        family, sockaddr = _resolve(parts.hostname, port)
         self._host_header = parts.netloc.rpartition("@")[2]
         self._prefix = parts.path.rstrip("/")
         self.base_url = f"{scheme}://{self._host_header}{self._prefix}"
@@ -436,10 +438,9 @@ class LeanClient:
         self.connections = 0
         self._fire = request_event.fire
         self._context = context
-        self._connection_timeout = connection_timeout
         self._network_timeout = network_timeout
-        # Connections are made from this local address (any port) when given.
-        self._source = source_address
+        # Connections are made from source_address (any port) when given.
+        self._peer = _Peer(family, sockaddr, connection_timeout, source_address)
         self._hub = gevent.get_hub()
         self._conn: _Connection | None = None
         # One bare libev timer per client, started and stopped around each request: a third
@@ -584,14 +585,9 @@ class LeanClient:
 
     def _connect(self) -> _Connection:
         if self._tls is None:
-            conn = _Connection(
-                self._hub, self._family, self._sockaddr, self._connection_timeout, self._source
-            )
+            conn = _Connection(self._hub, self._peer)
         else:
-            conn = _TlsConnection(
-                self._hub, self._family, self._sockaddr, self._connection_timeout,
-                self._source, self._tls,
-            )  # fmt: skip
+            conn = _TlsConnection(self._hub, self._peer, self._tls)
         self.connections += 1
         return conn
 
