@@ -111,7 +111,16 @@ def dry_run(scenario: Scenario) -> str:
         f"  mixes: {len(scenario.mixes)}  ({', '.join(m.name for m in scenario.mixes)}); "
         f"levels: {levels(scenario)}",
     ]
-    if e.design == "rounds":
+    if scenario.capacity is not None:
+        c = scenario.capacity
+        lines.append(
+            f"  capacity search: p99 <= {c.p99_ms:g} ms and errors <= {c.max_error_pct:g}%, "
+            f"from {c.start_rps}/s (doubling, halving, then bisecting to {c.precision:.0%}, "
+            f"at most {c.max_rps}/s), then {c.settle_rounds} settle rounds; about "
+            f"{e.cells} windows of {load.warmup_s:g} s warm-up + {load.measure_s:g} s "
+            "(the steps depend on where each capacity lies)"
+        )
+    elif e.design == "rounds":
         per_round = e.cells // max(1, e.rounds)
         lines.append(
             f"  {e.rounds} round(s) of {per_round} windows, and {e.cold} cold windows: "

@@ -20,6 +20,10 @@ WINDOW_OVERHEAD_S = 0.5
 STACK_START_S = 2.0
 LOCUST_START_S = 2.5
 CELL_OVERHEAD_S = 4.0
+# A capacity search: about this many steps (doubling from start_rps, then bisecting to 5%),
+# then settle rounds of up to three rates per stack (harness/results/capacity.py ladder).
+CAPACITY_STEPS_GUESS = 9
+LADDER_RATES = 3
 # A run on PostgreSQL starts (and removes) a cluster first.
 DATABASE_START_S = 8.0
 
@@ -54,6 +58,12 @@ def estimate(scenario: Scenario) -> Estimate:
     load = scenario.load
     stacks = len(scenario.stacks)
     cells = stacks * len(scenario.mixes) * levels(scenario) * load.rounds
+    rounds = load.rounds
+    if scenario.capacity is not None:
+        # A guess: the search's steps depend on where each stack's capacity lies.
+        rounds = CAPACITY_STEPS_GUESS + scenario.capacity.settle_rounds
+        per_search = CAPACITY_STEPS_GUESS + LADDER_RATES * scenario.capacity.settle_rounds
+        cells = stacks * len(scenario.mixes) * per_search
     database = DATABASE_START_S if scenario.services.db == "postgres" else 0.0
     if load.design == "rounds":
         managed = sum(1 for s in scenario.stacks if s.managed)
@@ -62,11 +72,9 @@ def estimate(scenario: Scenario) -> Estimate:
             database
             + managed * STACK_START_S
             + (cells + managed) * window
-            + (load.rounds + 1) * LOCUST_START_S
+            + (rounds + 1) * LOCUST_START_S
         )
-        return Estimate(
-            "rounds", cells, managed, managed, load.rounds, cells * load.measure_s, wall
-        )
+        return Estimate("rounds", cells, managed, managed, rounds, cells * load.measure_s, wall)
     run_time = math.ceil(load.warmup_s + load.measure_s + 0.5)
     wall = database + cells * (CELL_OVERHEAD_S + run_time)
     return Estimate("isolated", cells, 0, stacks, load.rounds, cells * load.measure_s, wall)

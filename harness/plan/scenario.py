@@ -18,6 +18,7 @@ from apps.contract.tasks import TaskKind, TasksFileError, task_kinds
 from harness.core.errors import ScenarioError
 from harness.core.paths import REPO_ROOT
 from harness.plan import registry
+from harness.plan.capacity import parse_capacity
 from harness.plan.cpus import AUTO, CpuSets, parse_cpus, worker_counts
 from harness.plan.distribution import (
     DISTRIBUTION_KEYS,
@@ -28,10 +29,11 @@ from harness.plan.distribution import (
 )
 from harness.plan.services import SERVICE_KEYS, ServicesSpec, parse_services, proxy_axis
 from harness.plan.stacks import Stack, invalid_reason, make_stack
+from harness.results.capacity import CapacitySpec
 
 LOCUSTFILE_DIR = REPO_ROOT / "scenarios" / "locustfiles"
 
-TOP_KEYS = {"name", "description", "load", "cpus", "stacks", "mixes", *SERVICE_KEYS}
+TOP_KEYS = {"name", "description", "load", "cpus", "stacks", "mixes", "capacity", *SERVICE_KEYS}
 CLIENTS = ("fasthttp", "lean")
 CROSSCHECK_TOOLS = ("wrk",)
 SAFE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -139,6 +141,8 @@ class Scenario:
     # What the file should change but the run can live with (a deprecated key), each as
     # "<file>: <key path>: <warning>"; printed when a run starts.
     warnings: tuple[str, ...] = ()
+    # [capacity]: the run searches each stack's capacity instead of measuring fixed levels.
+    capacity: CapacitySpec | None = None
 
     @property
     def needs_upstream(self) -> bool:
@@ -267,12 +271,12 @@ def _parse_load(chk: _Checker, data: dict[str, Any]) -> LoadSpec:
         request_timeout_s=chk.number(
             t, "request_timeout_s", "load", 0.1, default["request_timeout_s"]
         ),
-        **_fidelity_keys(chk, t),
+        **_fidelity_keys(chk, t, "capacity" in data),
         **distribution,
     )
 
 
-def _fidelity_keys(chk: _Checker, t: dict[str, Any]) -> dict[str, Any]:
+def _fidelity_keys(chk: _Checker, t: dict[str, Any], capacity: bool) -> dict[str, Any]:
     default = LOAD_DEFAULTS
     calibrate = t.get("calibrate", default["calibrate"])
     crosscheck, seed = t.get("crosscheck", default["crosscheck"]), t.get("seed", default["seed"])
@@ -289,6 +293,9 @@ def _fidelity_keys(chk: _Checker, t: dict[str, Any]) -> dict[str, Any]:
     rates: tuple[int, ...] = ()
     if mode not in ("closed", "open"):
         chk.bad("load.mode", f"expected closed or open, got {mode!r}")
+    elif mode == "open" and capacity:
+        if "rates" in t:
+            chk.bad("load.rates", "a capacity search chooses the rates: leave rates out")
     elif mode == "open":
         rates = chk.int_list(t, "rates", "load", 1)
         if len(t.get("users") or []) != 1:
@@ -454,6 +461,22 @@ def _auto_processes(data: dict[str, Any], load: LoadSpec, cpus: CpuSets) -> Load
     return replace(load, processes=len(cpus.load))
 
 
+def _capacity_load(
+    chk: _Checker, data: dict[str, Any], load: LoadSpec, capacity: CapacitySpec
+) -> LoadSpec:
+    """A capacity search runs open loop in the rounds design and plans its own rounds; its
+    first rate stands for the level of the cold windows."""
+    table = data.get("load")
+    given = table if isinstance(table, dict) else {}
+    if load.mode != "open":
+        chk.bad("load.mode", '[capacity] searches arrival rates: set mode = "open"')
+    if load.design != "rounds":
+        chk.bad("load.design", '[capacity] steps are windows of rounds: design = "rounds"')
+    if "rounds" in given or "repeats" in given:
+        chk.bad("load.rounds", "[capacity] plans its own rounds: give capacity.settle_rounds")
+    return replace(load, rates=(capacity.start_rps,))
+
+
 def parse_scenario(
     data: dict[str, Any], source: str, path: Path, machine: Sequence[int] | None = None
 ) -> Scenario:
@@ -466,6 +489,9 @@ def parse_scenario(
         chk.bad("name", f"expected a name of letters, digits, '-' or '_', got {name!r}")
         name = "invalid"
     load = _parse_load(chk, data)
+    capacity = parse_capacity(data.get("capacity"), chk.bad)
+    if capacity is not None:
+        load = _capacity_load(chk, data, load, capacity)
     cpus = parse_cpus(
         data.get("cpus", {}),
         sorted(os.sched_getaffinity(0) if machine is None else machine),
@@ -489,6 +515,7 @@ def parse_scenario(
         services=services,
         endpoints=endpoints(data, load.load_workers, load.master_host, source),
         warnings=tuple(chk.warnings),
+        capacity=capacity,
     )
 
 

@@ -22,6 +22,9 @@ History of schema_version:
 - 4: a stack may rate-limit at nginx (`+nginx-limit<N>`): cells.csv has rejected and
   rejected_rate (the 429s of its limit, kept out of requests, errors, rps and latency),
   aggregates.csv rejected (summed over the rounds).
+- 5: a scenario's [capacity] searches each stack's capacity within a latency objective:
+  the new file capacity.csv, and metadata.json "capacity" (the spec, each search's steps
+  and end, the settle rounds). cells.csv is unchanged.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from typing import Any
 
 from apps.toml_file import read_toml
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,8 @@ AGGREGATE_COLUMNS = tuple(c.name for c in AGGREGATE_DECLARED)
 # comparisons.csv: every pair of stacks at one level, paired by round.
 COMPARISON_DECLARED = _cols("comparisons", "columns")
 COMPARISON_COLUMNS = tuple(c.name for c in COMPARISON_DECLARED)
+CAPACITY_DECLARED = _cols("capacity", "columns")
+CAPACITY_COLUMNS = tuple(c.name for c in CAPACITY_DECLARED)
 
 # Columns older runs named differently: read under their new name.
 RENAMED = {"repeat": "round"}

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness.core.errors import UnwritableError
+from harness.core.errors import ScenarioError, UnwritableError
 from harness.measure import crosscheck
 from harness.measure.aggregates import (
     measured_rows,
@@ -25,10 +25,12 @@ from harness.measure.calibration import Calibration, stored_for_run
 from harness.plan.cells import Cell, cold_cells, plan_cells
 from harness.plan.estimate import estimate
 from harness.plan.scenario import Scenario
+from harness.results.capacity import write_capacity_csv
 from harness.results.environment import git_info, installed_packages, iso, machine_info, utc_now
 from harness.results.files import check_room, new_run_dir, write_cells_csv, write_json_atomic
 from harness.results.format import SCHEMA_VERSION
 from harness.run import cpulock, faults, resume
+from harness.run.capacity import run_capacity
 from harness.run.cell import run_cell
 from harness.run.loadgen import distribution
 from harness.run.progress import Progress, progress_for, summary_table
@@ -88,6 +90,11 @@ def check_before_run(
     faults.require_endpoints(scenario.endpoints, allow_remote=allow_remote)
     crosscheck.require(scenario.load.crosscheck)
     preflight(scenario)
+    if resume and scenario.capacity is not None:
+        raise ScenarioError(
+            f"{scenario.path}: a capacity search cannot resume (each step follows from the "
+            "last one's windows): run it again"
+        )
     if not resume:
         faults.ensure_writable_dir(results_dir)
 
@@ -143,7 +150,8 @@ def _run(
     seed = scenario.load.seed
     if seed is None and (scenario.load.rounds > 1 or scenario.load.design == "rounds"):
         seed = random.SystemRandom().randrange(2**31)
-    planned = plan_cells(scenario, seed)
+    # A capacity search plans its windows as it goes.
+    planned = plan_cells(scenario, seed) if scenario.capacity is None else []
     if calibration is None and use_calibration:
         calibration = stored_for_run(scenario, results_dir, out)
     rows: list[dict[str, Any]] = []
@@ -177,6 +185,9 @@ def _run(
         out(f"warning: {warning}")
     upstream = scenario.cpus.upstream if scenario.needs_upstream else None
     total = len(planned) + len(cold) + len(rows) - len(done)
+    if scenario.capacity is not None:
+        total += estimate(scenario).cells
+        metadata["capacity"] = {}
     progress = progress_for(out, total, len(rows), _guess_s(scenario), live)
     t0 = time.monotonic()
 
@@ -205,7 +216,14 @@ def _run(
                     run_id, scenario, run_dir, session, allow_remote=allow_remote,
                     calibration=calibration, feed=progress.feed,
                 )  # fmt: skip
-                if scenario.load.design == "rounds":
+                if scenario.capacity is not None:
+                    metadata["stacks"] = _run_rounds(
+                        ctx, todo, cold, emit, out, progress,
+                        lambda fleet: run_capacity(
+                            ctx, fleet, emit, seed, metadata["capacity"], out
+                        ),
+                    )  # fmt: skip
+                elif scenario.load.design == "rounds":
                     metadata["stacks"] = _run_rounds(ctx, todo, cold, emit, out, progress)
                 else:
                     for cell in todo:
@@ -243,10 +261,13 @@ def _close(
     wall_s: float,
     scenario: Scenario,
 ) -> None:
-    """The run's end in metadata.json (and an empty cells.csv when nothing finished)."""
+    """The run's end in metadata.json (and an empty cells.csv when nothing finished); a
+    capacity run's capacity.csv from what it measured."""
     metadata.update(ended_at=iso(utc_now()), cells_finished=len(rows))
     metadata["time"] = _time_spent(metadata, rows, wall_s, scenario)
     write_json_atomic(run_dir / "metadata.json", metadata)
+    if scenario.capacity is not None and rows:
+        write_capacity_csv(run_dir / "capacity.csv", rows, metadata.get("capacity") or {})
     if not rows:
         write_cells_csv(run_dir / "cells.csv", rows)
 
@@ -269,9 +290,11 @@ def _run_rounds(
     emit: Callable[[dict[str, Any]], None],
     out: Printer,
     progress: Progress,
+    then: Callable[[Fleet], None] | None = None,
 ) -> dict[str, Any]:
-    """The rounds design: the stacks started once, their cold windows, then the rounds;
-    returns what metadata.json says of each stack."""
+    """The rounds design: the stacks started once, their cold windows, then the rounds (or
+    what `then` runs on the fleet: a capacity search); returns what metadata.json says of
+    each stack."""
     wanted = {c.stack.id for c in todo}
     stacks = [s for s in ctx.scenario.stacks if s.id in wanted]
     fleet = Fleet(ctx, out)
@@ -288,6 +311,8 @@ def _run_rounds(
             by_round.setdefault(cell.round, []).append(cell)
         cold = [c for c in cold if c.stack.id in wanted]
         run_rounds([cold, *by_round.values()], ctx, fleet, emit, Sources())
+        if then is not None:
+            then(fleet)
     finally:
         fleet.stop()
     return described

@@ -1,0 +1,94 @@
+"""A capacity run: every stack's search (harness/plan/capacity.py) stepped in rounds, then
+the settle rounds, on the stacks the rounds design keeps up (harness/run/rounds.py).
+
+Each step is one round holding one window per unfinished search, the mixes in a shuffled
+order and the stacks of each mix shuffled among themselves (plan/cells.py's blocks), so the
+windows a comparison sets side by side run seconds apart. Each settle round measures every
+stack at every rate of its ladder, shuffled the same way. What the search did goes into
+`info` (metadata.json "capacity") as it goes, so that an interrupted run says so too.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any
+
+from harness.plan.capacity import Search
+from harness.plan.cells import Cell, shuffled_blocks
+from harness.results.capacity import CapacitySpec, judge
+from harness.run.rounds import Fleet, Row, Sources, run_rounds
+from harness.run.window import RunContext
+
+Printer = Callable[[str], None]
+
+
+def run_capacity(
+    ctx: RunContext,
+    fleet: Fleet,
+    emit: Callable[[Row], None],
+    seed: int | None,
+    info: dict[str, Any],
+    out: Printer,
+) -> None:
+    """The search's steps, then the settle rounds; every window emitted as it ends."""
+    scenario = ctx.scenario
+    spec = scenario.capacity
+    assert spec is not None
+    pool = scenario.load.users[0]
+    rng = random.Random(seed)
+    searches = [Search(s.id, m.name, spec) for m in scenario.mixes for s in scenario.stacks]
+    stacks = {s.id: s for s in scenario.stacks}
+    mixes = {m.name: m for m in scenario.mixes}
+    info.update(spec=spec.describe(), searches={}, settle_rounds=[])
+    sources = Sources()
+    number = 0
+
+    def run_round(planned: list[tuple[Search, int]]) -> dict[tuple[str, int], Row]:
+        nonlocal number
+        number += 1
+        by_mix: dict[str, list[tuple[Search, int]]] = {}
+        for search, rate in planned:
+            by_mix.setdefault(search.mix, []).append((search, rate))
+        blocks = list(by_mix.values())
+        rng.shuffle(blocks)
+        ordered = shuffled_blocks(blocks, rng.randrange(2**31))
+        cells = [
+            Cell(stacks[s.stack], mixes[s.mix], pool, number, target_rps=rate, order=i)
+            for i, (s, rate) in enumerate(ordered, start=1)
+        ]
+        got: dict[tuple[str, int], Row] = {}
+
+        def keep(row: Row) -> None:
+            got[(f"{row['stack']}|{row['mix']}", int(str(row["target_rps"])))] = row
+            emit(row)
+
+        run_rounds([cells], ctx, fleet, keep, sources)
+        return got
+
+    while running := [s for s in searches if not s.end]:
+        rows = run_round([(s, s.rate) for s in running])
+        for search in running:
+            row = rows.get((search.key, search.rate))
+            _step(search, row, spec)
+            info["searches"][search.key] = search.describe()
+            if search.end:
+                out(f"capacity {search.key}: {search.end} after {search.steps} steps, "
+                    f"ladder {list(search.ladder())}")  # fmt: skip
+    for _ in range(spec.settle_rounds):
+        planned = [(s, rate) for s in searches for rate in s.ladder()]
+        if not planned:
+            break
+        info["settle_rounds"].append(number + 1)
+        run_round(planned)
+
+
+def _step(search: Search, row: Row | None, spec: CapacitySpec) -> None:
+    """The search's next rate (or end) from its window's row."""
+    if row is None:
+        search.record(False, failed="no window was measured")
+    elif row.get("status") != "ok":
+        search.record(False, failed=f"the window at {search.rate}/s {row.get('status')}")
+    else:
+        passed, _ = judge(row, spec)
+        search.record(passed, generator_bound=row.get("generator_bound") is True)
