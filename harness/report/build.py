@@ -9,9 +9,13 @@ from harness.report import charts, reproduction
 from harness.report.decide import DEFAULT_P99_BUDGET_MS
 from harness.report.html import write_html
 from harness.report.tables import open_loop, write_summary
-from harness.report.view import MIX_CHARTS, Chart, RunView, open_run
+from harness.report.view import Chart, RunView, open_run
 
 CAPTIONS: dict[str, str] = {
+    "capacity": "p99 latency of every window against the rate offered to it (open loop, "
+    "latency counted from each request's intended send time). Hollow: the search's steps; "
+    "filled: the settle rounds. The red line is the objective; a stack's dashed line is its "
+    "capacity (the median over the settle rounds), the shaded band that median's interval.",
     "throughput-users": "Median requests/s over the rounds of each concurrency level "
     "(bars: the order-statistic interval of the median over the rounds, at the confidence "
     "the tables give), measure window only.",
@@ -33,6 +37,10 @@ CAPTIONS: dict[str, str] = {
 
 # An open-loop run (cells with target_rps) draws these two against the target rate.
 OPEN_LOOP_CAPTIONS: dict[str, str] = {
+    "capacity": "p99 latency of every window against the rate offered to it (open loop, "
+    "latency counted from each request's intended send time). Hollow: the search's steps; "
+    "filled: the settle rounds. The red line is the objective; a stack's dashed line is its "
+    "capacity (the median over the settle rounds), the shaded band that median's interval.",
     "throughput-users": "Achieved requests/s against the target rate (median over the "
     "rounds, bars: the order-statistic interval of the median), measure window only; the dotted "
     "line is achieved = target: a stack below it could not keep the rate.",
@@ -68,7 +76,7 @@ def render_charts(view: RunView, charts_dir: Path) -> list[Chart]:
     captions = CAPTIONS | (OPEN_LOOP_CAPTIONS if open_loop(view.run.cells) else {})
     written = []
     for mix in view.mixes:
-        for kind in MIX_CHARTS:
+        for kind in view.chart_kinds:
             fig = view.figure(kind, mix)
             name = f"{slug(mix)}--{kind}"
             png, svg = charts.save(fig, charts_dir, name)

@@ -57,7 +57,7 @@ LEGEND_WRAP = 48
 LEGEND_PAD_IN = 0.25
 
 
-def _legend(fig: Figure, handles: Sequence[Artist]) -> None:
+def place_legend(fig: Figure, handles: Sequence[Artist]) -> None:
     """The legend below the axes, outside them, so that it can never cover a point; with
     as many columns (3 at most) as fit the figure's width, and the figure made taller by
     the legend's own height, so that neither the legend nor the axes are cut or squeezed.
@@ -87,7 +87,7 @@ def new_figure(height: float, layout: Literal["constrained"] | None = "constrain
 
 
 def _figure(base_height: float, ncols: int = 1, sharey: bool = False) -> tuple[Figure, list[Axes]]:
-    """A figure of base_height inches before its legend (_legend adds the legend's)."""
+    """A figure of base_height inches before its legend (place_legend adds the legend's)."""
     fig = new_figure(base_height)
     axes = fig.subplots(1, ncols, squeeze=False, sharey=sharey)
     return fig, list(axes[0])
@@ -212,7 +212,7 @@ def throughput_vs_users(cells: pd.DataFrame, mix: str, styles: Mapping[str, Stac
     ax.set_ylim(bottom=0)
     ax.grid(True, alpha=0.3)
     fig.suptitle(title)
-    _legend(fig, [*handles, *_mark_legend(*_has_flags(data))])
+    place_legend(fig, [*handles, *_mark_legend(*_has_flags(data))])
     return fig
 
 
@@ -242,7 +242,7 @@ def latency_vs_users(cells: pd.DataFrame, mix: str, styles: Mapping[str, StackSt
         _log_y(ax, "latency (ms, log scale)" if ax is axes[0] else "")
         ax.grid(True, alpha=0.3)
     fig.suptitle(title)
-    _legend(fig, handles + _mark_legend(_has_flags(ok)[0], False))
+    place_legend(fig, handles + _mark_legend(_has_flags(ok)[0], False))
     return fig
 
 
@@ -275,7 +275,7 @@ def throughput_vs_workers(
     axes[0].set_ylabel("peak throughput (requests/s)")
     axes[0].set_ylim(bottom=0)
     fig.suptitle(title)
-    _legend(fig, handles + _mark_legend(*_has_flags(data)))
+    place_legend(fig, handles + _mark_legend(*_has_flags(data)))
     return fig
 
 
@@ -384,7 +384,7 @@ def latency_percentiles(curves: Mapping[str, pd.DataFrame], title: str,
     _log_y(ax, "latency (ms, log scale)")
     ax.grid(True, alpha=0.3)
     fig.suptitle(title)
-    _legend(fig, handles)
+    place_legend(fig, handles)
     return fig
 
 
@@ -417,7 +417,7 @@ def cell_timeline(tl: Timeline, style: StackStyle) -> Figure:
     bottom.set_ylim(bottom=0)
     bottom.set_xlabel("time since warm-up start (s)")
     fig.suptitle(f"Timeline of cell {tl.cell}")
-    _legend(fig, [h_rps, h_err, h_p99, h_p50, *shade])
+    place_legend(fig, [h_rps, h_err, h_p99, h_p50, *shade])
     return fig
 
 

@@ -18,7 +18,7 @@ import pandas as pd
 
 from harness.core.errors import ResultsError
 from harness.core.intervals import format_level
-from harness.report import reproduction
+from harness.report import capacity, reproduction
 from harness.report.decide import DEFAULT_P99_BUDGET_MS, MixDecision, decide, percent_of_best
 from harness.report.raw import read_cell_json
 from harness.report.tables import FLAG_LABELS, FLAG_MEANINGS, open_loop, ranked, split_flags
@@ -455,6 +455,11 @@ document.querySelectorAll("table").forEach(table => {
 """
 
 
+def _capacity(view: RunView) -> str:
+    section = capacity.section_html(view.run)
+    return f'<h2 id="capacity">Capacity within the objective</h2>{section}' if section else ""
+
+
 def render(view: RunView, charts: Sequence[Chart], budget_ms: float = DEFAULT_P99_BUDGET_MS) -> str:
     """The whole page as a string."""
     meta, cells = view.run.metadata, view.run.cells
@@ -470,11 +475,14 @@ def render(view: RunView, charts: Sequence[Chart], budget_ms: float = DEFAULT_P9
         f'<li><a href="#table-{_e(m)}">{_e(m)}</a> · <a href="#charts-{_e(m)}">charts</a></li>'
         for m in view.mixes
     )
+    if capacity.capacity_info(view.run) is not None:
+        nav = '<li><a href="#capacity">capacity within the objective</a></li>' + nav
     return (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<style>{CSS}</style></head><body>"
         f"<h1>{_e(title)}</h1>{intro}<ul>{nav}</ul>"
+        f"{_capacity(view)}"
         f'<h2 id="decide">What to deploy</h2>{decisions(view, budget_ms)}'
         f'<h2 id="headline">Headline</h2>{legend()}{headline(view.table, view.mixes)}'
         f"{reproduction.section_html(cells, str((meta.get('scenario') or {}).get('name', '')))}"

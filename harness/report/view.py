@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 
 from harness.core.errors import ResultsError
 from harness.report import charts
+from harness.report.capacity import CAPACITY_CHART, capacity_figure, capacity_info
 from harness.report.palette import StackStyle, stack_styles
 from harness.report.raw import measured_latencies_ms, percentile_curve, timeline
 from harness.report.tables import Run, load_run, open_loop, ranked, summary
@@ -63,6 +64,11 @@ class RunView:
     run: Run
     table: pd.DataFrame
     styles: dict[str, StackStyle]
+
+    @property
+    def chart_kinds(self) -> tuple[str, ...]:
+        """The charts of each mix: MIX_CHARTS, after the capacity chart in a capacity run."""
+        return ((CAPACITY_CHART,) if capacity_info(self.run) else ()) + MIX_CHARTS
 
     @property
     def mixes(self) -> list[str]:
@@ -151,6 +157,8 @@ class RunView:
             return charts.throughput_vs_workers(self.table, mix, self.styles)
         if kind == "efficiency":
             return charts.efficiency(self.table, mix, self.styles)
+        if kind == CAPACITY_CHART:
+            return capacity_figure(self.run, mix, self.styles)
         if kind == "timeline":
             cell = self.timeline_cell(mix)
             if cell is None:
@@ -159,7 +167,7 @@ class RunView:
                 return self.timeline_figure(cell)
             except ResultsError as exc:
                 return charts.message_figure(f"Timeline of cell {cell}", str(exc))
-        raise ResultsError(f"unknown chart kind {kind!r} (known: {', '.join(MIX_CHARTS)})")
+        raise ResultsError(f"unknown chart kind {kind!r} (known: {', '.join(self.chart_kinds)})")
 
 
 def open_run(run_dir: Path) -> RunView:
