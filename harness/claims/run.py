@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +18,15 @@ from harness.claims.spec import Claim, ClaimsFile
 from harness.claims.verdict import ClaimResult, evaluate_claim, not_run
 from harness.core.errors import HarnessError
 from harness.plan.estimate import estimate
+from harness.results.capacity import round_rows
 from harness.results.environment import git_info, installed_packages, iso, machine_info, utc_now
-from harness.results.files import finite, new_run_dir, read_rows, write_json_atomic
+from harness.results.files import (
+    finite,
+    new_run_dir,
+    read_json_object,
+    read_rows,
+    write_json_atomic,
+)
 
 Printer = Callable[[str], None]
 
@@ -111,7 +118,10 @@ def run_claims(
                 write_outputs(out_dir, header, results)
                 continue
             took = time.monotonic() - t0
-            rows = read_rows(run_dir / "cells.csv")
+            rows: list[Mapping[str, Any]] = [*read_rows(run_dir / "cells.csv")]
+            if claim.scenario.capacity is not None:
+                info = read_json_object(run_dir / "metadata.json").get("capacity") or {}
+                rows += round_rows(rows, info)
             estimated += estimate_s(claim)
             took_so_far += took
             result = evaluate_claim(

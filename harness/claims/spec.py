@@ -12,14 +12,17 @@ from pathlib import Path
 from typing import Any
 
 from harness.core.errors import ScenarioError
+from harness.plan.estimate import estimate
 from harness.plan.scenario import Scenario, parse_scenario, read_toml
 
 TOP_KEYS = {"name", "description", "budget_s", "defaults", "quick", "claims"}
 CLAIM_KEYS = {"id", "statement", "notes", "scenario", "checks"}
 CHECK_KEYS = {"label", "metric", "of", "over", "compare", "op", "threshold", "max_error_rate"}
 SELECT_KEYS = {"stack", "users", "mix", "rate"}
-# Figures a check can use: columns of cells.csv, one value per repeat.
+# Figures a check can use: columns of cells.csv, one value per repeat; and, of a capacity
+# experiment (a scenario with [capacity]), each settle round's capacity.
 METRICS = ("rps", "p50_ms", "p90_ms", "p99_ms", "error_rate", "rejected_rate")
+CAPACITY_METRIC = "capacity_rps"
 OPS = (">=", "<=")
 COMPARES = ("ratio", "difference")
 DEFAULT_MAX_ERROR_RATE = 0.01
@@ -75,9 +78,8 @@ class Claim:
 
     @property
     def cells(self) -> int:
-        s = self.scenario
-        levels = len(s.load.rates) if s.load.mode == "open" else 1
-        return len(s.stacks) * len(s.mixes) * len(s.load.users) * levels * s.load.rounds
+        """Its windows (a capacity search's: a guess, as in `run --dry-run`)."""
+        return estimate(self.scenario).cells
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,10 @@ def _select(p: _Problems, value: Any, key: str, scenario: Scenario | None) -> Se
 def _rate(p: _Problems, rate: Any, key: str, scenario: Scenario) -> tuple[int | None, bool]:
     """A select's rate: one of an open-loop experiment's load.rates (may be left out when
     it has one), never given in a closed loop; and whether it is valid."""
+    if scenario.capacity is not None:
+        if rate is not None:
+            p.bad(f"{key}.rate", "not in a capacity experiment: the search picks the rates")
+        return None, rate is None
     if scenario.load.mode != "open":
         if rate is not None:
             p.bad(f"{key}.rate", 'only for an open-loop experiment (load.mode = "open")')
@@ -168,9 +174,14 @@ def _check(p: _Problems, value: Any, key: str, scenario: Scenario | None) -> Che
     label = value.get("label")
     if not isinstance(label, str) or not label.strip():
         p.bad(f"{key}.label", "missing: say in words what the check shows")
-    metric = value.get("metric", "rps")
-    if metric not in METRICS:
-        p.bad(f"{key}.metric", f"expected one of {', '.join(METRICS)}, got {metric!r}")
+    capacity = scenario is not None and scenario.capacity is not None
+    metric = value.get("metric", CAPACITY_METRIC if capacity else "rps")
+    if capacity and metric != CAPACITY_METRIC:
+        p.bad(f"{key}.metric", f"a capacity experiment is judged by {CAPACITY_METRIC!r}, "
+              f"got {metric!r}")  # fmt: skip
+    elif not capacity and metric not in METRICS:
+        allowed = ", ".join(METRICS) + f" ({CAPACITY_METRIC} with [capacity])"
+        p.bad(f"{key}.metric", f"expected one of {allowed}, got {metric!r}")
     op = value.get("op")
     if op not in OPS:
         p.bad(f"{key}.op", f"expected one of {', '.join(OPS)}, got {op!r}")

@@ -37,7 +37,14 @@ from harness.measure.aggregates import number, truthy
 
 SUPPORTED, REFUTED, INCONCLUSIVE = "supported", "refuted", "inconclusive"
 # A generator-bound figure against the server's own: throughput at least, latency at most.
-BOUND_DIRECTION = {"rps": 1, "p50_ms": -1, "p90_ms": -1, "p99_ms": -1}
+BOUND_DIRECTION = {"rps": 1, "p50_ms": -1, "p90_ms": -1, "p99_ms": -1, "capacity_rps": 1}
+# A settle round's capacity censored by its ladder (harness/results/capacity.py): every
+# rate met the objective (the capacity is at least the value) or none did (at most).
+CENSORED = {"at least": 1, "below": -1}
+CENSORED_WHY = {
+    "at least": "met the objective at every rate it was offered",
+    "below": "missed the objective at every rate it was offered",
+}
 # Metrics that requests stalled through the whole window (harness/measure/figures.py) bias low.
 LATENCY_METRICS = ("p50_ms", "p90_ms", "p99_ms")
 VERDICTS = (SUPPORTED, REFUTED, INCONCLUSIVE)
@@ -64,6 +71,8 @@ class Figure:
     # A generator-bound cell's figure: +1 the server's true value is at least the measured
     # one (throughput), -1 at most (latency), 0 unknown; None when not generator-bound.
     bound: int | None = None
+    # What makes it a bound: "generator-bound", or a capacity censored by its ladder.
+    bound_why: str = ""
 
 
 @dataclass(frozen=True)
@@ -119,9 +128,15 @@ def figure(rows: Sequence[Row], select: Select, metric: str, max_error_rate: flo
     failed = [f"r{r.get('round')} {r.get('status')}" for r in mine if r.get("status") != "ok"]
     if failed:
         problems.append(f"{select.label}: failed rounds ({', '.join(failed)})")
-    bound = None
+    bound, why = None, []
     if any(truthy(r.get("generator_bound")) for r in ok):
         bound = BOUND_DIRECTION.get(metric, 0)
+        why.append("generator-bound")
+    censored = {str(r.get("capacity_bound")) for r in ok if r.get("capacity_bound")}
+    if censored:
+        signs = {CENSORED[c] for c in censored} | ({bound} if bound is not None else set())
+        bound = signs.pop() if len(signs) == 1 else 0
+        why += [CENSORED_WHY[c] for c in sorted(censored)]
     cut_off = _counted(ok, "cut_off")
     if cut_off:
         problems.append(
@@ -148,7 +163,7 @@ def figure(rows: Sequence[Row], select: Select, metric: str, max_error_rate: flo
         cell=select.label, metric=metric, values=values, median=ci.median,
         ci_low=ci.low, ci_high=ci.high, problems=tuple(problems),
         noisy=sum(truthy(r.get("noisy")) for r in ok), bound=bound, rounds=rounds,
-        ci_level=ci.level,
+        ci_level=ci.level, bound_why=", ".join(why),
     )  # fmt: skip
 
 
@@ -189,8 +204,8 @@ def bounded_verdict(
     holds = bound == 1 if (verdict == SUPPORTED) == claimed_up else bound == -1
     side = {1: "a lower bound", -1: "an upper bound", 0: "of unknown direction"}[bound]
     if bound != 0 and holds:
-        return verdict, f"{reason}; {bound_cells} generator-bound: the value is {side}, so it holds"
-    return INCONCLUSIVE, f"{bound_cells} generator-bound (the value is {side}): {reason}"
+        return verdict, f"{reason}; {bound_cells}: the value is {side}, so it holds"
+    return INCONCLUSIVE, f"{bound_cells} (the value is {side}): {reason}"
 
 
 def evaluate_check(check: Check, rows: Sequence[Row]) -> CheckResult:
@@ -213,7 +228,7 @@ def evaluate_check(check: Check, rows: Sequence[Row]) -> CheckResult:
             problems.append(f"{ci.n} round(s) where both cells have a value: no paired interval")
     value, low, high = ci.median, ci.low, ci.high
     verdict, reason = judge(check.op, check.threshold, low, high, ci.level)
-    bound_cells = ", ".join(f.cell for f in figs if f.bound is not None)
+    bound_cells = "; ".join(f"{f.cell} {f.bound_why}" for f in figs if f.bound is not None)
     verdict, reason = bounded_verdict(verdict, reason, check.op, value_bound(figs), bound_cells)
     if problems:
         # The figures are shown, but a verdict needs figures that can be trusted.

@@ -143,7 +143,7 @@ def claim0(data: dict[str, Any]) -> dict[str, Any]:
         (
             lambda d: claim0(d)["checks"][1].update(metric="rejected"),
             "claims[0] (one).checks[1].metric: expected one of rps, p50_ms, p90_ms, p99_ms, "
-            "error_rate, rejected_rate, got 'rejected'",
+            "error_rate, rejected_rate (capacity_rps with [capacity]), got 'rejected'",
         ),
     ],
 )
