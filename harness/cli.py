@@ -75,11 +75,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     # Where the target host is chosen: loopback only, unless --allow-remote.
     require_loopback(HOST, allow_remote=args.allow_remote)
     results_dir = Path(args.results_dir)
-    resume_dir = find_run(args.resume, results_dir) if args.resume else None
     # Refused before a calibration (a minute of load) is measured for it.
     check_before_run(
-        scenario, results_dir, allow_remote=args.allow_remote, resume=resume_dir is not None
+        scenario, results_dir, allow_remote=args.allow_remote, resume=bool(args.resume)
     )
+    resume_dir = find_run(args.resume, results_dir) if args.resume else None
     # Held from before the calibration: it loads the same CPUs.
     with cpulock.holding(
         run_cpus(scenario), str(scenario.path), allow_concurrent=args.allow_concurrent

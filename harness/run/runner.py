@@ -238,7 +238,8 @@ def _run(
     except BaseException as exc:
         metadata["aborted"] = f"{type(exc).__name__}: {exc}"
         out(f"run stopped after {len(rows)} of {progress.total} cells; results so far: {run_dir}")
-        out(f"to finish it: python -m harness run {scenario.path} --resume {run_dir}")
+        if scenario.capacity is None:
+            out(f"to finish it: python -m harness run {scenario.path} --resume {run_dir}")
         # On a full disk these writes fail too; the files keep their last whole version,
         # and the error that stopped the run is the one to report.
         with contextlib.suppress(UnwritableError):
@@ -295,7 +296,8 @@ def _run_rounds(
     """The rounds design: the stacks started once, their cold windows, then the rounds (or
     what `then` runs on the fleet: a capacity search); returns what metadata.json says of
     each stack."""
-    wanted = {c.stack.id for c in todo}
+    # A capacity search plans its windows as it goes: every stack is wanted.
+    wanted = {c.stack.id for c in todo} if then is None else {s.id for s in ctx.scenario.stacks}
     stacks = [s for s in ctx.scenario.stacks if s.id in wanted]
     fleet = Fleet(ctx, out)
     try:

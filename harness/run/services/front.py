@@ -55,14 +55,15 @@ class Front:
     upstream_protocol: str | None = None
 
     def wait_healthy(self, path: str, timeout: float) -> float:
-        """Wait for a 200 on path through the front, then (several instances) for every
-        instance to answer on its own: nginx passes a request to the next instance when
-        one refuses, so one healthy instance would do for the front. Seconds taken;
-        ServerStartError with the log tail."""
+        """Wait for every instance behind the proxy to answer on its own (several
+        instances), then for a 200 on path through the front. The instances come first:
+        nginx marks an instance that refuses a connection as failed and passes it no
+        request for fail_timeout (10 s), so asking the front while they start would leave
+        some of them idle at the start of the window. Seconds taken; ServerStartError
+        with the log tail."""
         started = time.monotonic()
-        wait_healthy(self.running, path, timeout)
+        deadline = started + timeout
         if len(self.upstreams) > 1:
-            deadline = started + timeout
             for upstream in self.upstreams:
                 while not _answers(upstream, path, self.upstream_protocol):
                     code = self.running.proc.poll()
@@ -77,6 +78,7 @@ class Front:
                             f"{log_tail(self.running.log_path)}"
                         )
                     time.sleep(0.05)
+        wait_healthy(self.running, path, max(1.0, deadline - time.monotonic()))
         return time.monotonic() - started
 
     def stop_proxy(self, procs: ProcessRegistry) -> int | None:
