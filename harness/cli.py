@@ -65,6 +65,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.run.runner import check_before_run, run_cpus, run_scenario
 
     scenario = load_scenario(Path(args.scenario))
+    if args.price_core_hour is not None or args.price_gb_hour is not None:
+        from harness.plan.scenario import with_prices
+
+        scenario = with_prices(scenario, args.price_core_hour, args.price_gb_hour)
     if args.dry_run:
         print(dry_run(scenario))
         return 0
@@ -118,7 +122,8 @@ def dry_run(scenario: Scenario) -> str:
             f"from {c.start_rps}/s (doubling, halving, then bisecting to {c.precision:.0%}, "
             f"at most {c.max_rps}/s), then {c.settle_rounds} settle rounds; about "
             f"{e.cells} windows of {load.warmup_s:g} s warm-up + {load.measure_s:g} s "
-            "(the steps depend on where each capacity lies)"
+            "(the steps depend on where each capacity lies); cost at "
+            f"{c.price_core_hour:g} per core-hour and {c.price_gb_hour:g} per GB-hour"
         )
     elif e.design == "rounds":
         per_round = e.cells // max(1, e.rounds)
@@ -255,6 +260,16 @@ def _allow_concurrent(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
 def build_parser(prog: str = "python -m harness") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog, description="Benchmark Python web servers and frameworks."
@@ -288,6 +303,11 @@ def build_parser(prog: str = "python -m harness") -> argparse.ArgumentParser:
         help="bar: live bars (window in progress, requests/s, ETA) under the lines; lines: "
         "a line per window; auto (default): bar when stdout is a terminal",
     )  # fmt: skip
+    for flag, what in (("--price-core-hour", "a core"), ("--price-gb-hour", "a GB of memory")):
+        p.add_argument(
+            flag, type=_non_negative, metavar="PRICE",
+            help=f"a capacity search's price of {what} for an hour (over [capacity]'s)",
+        )  # fmt: skip
     _allow_concurrent(p)
     p = sub.add_parser("calibrate", help="measure the load generator's ceiling (stored)")
     p.add_argument(

@@ -536,3 +536,19 @@ def _display(path: Path) -> str:
         return str(path.resolve().relative_to(REPO_ROOT))
     except ValueError:
         return str(path)
+
+
+def with_prices(scenario: Scenario, core_hour: float | None, gb_hour: float | None) -> Scenario:
+    """The scenario with the prices given on the command line in place of [capacity]'s."""
+    if scenario.capacity is None:
+        raise ScenarioError(
+            f"{scenario.path}: --price-core-hour and --price-gb-hour price a capacity "
+            "search, and this scenario has no [capacity]"
+        )
+    spec = scenario.capacity
+    spec = replace(
+        spec,
+        price_core_hour=spec.price_core_hour if core_hour is None else core_hour,
+        price_gb_hour=spec.price_gb_hour if gb_hour is None else gb_hour,
+    )
+    return replace(scenario, capacity=spec)

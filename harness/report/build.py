@@ -11,11 +11,15 @@ from harness.report.html import write_html
 from harness.report.tables import open_loop, write_summary
 from harness.report.view import Chart, RunView, open_run
 
+CAPACITY_CAPTION = (
+    "p99 latency of every window against the rate offered to it (open loop, latency counted "
+    "from each request's intended send time). Hollow: the search's steps; filled: the settle "
+    "rounds. The red line is the objective; a stack's dashed line is its capacity (the median "
+    "over the settle rounds), the shaded band that median's interval (from the left edge "
+    "where a round's capacity was below its lowest rate)."
+)
 CAPTIONS: dict[str, str] = {
-    "capacity": "p99 latency of every window against the rate offered to it (open loop, "
-    "latency counted from each request's intended send time). Hollow: the search's steps; "
-    "filled: the settle rounds. The red line is the objective; a stack's dashed line is its "
-    "capacity (the median over the settle rounds), the shaded band that median's interval.",
+    "capacity": CAPACITY_CAPTION,
     "throughput-users": "Median requests/s over the rounds of each concurrency level "
     "(bars: the order-statistic interval of the median over the rounds, at the confidence "
     "the tables give), measure window only.",
@@ -37,10 +41,7 @@ CAPTIONS: dict[str, str] = {
 
 # An open-loop run (cells with target_rps) draws these two against the target rate.
 OPEN_LOOP_CAPTIONS: dict[str, str] = {
-    "capacity": "p99 latency of every window against the rate offered to it (open loop, "
-    "latency counted from each request's intended send time). Hollow: the search's steps; "
-    "filled: the settle rounds. The red line is the objective; a stack's dashed line is its "
-    "capacity (the median over the settle rounds), the shaded band that median's interval.",
+    "capacity": CAPACITY_CAPTION,
     "throughput-users": "Achieved requests/s against the target rate (median over the "
     "rounds, bars: the order-statistic interval of the median), measure window only; the dotted "
     "line is achieved = target: a stack below it could not keep the rate.",

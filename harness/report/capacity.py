@@ -139,8 +139,8 @@ def section_html(run: Run) -> str:
         "order-statistic interval of that median. Sizing: a core planned at "
         f"{spec.headroom:.0%} of its capacity; cost at {spec.price_core_hour:g} per "
         f"core-hour and {spec.price_gb_hour:g} per GB-hour of the server's memory "
-        "(placeholders: give your own prices in [capacity]); cores for "
-        f"{spec.target_rps:,} requests/s.</p>"
+        "(placeholders: give your own in [capacity], or to `run` as --price-core-hour and "
+        f"--price-gb-hour); cores for {spec.target_rps:,} requests/s.</p>"
     )
     if table.empty:
         return intro + "<p>No window finished.</p>"
@@ -164,7 +164,7 @@ def section_html(run: Run) -> str:
                 f"<td class=num>{_n(r['capacity_low'])}–{_n(r['capacity_high'])} ({level}, "
                 f"{int(r['rounds'])} rounds)</td>"
                 f"<td class=num>{_n(r['p50_ms'], 1)} / {_n(r['p99_ms'], 1)}</td>"
-                f"<td class=num>{_n(r['falls_over_rps'])}</td>"
+                f"<td class=num>{_n(r['falls_over_rps']) or '—'}</td>"
                 f"<td>{escape(str(r['beyond']))}</td>"
                 f"<td class=num>{_n(r['rps_per_core'])}</td>"
                 f"<td class=num>{_n(r['rps_per_gb'])}</td>"
@@ -176,4 +176,42 @@ def section_html(run: Run) -> str:
             f"<h3 id=capacity-{escape(str(mix))}>Mix {escape(str(mix))}</h3>"
             f"<table class=sortable><thead>{head}</thead><tbody>{''.join(body)}</tbody></table>"
         )
-    return "".join(parts)
+    notes = [
+        "Falls over at: the lowest rate from which every window at it and above missed the "
+        "objective; — where none did, or where a higher rate met it again (a noisy edge)."
+    ]
+    if ((table["capacity_low"] == 0) & (table["capacity_rps"] > 0)).any():
+        notes.append(
+            "An interval from 0: in at least one settle round not even the lowest rate of "
+            "the stack's ladder met the objective, so that round's capacity counts as 0 (it "
+            "lies somewhere below that rate). The interval stays honest, and wide."
+        )
+    return "".join(parts) + "".join(f"<p>{n}</p>" for n in notes)
+
+
+def pick_html(run: Run) -> str:
+    """What to deploy, from a capacity run: per mix, the stacks by capacity with intervals
+    ("" for any other run)."""
+    info = capacity_info(run)
+    table = capacity_table(run) if info is not None else pd.DataFrame()
+    if info is None or table.empty:
+        return ""
+    spec = spec_of(info)
+    items = []
+    for mix in dict.fromkeys(table["mix"]):
+        rows = table[table["mix"] == mix].sort_values("capacity_rps", ascending=False)
+        ranked = "; then ".join(
+            f"{escape(str(r['stack']))} {escape(str(r['bound']) + ' ' if r['bound'] else '')}"
+            f"{_n(r['capacity_rps'])}/s [{_n(r['capacity_low'])}–{_n(r['capacity_high'])}]"
+            for _, r in rows.iterrows()
+        )
+        items.append(f"<li>mix {escape(str(mix))}: {ranked}</li>")
+    return (
+        f"<p>Ranked by capacity within the objective (p99 ≤ {spec.p99_ms:g} ms, errors ≤ "
+        f"{spec.max_error_pct:g}%), the median over the settle rounds with its interval; "
+        "where two intervals overlap, this run does not separate the two stacks.</p>"
+        f"<ul>{''.join(items)}</ul><p>The peak-throughput headline of a run at fixed levels "
+        "does not apply here and is left out: a capacity run's windows are the search's "
+        "steps, each at a rate chosen from the last, not levels measured alike in every "
+        "round. Every window is in the charts and the table of all cells below.</p>"
+    )

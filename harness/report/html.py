@@ -460,6 +460,17 @@ def _capacity(view: RunView) -> str:
     return f'<h2 id="capacity">Capacity within the objective</h2>{section}' if section else ""
 
 
+def _decide_and_headline(view: RunView, budget_ms: float) -> str:
+    """What to deploy and the headline; a capacity run's pick is by capacity instead."""
+    pick = capacity.pick_html(view.run)
+    if pick:
+        return f'<h2 id="decide">What to deploy</h2>{pick}'
+    return (
+        f'<h2 id="decide">What to deploy</h2>{decisions(view, budget_ms)}'
+        f'<h2 id="headline">Headline</h2>{legend()}{headline(view.table, view.mixes)}'
+    )
+
+
 def render(view: RunView, charts: Sequence[Chart], budget_ms: float = DEFAULT_P99_BUDGET_MS) -> str:
     """The whole page as a string."""
     meta, cells = view.run.metadata, view.run.cells
@@ -482,9 +493,7 @@ def render(view: RunView, charts: Sequence[Chart], budget_ms: float = DEFAULT_P9
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<style>{CSS}</style></head><body>"
         f"<h1>{_e(title)}</h1>{intro}<ul>{nav}</ul>"
-        f"{_capacity(view)}"
-        f'<h2 id="decide">What to deploy</h2>{decisions(view, budget_ms)}'
-        f'<h2 id="headline">Headline</h2>{legend()}{headline(view.table, view.mixes)}'
+        f"{_capacity(view)}{_decide_and_headline(view, budget_ms)}"
         f"{reproduction.section_html(cells, str((meta.get('scenario') or {}).get('name', '')))}"
         f'<h2 id="charts">Charts</h2>{figures(charts)}'
         f'<h2 id="cells">All cells</h2>{all_cells(view)}'

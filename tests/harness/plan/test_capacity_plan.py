@@ -10,7 +10,7 @@ import pytest
 from harness.core.errors import ScenarioError
 from harness.plan.capacity import CAPACITY_DEFAULTS, Search, parse_capacity
 from harness.plan.estimate import estimate
-from harness.plan.scenario import Scenario, load_scenario
+from harness.plan.scenario import Scenario, load_scenario, with_prices
 from harness.results.capacity import CapacitySpec
 from tests.conftest import readme_keys
 
@@ -150,3 +150,13 @@ def test_the_estimate_counts_search_steps_and_settle_windows(tmp_path: Path) -> 
     scenario = plan(tmp_path, capacity="[capacity]\nsettle_rounds = 3")
     e = estimate(scenario)
     assert e.cells == 2 * (9 + 3 * 3) and e.rounds == 9 + 3
+
+
+def test_prices_from_the_command_line_replace_the_scenarios(tmp_path: Path) -> None:
+    scenario = plan(tmp_path, capacity="[capacity]\nprice_core_hour = 0.5")
+    priced = with_prices(scenario, None, 0.01)
+    assert priced.capacity is not None and scenario.capacity is not None
+    assert (priced.capacity.price_core_hour, priced.capacity.price_gb_hour) == (0.5, 0.01)
+    assert priced.capacity.p99_ms == scenario.capacity.p99_ms
+    with pytest.raises(ScenarioError, match="this scenario has no \\[capacity\\]"):
+        with_prices(plan(tmp_path, load="", capacity=""), 0.1, None)

@@ -15,7 +15,7 @@ from harness.report.build import build_report
 from harness.results.capacity import capacity_rows
 from tests.conftest import run_harness
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cpus]
 
 SCENARIO = """
 name = "capacity-tiny"
@@ -23,8 +23,8 @@ description = "a capacity search over two stacks, 20 ms sleeps"
 [load]
 mode = "open"
 users = [40]
-warmup_s = 0.3
-measure_s = 1
+warmup_s = 0.2
+measure_s = 0.7
 spawn_margin_s = 5
 stop_timeout_s = 1
 [capacity]
@@ -92,6 +92,9 @@ def test_a_capacity_run_searches_settles_and_reports(tmp_path: Path) -> None:
     report = build_report(run_dir)
     html = report.read_text()
     assert "Capacity within the objective" in html and SLOW in html and FAST in html
+    # What to deploy ranks by capacity; the peak-throughput headline is left out.
+    assert "Ranked by capacity within the objective" in html
+    assert f"mix io: {FAST} at least 80/s" in html and 'id="headline"' not in html
     assert (run_dir / "charts" / "io--capacity.png").stat().st_size > 0
 
 
@@ -101,6 +104,13 @@ def test_a_capacity_run_cannot_resume_and_its_dry_run_says_what_it_does(tmp_path
     dry = run_harness("run", str(scenario), "--dry-run", timeout=60)
     assert dry.returncode == 0, dry.stderr
     assert "capacity search: p99 <= 100 ms and errors <= 0.1%, from 40/s" in dry.stdout
+    assert "cost at 0.04 per core-hour and 0.005 per GB-hour" in dry.stdout
+    priced = run_harness(
+        "run", str(scenario), "--dry-run", "--price-core-hour", "0.1", "--price-gb-hour", "0"
+    )
+    assert "cost at 0.1 per core-hour and 0 per GB-hour" in priced.stdout, priced.stderr
+    bad = run_harness("run", str(scenario), "--dry-run", "--price-core-hour", "-1")
+    assert bad.returncode == 2 and "expected a number >= 0, got '-1'" in bad.stderr
     (tmp_path / "old").mkdir()
     resumed = run_harness("run", str(scenario), "--resume", str(tmp_path / "old"), timeout=60)
     assert resumed.returncode == 2
