@@ -26,6 +26,9 @@ from harness.run.runner import run_scenario
 KEEPALIVE_STACK = ("raw-asgi", "granian-asgi")
 CLOSE_STACK = ("raw-wsgi", "uwsgi")
 CALIBRATION_USERS = [16, 64]
+# Each calibration window: warm-up, then the measure window (seconds).
+CALIBRATION_WARMUP_S = 1.0
+CALIBRATION_MEASURE_S = 3.0
 
 
 def _scenario_dict(base: Scenario, app: str, server: str) -> dict[str, Any]:
@@ -35,8 +38,8 @@ def _scenario_dict(base: Scenario, app: str, server: str) -> dict[str, Any]:
         "load": {
             "locustfile": base.load.locustfile.name,
             "client": base.load.client,
-            "warmup_s": 1,
-            "measure_s": 3,
+            "warmup_s": CALIBRATION_WARMUP_S,
+            "measure_s": CALIBRATION_MEASURE_S,
             "users": CALIBRATION_USERS,
             "rounds": 1,
             "spawn_margin_s": 10,

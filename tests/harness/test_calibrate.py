@@ -14,7 +14,7 @@ from harness.measure import calibration
 from harness.plan.scenario import parse_scenario
 from harness.run.runner import run_scenario
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cpus]
 
 
 def scenario_data(name: str) -> dict[str, object]:
@@ -33,6 +33,8 @@ def test_calibration_is_measured_stored_and_used(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(calibrate, "CALIBRATION_USERS", [8])
+    monkeypatch.setattr(calibrate, "CALIBRATION_WARMUP_S", 0.3)
+    monkeypatch.setattr(calibrate, "CALIBRATION_MEASURE_S", 1.0)
     sc = parse_scenario(scenario_data("cal"), "test", tmp_path / "cal.toml")
     lines: list[str] = []
     cal = calibrate.measure_calibration(sc, lines.append, work_dir=tmp_path)
