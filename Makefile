@@ -13,6 +13,9 @@ RUN ?= latest
 CLAIMS ?= scenarios/claims.toml
 CLAIMS_ARGS ?=
 PYTEST_ARGS ?=
+# pytest-xdist workers for make test: the tests that hold the CPUs run one after another
+# on one of them (tests/conftest.py), the rest beside them.
+TEST_WORKERS ?= 2
 UPGRADE ?=
 
 .PHONY: install lock test lint bench claims report notebooks verify list system-deps clean
@@ -44,7 +47,7 @@ $(PY):
 test:
 	bash .ci/system-deps
 	$(MAKE) --no-print-directory install
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check apps harness tests benchmarks scenarios

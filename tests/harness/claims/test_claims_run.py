@@ -119,6 +119,7 @@ def test_report_of_a_claims_directory(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.cpus
 def test_one_claim_for_real(tmp_path: Path) -> None:
     """blocking-in-async, --quick: real servers, real Locust, a verdict from the figures."""
     done = run_harness(

@@ -13,7 +13,7 @@ import pytest
 from harness.results.format import AGGREGATE_COLUMNS, CELL_COLUMNS, REPEAT_COLUMNS
 from tests.conftest import need, run_harness
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cpus, pytest.mark.alone]
 
 FAST = """
 name = "fid-fast"

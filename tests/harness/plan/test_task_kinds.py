@@ -90,6 +90,7 @@ def test_a_broken_tasks_file_names_its_key(tmp_path: Path, monkeypatch: pytest.M
 
 
 @pytest.mark.slow
+@pytest.mark.cpus
 def test_added_kinds_are_sent_planned_for_wrk_and_checked(
     tmp_path: Path, extra_kinds: None
 ) -> None:

@@ -13,7 +13,7 @@ from harness.core.procs import cpu_list
 from harness.plan.cpus import AUTO_RULE, auto_split
 from tests.conftest import run_one_cell
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cpus]
 
 SCENARIO = """
 name = "auto"

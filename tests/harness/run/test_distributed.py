@@ -26,7 +26,7 @@ from harness.run.session import NO_UPSTREAM_URL, prepare_database
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cpus]
 
 SCENARIO = """
 name = "{name}"

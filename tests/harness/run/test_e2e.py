@@ -21,7 +21,7 @@ from harness.results.format import CELL_COLUMNS
 REPO_ROOT = Path(__file__).resolve().parents[3]
 TINY = REPO_ROOT / "tests" / "fixtures" / "tiny.toml"
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cpus]
 
 
 def read_cells(run_dir: Path) -> list[dict[str, str]]:

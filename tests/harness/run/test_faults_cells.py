@@ -41,7 +41,7 @@ from harness.plan.scenario import parse_scenario
 from harness.run.launch import HOST, log_tail
 from harness.run.runner import run_scenario
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cpus]
 
 SECRET = "pwbTESTSECRETvalue0123456789"
 STACK = "raw-wsgi@gunicorn-sync-w1"

@@ -49,7 +49,7 @@ from tests.harness.run.services_helpers import (
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SERVICES_ALL = REPO_ROOT / "tests" / "fixtures" / "services_all.toml"
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cpus]
 
 
 def _start(*args: str) -> subprocess.Popen[str]:

@@ -21,7 +21,7 @@ from tests.conftest import run_harness
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SCENARIO = REPO_ROOT / "tests" / "fixtures" / "overload.toml"
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cpus]
 
 
 def test_overload_counts_timeouts_as_failures_within_the_budget(tmp_path: Path) -> None:

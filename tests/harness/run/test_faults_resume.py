@@ -30,7 +30,7 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 SCENARIO = REPO_ROOT / "tests" / "fixtures" / "faults_crud.toml"
 SERVICES_ALL = REPO_ROOT / "tests" / "fixtures" / "services_all.toml"
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cpus]
 
 
 def _harness(*args: str) -> subprocess.CompletedProcess[str]:

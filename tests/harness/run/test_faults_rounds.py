@@ -37,7 +37,7 @@ from harness.core.procs import ProcessRegistry
 from harness.plan.scenario import parse_scenario
 from harness.run.runner import run_scenario
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cpus]
 
 A, B = "raw-wsgi@gunicorn-sync-w1", "raw-wsgi@gunicorn-gthread-w1t2"
 C, D = "flask@gunicorn-sync-w1", "flask@gunicorn-gthread-w1t2"

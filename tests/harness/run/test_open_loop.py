@@ -14,7 +14,7 @@ from harness.plan.cells import plan_cells
 from harness.plan.scenario import load_scenario
 from tests.conftest import run_harness
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cpus]
 
 OPEN = """
 name = "fid-open"

@@ -96,6 +96,7 @@ def _run_in_pty(*args: str) -> tuple[int, str]:
 
 
 @pytest.mark.slow
+@pytest.mark.cpus
 def test_a_run_on_a_terminal_draws_live_bars(tmp_path: Path) -> None:
     code, shown = _run_in_pty("run", str(TINY), "--results-dir", str(tmp_path))
     assert code == 0, shown[-3000:]

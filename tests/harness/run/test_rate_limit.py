@@ -92,6 +92,7 @@ json = 1
 
 
 @pytest.mark.slow
+@pytest.mark.cpus
 def test_a_run_above_the_limit_counts_the_rejected_apart_from_errors(tmp_path: Path) -> None:
     need("nginx")
     cell = run_one_cell(tmp_path, ABOVE_THE_LIMIT)

@@ -26,7 +26,7 @@ from tests.harness.run.services_helpers import leftovers, service_names
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cpus]
 
 
 def scenario_data(measure_s: float = 1, **extra: Any) -> dict[str, Any]:

@@ -24,7 +24,7 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 STATIC_DIR = REPO_ROOT / "apps" / "static"
 SIZES = {f"/static/{p.name}": p.stat().st_size for p in STATIC_DIR.iterdir()}
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cpus]
 
 
 def test_nginx_sends_static_itself_or_passes_it_to_the_app() -> None:

@@ -16,7 +16,7 @@ import pytest
 from harness.report.tables import load_run, split_flags
 from tests.conftest import OneCell, run_one_cell
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cpus]
 
 SCENARIO = """
 name = "stalled"

@@ -190,6 +190,7 @@ json = 1
 
 
 @pytest.mark.slow
+@pytest.mark.cpus
 def test_a_run_records_the_upstream_of_every_stack(tmp_path: Path) -> None:
     need("nginx")
     scenario = tmp_path / "s.toml"
