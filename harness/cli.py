@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -261,11 +262,12 @@ def _allow_concurrent(p: argparse.ArgumentParser) -> None:
 
 
 def _non_negative(text: str) -> float:
+    """A finite number >= 0 (a price), else argparse's error naming it."""
     try:
         value = float(text)
     except ValueError:
-        value = -1.0
-    if not value >= 0 or value == float("inf"):
+        value = math.nan
+    if not 0 <= value < math.inf:
         raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
     return value
 

@@ -41,7 +41,6 @@ CAPTIONS: dict[str, str] = {
 
 # An open-loop run (cells with target_rps) draws these two against the target rate.
 OPEN_LOOP_CAPTIONS: dict[str, str] = {
-    "capacity": CAPACITY_CAPTION,
     "throughput-users": "Achieved requests/s against the target rate (median over the "
     "rounds, bars: the order-statistic interval of the median), measure window only; the dotted "
     "line is achieved = target: a stack below it could not keep the rate.",

@@ -46,10 +46,13 @@ def capacity_table(run: Run) -> pd.DataFrame:
     return pd.DataFrame(capacity_rows(_rows(run), info))
 
 
-def capacity_figure(run: Run, mix: str, styles: Mapping[str, StackStyle]) -> Figure:
+def capacity_figure(
+    run: Run, mix: str, styles: Mapping[str, StackStyle], table: pd.DataFrame
+) -> Figure:
     """p99 against the offered rate for every window of the mix, one colour per stack
     (hollow: search steps; filled: settle rounds); the objective as a line, each stack's
-    capacity as a dashed vertical line with its interval shaded."""
+    capacity (a row of table, the run's capacity_table) as a dashed vertical line with its
+    interval shaded."""
     info = capacity_info(run)
     title = f"Capacity at p99 ≤ objective — mix {mix}"
     if info is None:
@@ -61,7 +64,6 @@ def capacity_figure(run: Run, mix: str, styles: Mapping[str, StackStyle]) -> Fig
     if cells.empty:
         return message_figure(title, f"no finished window for mix {mix}")
     settle = {int(r) for r in info.get("settle_rounds", [])}
-    table = capacity_table(run)
     table = table[table["mix"] == mix] if not table.empty else table
     fig = new_figure(4.6)
     ax = fig.add_subplot(1, 1, 1)
@@ -123,13 +125,13 @@ def _n(value: Any, digits: int = 0) -> str:
     return f"{number:,.{digits}f}"
 
 
-def section_html(run: Run) -> str:
-    """The sizing tables of a capacity run, one per mix ("" for any other run)."""
+def section_html(run: Run, table: pd.DataFrame) -> str:
+    """The sizing tables of a capacity run, one per mix, from table (its capacity_table);
+    "" for any other run."""
     info = capacity_info(run)
     if info is None:
         return ""
     spec = spec_of(info)
-    table = capacity_table(run)
     intro = (
         f"<p>Objective: p99 ≤ {spec.p99_ms:g} ms (counted from each request's intended "
         f"send time) and errors plus cut-off requests ≤ {spec.max_error_pct:g}%. Each "
@@ -189,11 +191,10 @@ def section_html(run: Run) -> str:
     return "".join(parts) + "".join(f"<p>{n}</p>" for n in notes)
 
 
-def pick_html(run: Run) -> str:
-    """What to deploy, from a capacity run: per mix, the stacks by capacity with intervals
-    ("" for any other run)."""
+def pick_html(run: Run, table: pd.DataFrame) -> str:
+    """What to deploy, from a capacity run: per mix, the stacks of table (its
+    capacity_table) by capacity with intervals ("" for any other run)."""
     info = capacity_info(run)
-    table = capacity_table(run) if info is not None else pd.DataFrame()
     if info is None or table.empty:
         return ""
     spec = spec_of(info)

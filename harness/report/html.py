@@ -456,13 +456,13 @@ document.querySelectorAll("table").forEach(table => {
 
 
 def _capacity(view: RunView) -> str:
-    section = capacity.section_html(view.run)
+    section = capacity.section_html(view.run, view.capacity)
     return f'<h2 id="capacity">Capacity within the objective</h2>{section}' if section else ""
 
 
 def _decide_and_headline(view: RunView, budget_ms: float) -> str:
     """What to deploy and the headline; a capacity run's pick is by capacity instead."""
-    pick = capacity.pick_html(view.run)
+    pick = capacity.pick_html(view.run, view.capacity)
     if pick:
         return f'<h2 id="decide">What to deploy</h2>{pick}'
     return (

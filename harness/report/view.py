@@ -5,6 +5,7 @@ The report and the notebooks both draw through RunView, so a chart exists once.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +14,12 @@ from matplotlib.figure import Figure
 
 from harness.core.errors import ResultsError
 from harness.report import charts
-from harness.report.capacity import CAPACITY_CHART, capacity_figure, capacity_info
+from harness.report.capacity import (
+    CAPACITY_CHART,
+    capacity_figure,
+    capacity_info,
+    capacity_table,
+)
 from harness.report.palette import StackStyle, stack_styles
 from harness.report.raw import measured_latencies_ms, percentile_curve, timeline
 from harness.report.tables import Run, load_run, open_loop, ranked, summary
@@ -64,6 +70,12 @@ class RunView:
     run: Run
     table: pd.DataFrame
     styles: dict[str, StackStyle]
+
+    @functools.cached_property
+    def capacity(self) -> pd.DataFrame:
+        """A capacity run's capacity.csv rows (capacity_table), made once for the report's
+        charts and sections; empty for any other run."""
+        return capacity_table(self.run)
 
     @property
     def chart_kinds(self) -> tuple[str, ...]:
@@ -158,7 +170,7 @@ class RunView:
         if kind == "efficiency":
             return charts.efficiency(self.table, mix, self.styles)
         if kind == CAPACITY_CHART:
-            return capacity_figure(self.run, mix, self.styles)
+            return capacity_figure(self.run, mix, self.styles, self.capacity)
         if kind == "timeline":
             cell = self.timeline_cell(mix)
             if cell is None:
