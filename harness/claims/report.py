@@ -4,6 +4,7 @@ report.html, all rebuilt from claims.json (`python -m harness report <claims dir
 from __future__ import annotations
 
 import base64
+import math
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -35,11 +36,19 @@ def _num(value: Any) -> str:
     return f"{v:.3g}"
 
 
+def _ends(item: dict[str, Any], low: str = "ci_low", high: str = "ci_high") -> tuple[Any, Any]:
+    """An interval's ends; a high end that is null beside a low one is open (inf: claims.json
+    holds no infinities), as a capacity's can be (harness/claims/verdict.py)."""
+    lo, hi = item.get(low), item.get(high)
+    return lo, (math.inf if hi is None and lo is not None else hi)
+
+
 def _interval(item: dict[str, Any], low: str = "ci_low", high: str = "ci_high") -> str:
     """[low, high] and the interval's exact confidence, e.g. "[1.02, 1.3] (96.9%)"."""
     level = item.get("ci_level")
     confidence = f" ({format_level(float(level))})" if level is not None else ""
-    return f"[{_num(item.get(low))}, {_num(item.get(high))}]{confidence}"
+    lo, hi = _ends(item, low, high)
+    return f"[{_num(lo)}, {'∞' if hi == math.inf else _num(hi)}]{confidence}"
 
 
 def _versions(data: dict[str, Any]) -> str:
@@ -152,7 +161,7 @@ def placement(ch: dict[str, Any]) -> str:
     """Where a check's interval lies: against "no difference" (1 for a ratio, 0 for a
     difference) and against the claim's threshold; with the reason when something other
     than the interval decided the verdict."""
-    low, high, threshold = ch.get("ci_low"), ch.get("ci_high"), float(ch["threshold"])
+    (low, high), threshold = _ends(ch), float(ch["threshold"])
     if low is None or high is None:
         return f"no interval: {ch.get('reason', '')}"
     parts = []
@@ -197,8 +206,10 @@ def claim_figure(claim: dict[str, Any]) -> Figure | None:
     for ax, ch in zip(axes, checks, strict=True):
         threshold = float(ch["threshold"])
         ref, what = _reference(ch)
-        value, low, high = ch.get("value"), ch.get("ci_low"), ch.get("ci_high")
-        shown = [threshold] + [float(v) for v in (value, low, high) if v is not None]
+        value, (low, high) = ch.get("value"), _ends(ch)
+        shown = [threshold] + [
+            float(v) for v in (value, low, high) if v is not None and v != math.inf
+        ]
         if ref is not None:
             shown.append(ref)
         left, right, log = _limits(shown)
@@ -217,7 +228,9 @@ def claim_figure(claim: dict[str, Any]) -> Figure | None:
         if value is not None:
             err = None
             if low is not None and high is not None:
-                err = [[float(value) - float(low)], [float(high) - float(value)]]
+                # An open high end reaches the panel's edge.
+                top = min(float(high), right)
+                err = [[float(value) - float(low)], [max(0.0, top - float(value))]]
             ax.errorbar([float(value)], [0], xerr=err, fmt="o", color=colour, markersize=8,
                         capsize=6, elinewidth=2.5)  # fmt: skip
         ax.set_xlabel(what, fontsize=8)

@@ -20,6 +20,14 @@ at least t times `over` with `of` generator-bound is still supported; the same w
 `over` generator-bound is inconclusive. A metric with no known direction (error_rate),
 or both cells bound, leaves the check inconclusive.
 
+A capacity (capacity_rps) is known per settle round only within bounds: at least the
+highest rate that met the objective, below the lowest that missed it (none: no upper
+bound; harness/results/capacity.py). A check on it uses the bounds: per round, the ratio's
+low is `of`'s low over `over`'s high and its high `of`'s high over `over`'s low, and the
+interval runs from the lows' order statistic to the highs' (harness/core/intervals.py
+bounded_median_interval), so a round that bracketed nothing widens the interval instead
+of deciding it.
+
 A claim is refuted when any check is refuted, supported when every check is supported,
 inconclusive otherwise. Every verdict carries the figures and the reason.
 """
@@ -32,19 +40,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.claims.spec import Check, Claim, Select
-from harness.core.intervals import Interval, format_level, median_interval, paired_interval
+from harness.core.intervals import (
+    Interval,
+    bounded_median_interval,
+    format_level,
+    paired_bounds,
+    paired_values,
+)
 from harness.measure.aggregates import number, truthy
 
 SUPPORTED, REFUTED, INCONCLUSIVE = "supported", "refuted", "inconclusive"
 # A generator-bound figure against the server's own: throughput at least, latency at most.
 BOUND_DIRECTION = {"rps": 1, "p50_ms": -1, "p90_ms": -1, "p99_ms": -1, "capacity_rps": 1}
-# A settle round's capacity censored by its ladder (harness/results/capacity.py): every
-# rate met the objective (the capacity is at least the value) or none did (at most).
-CENSORED = {"at least": 1, "below": -1}
-CENSORED_WHY = {
-    "at least": "met the objective at every rate it was offered",
-    "below": "missed the objective at every rate it was offered",
-}
+# Metrics known per round within bounds: the column of the upper bound (the metric's own
+# column holds the lower bound).
+UPPER_BOUND = {"capacity_rps": "capacity_high"}
 # Metrics that requests stalled through the whole window (harness/measure/figures.py) bias low.
 LATENCY_METRICS = ("p50_ms", "p90_ms", "p99_ms")
 VERDICTS = (SUPPORTED, REFUTED, INCONCLUSIVE)
@@ -64,6 +74,8 @@ class Figure:
     problems: tuple[str, ...]
     # round -> value, for pairing with another cell's figure.
     rounds: dict[int, float] = field(default_factory=dict)
+    # round -> the value's upper bound (UPPER_BOUND; the value itself for other metrics).
+    highs: dict[int, float] = field(default_factory=dict)
     ci_level: float = math.nan
     # Repeats during which other processes used the machine (noise.py): shown, and left
     # to the interval (a noisy repeat that moved the figure widens it).
@@ -71,8 +83,14 @@ class Figure:
     # A generator-bound cell's figure: +1 the server's true value is at least the measured
     # one (throughput), -1 at most (latency), 0 unknown; None when not generator-bound.
     bound: int | None = None
-    # What makes it a bound: "generator-bound", or a capacity censored by its ladder.
+    # What makes it a bound: "generator-bound".
     bound_why: str = ""
+    # Rounds whose bounds are open on one side: "r3 >= 3,805, r4 < 1,892".
+    open_rounds: str = ""
+
+    def bounds(self) -> dict[int, tuple[float, float]]:
+        """round -> (low, high) of the value."""
+        return {k: (v, self.highs.get(k, v)) for k, v in self.rounds.items()}
 
 
 @dataclass(frozen=True)
@@ -132,11 +150,6 @@ def figure(rows: Sequence[Row], select: Select, metric: str, max_error_rate: flo
     if any(truthy(r.get("generator_bound")) for r in ok):
         bound = BOUND_DIRECTION.get(metric, 0)
         why.append("generator-bound")
-    censored = {str(r.get("capacity_bound")) for r in ok if r.get("capacity_bound")}
-    if censored:
-        signs = {CENSORED[c] for c in censored} | ({bound} if bound is not None else set())
-        bound = signs.pop() if len(signs) == 1 else 0
-        why += [CENSORED_WHY[c] for c in sorted(censored)]
     cut_off = _counted(ok, "cut_off")
     if cut_off:
         problems.append(
@@ -153,17 +166,30 @@ def figure(rows: Sequence[Row], select: Select, metric: str, max_error_rate: flo
         worst = max((number(r.get("error_rate")) for r in ok), default=0.0)
         if worst > max_error_rate:
             problems.append(f"{select.label}: error rate {worst:.1%} above {max_error_rate:.1%}")
-    rounds = {int(r.get("round") or 0): number(r.get(metric)) for r in ok}
-    rounds = {k: v for k, v in rounds.items() if not math.isnan(v)}
+    rounds: dict[int, float] = {}
+    highs: dict[int, float] = {}
+    for r in ok:
+        value = number(r.get(metric))
+        if math.isnan(value):
+            continue
+        high = number(r.get(UPPER_BOUND[metric])) if metric in UPPER_BOUND else value
+        rounds[int(r.get("round") or 0)] = value
+        highs[int(r.get("round") or 0)] = value if math.isnan(high) else high
     values = tuple(rounds.values())
     if ok and len(values) < 2:
         problems.append(f"{select.label}: {len(values)} round(s) with a value, no interval")
-    ci = median_interval(values)
+    ci = bounded_median_interval(values, values, tuple(highs.values()))
+    open_rounds = [
+        f"r{k} >= {v:,.0f}" if math.isinf(highs[k]) else f"r{k} < {highs[k]:,.0f}"
+        for k, v in sorted(rounds.items())
+        if math.isinf(highs[k]) or (v == 0 and highs[k] > 0)
+    ]
     return Figure(
         cell=select.label, metric=metric, values=values, median=ci.median,
         ci_low=ci.low, ci_high=ci.high, problems=tuple(problems),
         noisy=sum(truthy(r.get("noisy")) for r in ok), bound=bound, rounds=rounds,
-        ci_level=ci.level, bound_why=", ".join(why),
+        highs=highs, ci_level=ci.level, bound_why=", ".join(why),
+        open_rounds=", ".join(open_rounds),
     )  # fmt: skip
 
 
@@ -221,13 +247,18 @@ def evaluate_check(check: Check, rows: Sequence[Row]) -> CheckResult:
         )  # fmt: skip
     ci: Interval
     if check.over is None:
-        ci = median_interval(figs[0].values)
+        ci = bounded_median_interval(figs[0].values, figs[0].values, list(figs[0].highs.values()))
     else:
-        ci = paired_interval(figs[0].rounds, figs[1].rounds, check.compare)
+        points = paired_values(figs[0].rounds, figs[1].rounds, check.compare)
+        lows, highs = paired_bounds(figs[0].bounds(), figs[1].bounds(), check.compare)
+        ci = bounded_median_interval(points, lows, highs)
         if ci.n < 2:
             problems.append(f"{ci.n} round(s) where both cells have a value: no paired interval")
     value, low, high = ci.median, ci.low, ci.high
     verdict, reason = judge(check.op, check.threshold, low, high, ci.level)
+    opened = "; ".join(f"{f.cell}: {f.open_rounds}" for f in figs if f.open_rounds)
+    if opened:
+        reason += f" (rounds bounded on one side only: {opened})"
     bound_cells = "; ".join(f"{f.cell} {f.bound_why}" for f in figs if f.bound is not None)
     verdict, reason = bounded_verdict(verdict, reason, check.op, value_bound(figs), bound_cells)
     if problems:

@@ -107,6 +107,57 @@ def median_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> 
     return Interval(med, data[j - 1], data[n - j], level, n)
 
 
+def bounded_median_interval(
+    points: Sequence[float],
+    lows: Sequence[float],
+    highs: Sequence[float],
+    confidence: float = CONFIDENCE,
+) -> Interval:
+    """The median of values each known only within bounds (value i lies in [lows[i],
+    highs[i]]; highs may be inf, a bound on one side only), and its interval: the lows'
+    x(j) to the highs' x(n+1-j), j of median_ranks. Each order statistic of the true values
+    lies between those of the lows and the highs, so the interval holds the true median with
+    at least the level of the order-statistic interval. The median given is that of the
+    points (NaNs left out), kept within the interval; with lows == highs == points this is
+    median_interval."""
+    bounds = [(lo, hi) for lo, hi in zip(lows, highs, strict=True)
+              if not (math.isnan(lo) or math.isnan(hi))]  # fmt: skip
+    n = len(bounds)
+    kept = [v for v in points if not math.isnan(v)]
+    if n == 0 or not kept:
+        return Interval(math.nan, math.nan, math.nan, math.nan, 0)
+    j, level = median_ranks(n, confidence)
+    low = sorted(lo for lo, _ in bounds)[j - 1]
+    high = sorted(hi for _, hi in bounds)[n - j]
+    return Interval(min(max(statistics.median(kept), low), high), low, high, level, n)
+
+
+def paired_bounds(
+    a: Mapping[K, tuple[float, float]],
+    b: Mapping[K, tuple[float, float]],
+    compare: str = "ratio",
+) -> tuple[list[float], list[float]]:
+    """The bounds of a[k] / b[k] (or a[k] - b[k]) for every key both have, given each
+    value's bounds (low, high): a's low over b's high to a's high over b's low. A ratio's
+    low is 0 where b's high is inf, its high inf where b's low is 0 (a ratio's values are
+    taken as >= 0; a key whose b is at most 0 is left out)."""
+    lows: list[float] = []
+    highs: list[float] = []
+    for key in a.keys() & b.keys():
+        (alo, ahi), (blo, bhi) = a[key], b[key]
+        if any(math.isnan(v) for v in (alo, ahi, blo, bhi)):
+            continue
+        if compare == "difference":
+            lows.append(alo - bhi)
+            highs.append(ahi - blo)
+            continue
+        if bhi <= 0:
+            continue  # b is 0 whatever its true value: no ratio, as in paired_values
+        lows.append(0.0 if math.isinf(bhi) else alo / bhi)
+        highs.append(ahi / blo if blo > 0 else math.inf)
+    return lows, highs
+
+
 def paired_values(
     a: Mapping[K, float], b: Mapping[K, float], compare: str = "ratio"
 ) -> list[float]:

@@ -7,16 +7,23 @@ rate and the first failing one, geometrically, until they are within `precision`
 other. Every step is one window per unfinished search, all of a step in one round in a
 shuffled order (harness/run/capacity.py), so the host's drift reaches every stack alike.
 What is judged is harness/results/capacity.py's.
+
+A settle round measures each stack at its ladder (the search's last passing rate, one
+precision step below it, and the first failing rate). The host's speed can move the
+capacity by more than that between rounds, so a round whose ladder does not bracket a
+stack's capacity widens it (widen): a rate WIDEN times above the highest when every rate
+met the objective, WIDEN times below the lowest when even that one missed it, up to
+WIDEN_STEPS rates either side, each a pass of its own within the same round.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
-from harness.results.capacity import CapacitySpec, ladder
+from harness.results.capacity import CapacitySpec, ladder, round_capacity
 
 CAPACITY_DEFAULTS: dict[str, Any] = {
     f.name: f.default for f in fields(CapacitySpec) if f.default is not MISSING
@@ -35,6 +42,10 @@ _KINDS = {
 }  # fmt: skip
 # The smallest rate the search offers: below it, the stack has no capacity at the objective.
 MIN_RPS = 1
+# A settle round that did not bracket a stack's capacity offers it rates this factor beyond
+# its ladder, one at a time, at most this many either side (1.25 ** 3: about 2x).
+WIDEN = 1.25
+WIDEN_STEPS = 3
 
 
 def parse_capacity(value: Any, bad: Callable[[str, str], None]) -> CapacitySpec | None:
@@ -121,3 +132,24 @@ class Search:
     def describe(self) -> dict[str, Any]:
         return {"lo": self.lo, "hi": self.hi, "end": self.end, "steps": self.steps,
                 "ladder": list(self.ladder())}  # fmt: skip
+
+
+def widen(results: Mapping[int, bool], ladder: Sequence[int], spec: CapacitySpec) -> int | None:
+    """The next rate a settle round offers a stack, given what the rates it offered so far
+    showed ({rate: met the objective}) and the stack's ladder; None when the round brackets
+    the capacity, or may not widen further (WIDEN_STEPS rates beyond the ladder on that
+    side, max_rps or MIN_RPS reached)."""
+    if not ladder or not results:
+        return None
+    low, high = round_capacity(results)
+    if math.isinf(high):
+        top = max(results)
+        if sum(r > max(ladder) for r in results) >= WIDEN_STEPS or top >= spec.max_rps:
+            return None
+        return min(spec.max_rps, max(top + 1, round(top * WIDEN)))
+    if low == 0:
+        bottom = min(results)
+        if sum(r < min(ladder) for r in results) >= WIDEN_STEPS or bottom <= MIN_RPS:
+            return None
+        return max(MIN_RPS, min(bottom - 1, int(bottom / WIDEN)))
+    return None

@@ -21,9 +21,10 @@ STACK_START_S = 2.0
 LOCUST_START_S = 2.5
 CELL_OVERHEAD_S = 4.0
 # A capacity search: about this many steps (doubling from start_rps, then bisecting to 5%),
-# then settle rounds of up to three rates per stack (harness/results/capacity.py ladder).
+# then settle rounds of up to three rates per stack (harness/results/capacity.py ladder),
+# and about one more where a round widens a ladder that did not bracket the capacity.
 CAPACITY_STEPS_GUESS = 9
-LADDER_RATES = 3
+LADDER_RATES = 4
 # A run on PostgreSQL starts (and removes) a cluster first.
 DATABASE_START_S = 8.0
 

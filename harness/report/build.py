@@ -16,7 +16,8 @@ CAPACITY_CAPTION = (
     "from each request's intended send time). Hollow: the search's steps; filled: the settle "
     "rounds. The red line is the objective; a stack's dashed line is its capacity (the median "
     "over the settle rounds), the shaded band that median's interval (from the left edge "
-    "where a round's capacity was below its lowest rate)."
+    "where a round's capacity was below its lowest rate, to the highest rate offered where "
+    "a round met the objective at every rate)."
 )
 CAPTIONS: dict[str, str] = {
     "capacity": CAPACITY_CAPTION,

@@ -87,7 +87,9 @@ def capacity_figure(
                 ax.axvline(cap, color=style.colour, linestyle="--", linewidth=1.2, zorder=2)
                 low, high = float(row["capacity_low"]), float(row["capacity_high"])
                 if high > low:
-                    ax.axvspan(low, high, color=style.colour, alpha=0.12, zorder=1)
+                    # An open high end (no rate missed the objective) runs to the rates tried.
+                    top = high if math.isfinite(high) else float(rows["target_rps"].max())
+                    ax.axvspan(low, max(top, low), color=style.colour, alpha=0.12, zorder=1)
                 bound = f"{row['bound']} " if row["bound"] else ""
                 label = f"{stack}: {bound}{cap:,.0f}/s"
         handles.append(
@@ -122,6 +124,8 @@ def _n(value: Any, digits: int = 0) -> str:
         return ""
     if math.isnan(number):
         return ""
+    if math.isinf(number):
+        return "∞"
     return f"{number:,.{digits}f}"
 
 
@@ -137,8 +141,12 @@ def section_html(run: Run, table: pd.DataFrame) -> str:
         f"send time) and errors plus cut-off requests ≤ {spec.max_error_pct:g}%. Each "
         "stack's rate was searched in interleaved steps to within "
         f"{spec.precision:.0%}, then settled over {spec.settle_rounds} rounds at the rates "
-        "around it; the capacity is the median of the rounds' capacities, with the "
-        "order-statistic interval of that median. Sizing: a core planned at "
+        "around it, each round widening its rates until they bracket the capacity (25% a "
+        "step, up to three steps either side). A round's capacity lies between the highest "
+        "rate that met the objective (every lower one meeting it too) and the lowest that "
+        "missed it; the capacity is the median of the rounds' highest rates met, and its "
+        "interval runs from the rounds' rates met to their rates missed at the ranks of the "
+        "order-statistic interval of a median. Sizing: a core planned at "
         f"{spec.headroom:.0%} of its capacity; cost at {spec.price_core_hour:g} per "
         f"core-hour and {spec.price_gb_hour:g} per GB-hour of the server's memory "
         "(placeholders: give your own in [capacity], or to `run` as --price-core-hour and "
@@ -184,9 +192,13 @@ def section_html(run: Run, table: pd.DataFrame) -> str:
     ]
     if ((table["capacity_low"] == 0) & (table["capacity_rps"] > 0)).any():
         notes.append(
-            "An interval from 0: in at least one settle round not even the lowest rate of "
-            "the stack's ladder met the objective, so that round's capacity counts as 0 (it "
-            "lies somewhere below that rate). The interval stays honest, and wide."
+            "An interval from 0: in at least one settle round not even the lowest rate "
+            "offered met the objective, so that round's capacity lies somewhere below it."
+        )
+    if (table["capacity_high"] == math.inf).any():
+        notes.append(
+            "An interval to ∞: in at least one settle round every rate offered met the "
+            "objective, so that round's capacity lies somewhere above the highest."
         )
     return "".join(parts) + "".join(f"<p>{n}</p>" for n in notes)
 

@@ -6,10 +6,18 @@ open-loop arrival rate whose window meets the objective: p99 at most `p99_ms`, a
 and cut-off requests at most `max_error_pct` of those sent. Then it settles: `settle_rounds`
 rounds, each measuring every stack at the rates of its ladder (one step below the last rate
 that met the objective, that rate, and the first that did not), in a shuffled order, so
-that the host's drift reaches every stack alike. A settle round's capacity is the highest
-ladder rate that met the objective with every lower one meeting it too; the capacity is
-the median of the rounds' capacities, with the order-statistic interval of that median
-and its exact confidence (harness/core/intervals.py): 5 rounds give [min, max] at 93.8%.
+that the host's drift reaches every stack alike. Where a round's ladder does not bracket a
+stack's capacity (every rate met the objective, or not even the lowest did), the round
+widens it, a rate at a time, 25% beyond the last, up to three rates either side
+(harness/plan/capacity.py widen).
+
+A settle round's capacity is known within bounds: at least the highest rate that met the
+objective with every lower rate meeting it too (0 when the lowest rate missed it), and
+below the lowest rate that missed it (no upper bound when none did). The capacity is the
+median of the rounds' lower bounds, the rate the stack demonstrably sustained in the median
+round, and its interval runs from the order-statistic interval's rank among the lower
+bounds to its rank among the upper bounds (harness/core/intervals.py): 6 rounds (the
+default, the fewest that reach 95%) give [lowest lower bound, highest upper bound] at 96.9%.
 
 The report reads the spec and which rounds settled from metadata.json ("capacity") and
 everything else from cells.csv; this module imports nothing of the run.
@@ -23,7 +31,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from harness.core.intervals import Interval, median_interval
+from harness.core.intervals import Interval, bounded_median_interval
 from harness.results.files import write_csv
 from harness.results.format import CAPACITY_COLUMNS
 
@@ -46,7 +54,7 @@ class CapacitySpec:
     # The highest rate offered: a stack that meets the objective there has capacity >= it.
     max_rps: int = 40000
     # Rounds that settle the rate (each: every stack at every rate of its ladder).
-    settle_rounds: int = 5
+    settle_rounds: int = 6
     # Sizing: plan each core to run at this fraction of its capacity.
     headroom: float = 0.7
     # Sizing: the rate to plan for, requests/s.
@@ -108,16 +116,24 @@ def ladder(lo: int | None, hi: int | None, spec: CapacitySpec) -> tuple[int, ...
     return tuple(sorted(rates))
 
 
-def round_capacity(results: Mapping[int, bool]) -> tuple[float, str]:
-    """One settle round's capacity from its ladder {rate: met the objective}: the highest
-    rate that met it with every lower one meeting it too, and "" / "below" (not even the
-    lowest met it: 0) / "at least" (every rate met it: the highest is a lower bound)."""
+def round_capacity(results: Mapping[int, bool]) -> tuple[float, float]:
+    """One settle round's capacity from the rates it offered {rate: met the objective}, as
+    bounds (low, high): the highest rate that met it with every lower one meeting it too
+    (0 when the lowest missed it), and the lowest rate that missed it (inf when none did).
+    A higher rate that met the objective above one that missed it (a noisy edge) does not
+    count."""
     best = 0.0
     for rate in sorted(results):
         if not results[rate]:
-            return best, "below" if best == 0 else ""
+            return best, float(rate)
         best = float(rate)
-    return best, "at least"
+    return best, math.inf
+
+
+def bound_of(low: float, high: float) -> str:
+    """How a capacity's bounds read: "at least" (no rate that missed the objective above
+    it), "below" (not even the lowest rate met it), or "" (bracketed)."""
+    return "at least" if math.isinf(high) else "below" if low == 0 else ""
 
 
 @dataclass(frozen=True)
@@ -126,8 +142,9 @@ class Capacity:
 
     stack: str
     mix: str
-    capacity: Interval  # the median over the settle rounds and its interval
-    bound: str  # "" exact within the ladder; "at least" / "below" where it is censored
+    capacity: Interval  # the median over the settle rounds and its interval (high: inf
+    # when, in the rounds the interval's rank reaches, no rate missed the objective)
+    bound: str  # bound_of the medians of the rounds' bounds: "", "at least" or "below"
     p50_ms: float  # median over the settle windows at the capacity rate
     p99_ms: float
     server_cpus: int
@@ -220,10 +237,11 @@ def _capacity(
 ) -> Capacity:
     by_round = _settled(windows, spec, settle)
     per_round = [round_capacity(results) for results in by_round.values()]
-    interval = median_interval([value for value, _ in per_round])
-    bounds = {bound for _, bound in per_round}
-    bound = "at least" if bounds == {"at least"} else "below" if bounds == {"below"} else ""
+    lows = [low for low, _ in per_round]
+    highs = [high for _, high in per_round]
+    interval = bounded_median_interval(lows, lows, highs)
     cap = interval.median
+    bound = bound_of(cap, _median(highs)) if interval.n else ""
     at = [r for r in windows if int(_number(r, "round")) in settle and _rate(r) == round(cap)]
     over, beyond = falls_over(windows, spec)
     passing = [r for r in windows if judge(r, spec)[0]]
@@ -263,8 +281,9 @@ def round_rows(rows: Sequence[Mapping[str, Any]], info: Mapping[str, Any]) -> li
     so that a claim compares capacities paired by round as it does any figure of a cell.
 
     status is the first failed window's status, else "ok"; generator_bound is true where a
-    window that met the objective was generator-bound; capacity_bound is round_capacity's
-    "at least" / "below" (the value is then a lower / an upper bound) or ""."""
+    window that met the objective was generator-bound; capacity_rps is the round's lower
+    bound on the capacity and capacity_high its upper bound (round_capacity; inf when no
+    rate missed the objective)."""
     spec = CapacitySpec.from_json(info.get("spec") or {})
     settle = {int(r) for r in info.get("settle_rounds", [])}
     groups: dict[tuple[str, str, int], list[Mapping[str, Any]]] = {}
@@ -275,7 +294,7 @@ def round_rows(rows: Sequence[Mapping[str, Any]], info: Mapping[str, Any]) -> li
     out = []
     for (stack, mix, number), windows in sorted(groups.items()):
         failed = [str(r.get("status")) for r in windows if r.get("status") != "ok"]
-        value, bound = round_capacity(_settled(windows, spec, settle)[number])
+        low, high = round_capacity(_settled(windows, spec, settle)[number])
         out.append({
             "stack": stack,
             "mix": mix,
@@ -283,8 +302,8 @@ def round_rows(rows: Sequence[Mapping[str, Any]], info: Mapping[str, Any]) -> li
             "target_rps": "",
             "round": number,
             "status": failed[0] if failed else "ok",
-            "capacity_rps": value,
-            "capacity_bound": bound,
+            "capacity_rps": low,
+            "capacity_high": high,
             "generator_bound": any(
                 str(r.get("generator_bound")).lower() == "true" and judge(r, spec)[0]
                 for r in windows

@@ -4,8 +4,10 @@ the settle rounds, on the stacks the rounds design keeps up (harness/run/rounds.
 Each step is one round holding one window per unfinished search, the mixes in a shuffled
 order and the stacks of each mix shuffled among themselves (plan/cells.py's blocks), so the
 windows a comparison sets side by side run seconds apart. Each settle round measures every
-stack at every rate of its ladder, shuffled the same way. What the search did goes into
-`info` (metadata.json "capacity") as it goes, so that an interrupted run says so too.
+stack at every rate of its ladder, shuffled the same way, then widens, in passes of the
+same round, the ladders that did not bracket a capacity (plan/capacity.py widen). What the
+search did goes into `info` (metadata.json "capacity") as it goes, so that an interrupted
+run says so too.
 """
 
 from __future__ import annotations
@@ -14,13 +16,15 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from harness.plan.capacity import Search
+from harness.plan.capacity import Search, widen
 from harness.plan.cells import Cell, shuffled_blocks
 from harness.results.capacity import CapacitySpec, judge
 from harness.run.rounds import Fleet, Row, Sources, run_rounds
 from harness.run.window import RunContext
 
 Printer = Callable[[str], None]
+# A round's windows by ("stack|mix", offered rate).
+Rows = dict[tuple[str, int], Row]
 
 
 def run_capacity(
@@ -40,13 +44,16 @@ def run_capacity(
     searches = [Search(s.id, m.name, spec) for m in scenario.mixes for s in scenario.stacks]
     stacks = {s.id: s for s in scenario.stacks}
     mixes = {m.name: m for m in scenario.mixes}
-    info.update(spec=spec.describe(), searches={}, settle_rounds=[])
+    info.update(spec=spec.describe(), searches={}, settle_rounds=[], widened={})
     sources = Sources()
-    number = 0
+    number = placed = 0
 
-    def run_round(planned: list[tuple[Search, int]]) -> dict[tuple[str, int], Row]:
-        nonlocal number
-        number += 1
+    def run_round(planned: list[tuple[Search, int]], again: bool = False) -> Rows:
+        """One round's windows; again: a further pass of the last round (its number)."""
+        nonlocal number, placed
+        if not again:
+            number += 1
+            placed = 0
         by_mix: dict[str, list[tuple[Search, int]]] = {}
         for search, rate in planned:
             by_mix.setdefault(search.mix, []).append((search, rate))
@@ -55,9 +62,10 @@ def run_capacity(
         ordered = shuffled_blocks(blocks, rng.randrange(2**31))
         cells = [
             Cell(stacks[s.stack], mixes[s.mix], pool, number, target_rps=rate, order=i)
-            for i, (s, rate) in enumerate(ordered, start=1)
+            for i, (s, rate) in enumerate(ordered, start=placed + 1)
         ]
-        got: dict[tuple[str, int], Row] = {}
+        placed += len(cells)
+        got: Rows = {}
 
         def keep(row: Row) -> None:
             got[(f"{row['stack']}|{row['mix']}", int(str(row["target_rps"])))] = row
@@ -80,7 +88,28 @@ def run_capacity(
         if not planned:
             break
         info["settle_rounds"].append(number + 1)
-        run_round(planned)
+        rows = run_round(planned)
+        seen: dict[str, dict[int, bool]] = {}
+        # No widening after a window that did not measure, or that met the objective only
+        # as far as the generator could offer (higher rates would measure the generator).
+        stopped: set[str] = set()
+        while True:
+            for (key, rate), row in rows.items():
+                passed = row.get("status") == "ok" and judge(row, spec)[0]
+                seen.setdefault(key, {})[rate] = passed
+                if row.get("status") != "ok" or (passed and row.get("generator_bound") is True):
+                    stopped.add(key)
+            nexts = {s.key: widen(seen.get(s.key, {}), s.ladder(), spec) for s in searches}
+            wider = [
+                (s, next_rate) for s in searches
+                if s.key not in stopped and (next_rate := nexts[s.key]) is not None
+            ]  # fmt: skip
+            if not wider:
+                break
+            widened = info["widened"].setdefault(str(number), {})
+            for search, rate in wider:
+                widened.setdefault(search.key, []).append(rate)
+            rows = run_round(wider, again=True)
 
 
 def _step(search: Search, row: Row | None, spec: CapacitySpec) -> None:

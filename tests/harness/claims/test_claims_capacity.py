@@ -1,6 +1,6 @@
 """Claims judged by capacity: scenarios/workers-rule.toml is valid, a capacity experiment's
-checks compare settle rounds' capacities paired by round, and censored capacities are
-bounds that a verdict respects."""
+checks compare settle rounds' capacities paired by round, and each round's capacity is
+known within bounds (the highest rate met, the lowest missed) that the interval carries."""
 
 from __future__ import annotations
 
@@ -108,8 +108,12 @@ def test_round_rows_give_each_settle_round_its_capacity() -> None:
     got = {(r["stack"], r["round"]): r for r in round_rows(rows, INFO)}
     assert sorted(got) == [(s, n) for s in "stu" for n in (7, 8, 9)]
     assert [got[("s", n)]["capacity_rps"] for n in (7, 8, 9)] == [400, 440, 400]
-    assert {got[("t", n)]["capacity_bound"] for n in (7, 8, 9)} == {"below"}
-    assert {got[("u", n)]["capacity_bound"] for n in (7, 8, 9)} == {"at least"}
+    assert [got[("s", n)]["capacity_high"] for n in (7, 8, 9)] == [440, math.inf, 440]
+    # Not even the lowest rate met it: below 100; every rate met it: at least 121.
+    assert {(got[("t", n)]["capacity_rps"], got[("t", n)]["capacity_high"]) for n in (7, 8, 9)
+            } == {(0, 100)}  # fmt: skip
+    assert {(got[("u", n)]["capacity_rps"], got[("u", n)]["capacity_high"]) for n in (7, 8, 9)
+            } == {(121, math.inf)}  # fmt: skip
     assert got[("s", 7)]["status"] == "ok" and got[("s", 7)]["target_rps"] == ""
     # A failed window fails its round, and is named.
     rows[1]["status"] = "failed: server exited"
@@ -122,7 +126,7 @@ def claim_over(rows: list[dict[str, Any]]) -> Any:
 
 
 W1, W3 = "flask@gunicorn-sync-w1", "flask@gunicorn-sync-w3"
-RATES = (330, 363, 400, 440)
+RATES = (300, 330, 363, 400, 440)
 
 
 def test_capacities_are_compared_paired_by_settle_round() -> None:
@@ -131,31 +135,41 @@ def test_capacities_are_compared_paired_by_settle_round() -> None:
     check = result.checks[0]
     assert result.verdict == SUPPORTED, check.reason
     assert check.n == 3 and math.isclose(check.value, 1.1, rel_tol=0.01)
-    # A tenth worse than 1 worker in every round: refuted.
-    rows = ladder_rows(W3, [330, 363, 330], RATES) + ladder_rows(W1, [400, 440, 400], RATES)
-    assert claim_over(rows).verdict == REFUTED
+    # Per round, the ratio lies within 400/400 .. 440/363 (round 8: 440/440 and open).
+    assert check.ci_low == 1.0 and check.ci_high == math.inf
+    # Three quarters of 1 worker's capacity in every round: at most 330/400, refuted.
+    rows = ladder_rows(W3, [300, 300, 300], RATES) + ladder_rows(W1, [400, 400, 400], RATES)
+    result = claim_over(rows)
+    assert result.verdict == REFUTED, result.checks[0].reason
+    assert result.checks[0].ci_high == pytest.approx(330 / 400)
+    # One ladder step apart: the bounds of each round's ratio straddle 0.9.
+    rows = ladder_rows(W3, [330, 330, 330], RATES) + ladder_rows(W1, [363, 363, 363], RATES)
+    assert claim_over(rows).verdict == INCONCLUSIVE
 
 
-def test_a_censored_capacity_is_a_bound_the_verdict_respects() -> None:
-    # 3 workers met the objective at every rate of its ladder: its capacity is at least the
-    # top rate, so "3 reach 90% of 1" holds whatever the true value ...
+def test_a_round_open_on_one_side_widens_the_interval_instead_of_deciding_it() -> None:
+    # 3 workers met the objective at every rate offered: its capacity is at least 440, so
+    # "3 reach 90% of 1" holds whatever its true value ...
     rows = ladder_rows(W3, [440, 440, 440], RATES) + ladder_rows(W1, [363, 363, 363], RATES)
     result = claim_over(rows)
-    assert result.verdict == SUPPORTED
-    assert (
-        f"{W3} · json · 50 users met the objective at every rate it was offered: the value is a "
-        "lower bound, so it holds"
-    ) in result.checks[0].reason
-    # When 1 worker is the censored one, the ratio is an upper bound: a refutation stands
-    # ...
-    rows = ladder_rows(W3, [330, 330, 330], RATES) + ladder_rows(W1, [440, 440, 440], RATES)
+    assert result.verdict == SUPPORTED, result.checks[0].reason
+    assert result.checks[0].ci_low == pytest.approx(440 / 400)
+    assert result.checks[0].reason.endswith(
+        f"(rounds bounded on one side only: {W3} · json · 50 users: r7 >= 440, r8 >= 440, "
+        "r9 >= 440)"
+    )
+    # When 1 worker is the open one, the ratio has no lower bound: a refutation stands ...
+    rows = ladder_rows(W3, [300, 300, 300], RATES) + ladder_rows(W1, [440, 440, 440], RATES)
     assert claim_over(rows).verdict == REFUTED
     # ... and a support does not.
     higher = (363, 400, 440, 484)
     rows = ladder_rows(W3, [440, 440, 440], higher) + ladder_rows(W1, [440, 440, 440], RATES)
     result = claim_over(rows)
     assert result.verdict == INCONCLUSIVE
-    assert result.checks[0].reason.startswith(
-        f"{W1} · json · 50 users met the objective at every rate it was offered (the value is "
-        "an upper bound): "
-    )
+    assert (result.checks[0].ci_low, result.checks[0].ci_high) == (0, pytest.approx(1.1))
+    # Not even the lowest rate met it in one round: that round's ratio reaches down to 0,
+    # and with three rounds the interval does too.
+    rows = ladder_rows(W3, [0, 440, 440], RATES) + ladder_rows(W1, [363, 363, 363], RATES)
+    result = claim_over(rows)
+    assert result.verdict == INCONCLUSIVE and result.checks[0].ci_low == 0
+    assert f"{W3} · json · 50 users: r7 < 300" in result.checks[0].reason

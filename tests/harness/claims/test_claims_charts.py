@@ -49,6 +49,20 @@ def test_placement_of_a_difference_a_single_figure_and_a_problem() -> None:
     )
 
 
+def test_an_open_high_end_reads_as_infinity_and_reaches_the_panels_edge() -> None:
+    # claims.json holds an infinite end as null; beside a low end it is an open interval.
+    open_ = check(op=">=", threshold=0.9, value=1.1, ci_low=1.0, ci_high=None,
+                  verdict="supported")  # fmt: skip
+    assert placement(open_) == "interval [1, ∞] (96.9%): includes 1, wholly above the threshold 0.9"
+    fig = claim_figure({"id": "c", "verdict": "supported", "checks": [open_]})
+    assert fig is not None
+    (ax,) = fig.axes
+    (bar,) = [c for c in ax.collections if c.get_segments()]
+    (segment,) = bar.get_segments()
+    assert segment[0][0] == pytest.approx(1.0) and segment[1][0] == pytest.approx(ax.get_xlim()[1])
+    assert texts_outside(fig) == []
+
+
 def test_the_named_comparison_decides_what_no_difference_is() -> None:
     # claims.json says ratio or difference; the expression's " / " is only read for a file
     # written before it did.

@@ -11,9 +11,11 @@ import pytest
 
 from harness.core.intervals import (
     Interval,
+    bounded_median_interval,
     format_level,
     median_interval,
     median_ranks,
+    paired_bounds,
     paired_interval,
     paired_values,
     ratio_between,
@@ -57,6 +59,58 @@ def test_paired_values_pair_by_round() -> None:
     assert paired_values({1: 1.0}, {1: 0.0}) == []
     ci = paired_interval(a, b)
     assert (ci.median, ci.n, ci.level) == (2.0, 2, 0.5)
+
+
+def test_bounded_values_take_the_lows_and_highs_at_the_ranks() -> None:
+    values = [5.0, 1.0, 4.0, 2.0, 6.0, 3.0]
+    assert bounded_median_interval(values, values, values) == median_interval(values)
+    # Five rounds: [lowest low, highest high] at 93.8%; an open high end stays open.
+    lows, highs = [400.0, 440.0, 0.0, 400.0, 363.0], [440.0, math.inf, 330.0, 440.0, 400.0]
+    ci = bounded_median_interval(lows, lows, highs)
+    assert (ci.median, ci.low, ci.high, ci.n) == (400.0, 0.0, math.inf, 5)
+    assert ci.level == pytest.approx(0.9375)
+    # Nine rounds: the second lowest low and the second highest high.
+    lows = [float(v) for v in range(100, 190, 10)]
+    highs = [v * 1.1 for v in lows[:-1]] + [math.inf]
+    ci = bounded_median_interval(lows, lows, highs)
+    assert (ci.low, ci.high, ci.median) == (110.0, pytest.approx(187.0), 140.0)
+    # The median given stays within the interval; no bounds, no interval.
+    assert bounded_median_interval([9.0, 9.0], [1.0, 1.0], [2.0, 2.0]).median == 2.0
+    assert bounded_median_interval([], [], []).n == 0
+
+
+def test_paired_bounds_of_ratios_and_differences() -> None:
+    a = {1: (400.0, 440.0), 2: (440.0, math.inf), 3: (0.0, 330.0), 4: (1.0, 2.0)}
+    b = {1: (363.0, 400.0), 2: (400.0, 440.0), 3: (363.0, math.inf), 5: (1.0, 1.0)}
+    lows, highs = paired_bounds(a, b)
+    got = sorted(zip(lows, highs, strict=True))
+    # Round 1: 400/400 to 440/363; round 2: 440/440 to inf; round 3: 0 to 330/363.
+    assert got == [(0.0, pytest.approx(330 / 363)), (1.0, pytest.approx(440 / 363)),
+                   (1.0, math.inf)]  # fmt: skip
+    lows, highs = paired_bounds(a, b, "difference")
+    assert sorted(zip(lows, highs, strict=True))[1:] == [(0.0, 77.0), (0.0, math.inf)]
+    # b at 0 whatever its true value: no ratio for that round; b's low at 0: no upper bound.
+    assert paired_bounds({1: (1.0, 2.0)}, {1: (0.0, 0.0)}) == ([], [])
+    assert paired_bounds({1: (1.0, 2.0)}, {1: (0.0, 5.0)}) == ([0.2], [math.inf])
+
+
+@pytest.mark.parametrize("n", [5, 6, 9])
+def test_bounds_from_a_ladder_cover_the_median_at_least_as_often_as_the_level(n: int) -> None:
+    # Each round's capacity is lognormal around 1000 (a host 1.4x faster or slower); a
+    # round sees it only as the ladder's rates 5% apart bracket it, and not at all outside
+    # a ladder of 0.8x to 1.2x (an open bound). The median's interval still covers 1000.
+    rng = random.Random(n)
+    ladder = [1000 * 0.8 * 1.05**k for k in range(9)]
+    covered = 0
+    for _ in range(TRIALS):
+        lows, highs = [], []
+        for _ in range(n):
+            true = 1000 * rng.choice((1 / 1.4, 1.0, 1.4)) ** 0.5 * rng.lognormvariate(0, 0.1)
+            lows.append(max([r for r in ladder if r <= true], default=0.0))
+            highs.append(min([r for r in ladder if r > true], default=math.inf))
+        ci = bounded_median_interval(lows, lows, highs)
+        covered += ci.low <= 1000 <= ci.high
+    assert covered / TRIALS >= median_ranks(n)[1] - 0.02, covered / TRIALS
 
 
 @pytest.mark.parametrize("n", [3, 5, 6, 10, 20])

@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from harness.core.errors import ScenarioError
-from harness.plan.capacity import CAPACITY_DEFAULTS, Search, parse_capacity
+from harness.plan.capacity import (
+    CAPACITY_DEFAULTS,
+    WIDEN_STEPS,
+    Search,
+    parse_capacity,
+    widen,
+)
 from harness.plan.estimate import estimate
 from harness.plan.scenario import Scenario, load_scenario, with_prices
 from harness.results.capacity import CapacitySpec
@@ -139,6 +145,32 @@ def test_the_search_ends_at_max_rps_below_one_and_at_the_generator() -> None:
     assert bound.lo == 800 and bound.end.startswith("generator-bound")
 
 
+def test_a_settle_round_widens_a_ladder_until_it_brackets_the_capacity() -> None:
+    spec = CapacitySpec(max_rps=2000)
+    ladder = (952, 1000, 1050)
+    # Bracketed (even with a noisy edge above): nothing more to offer.
+    assert widen({952: True, 1000: True, 1050: False}, ladder, spec) is None
+    assert widen({952: True, 1000: False, 1050: True}, ladder, spec) is None
+    # Every rate met the objective: 25% above the highest, then above that ...
+    assert widen(dict.fromkeys(ladder, True), ladder, spec) == 1312
+    assert widen(dict.fromkeys((*ladder, 1312), True), ladder, spec) == 1640
+    # ... until one misses it, or WIDEN_STEPS rates beyond the ladder, or max_rps.
+    assert widen({**dict.fromkeys((*ladder, 1312), True), 1640: False}, ladder, spec) is None
+    above = (1312, 1640, 2050)[:WIDEN_STEPS]
+    assert widen(dict.fromkeys((*ladder, *above), True), ladder, spec) is None
+    assert widen(dict.fromkeys((*ladder, 1312, 1640), True), ladder, spec) == 2000
+    assert widen(dict.fromkeys((*ladder, 1312, 1640, 2000), True), ladder, spec) is None
+    # Not even the lowest met it (whatever the higher ones did): 25% below the lowest.
+    assert widen(dict.fromkeys(ladder, False), ladder, spec) == 761
+    assert widen({952: False, 1000: True, 1050: False}, ladder, spec) == 761
+    assert widen({**dict.fromkeys(ladder, False), 761: True}, ladder, spec) is None
+    below = {761: False, 608: False, 486: False}
+    assert widen({**dict.fromkeys(ladder, False), **below}, ladder, spec) is None
+    # Not below 1 request/s; nothing for a search that left no ladder.
+    assert widen({2: False}, (2,), spec) == 1 and widen({1: False}, (1,), spec) is None
+    assert widen({}, (), spec) is None
+
+
 def test_a_failed_window_ends_the_search_and_leaves_nothing_to_settle() -> None:
     search = Search("s", "json", CapacitySpec())
     search.record(True)
@@ -149,7 +181,8 @@ def test_a_failed_window_ends_the_search_and_leaves_nothing_to_settle() -> None:
 def test_the_estimate_counts_search_steps_and_settle_windows(tmp_path: Path) -> None:
     scenario = plan(tmp_path, capacity="[capacity]\nsettle_rounds = 3")
     e = estimate(scenario)
-    assert e.cells == 2 * (9 + 3 * 3) and e.rounds == 9 + 3
+    # Nine steps, then three settle rounds of a ladder of three and one widened rate.
+    assert e.cells == 2 * (9 + 3 * 4) and e.rounds == 9 + 3
 
 
 def test_prices_from_the_command_line_replace_the_scenarios(tmp_path: Path) -> None:

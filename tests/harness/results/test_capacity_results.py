@@ -3,19 +3,23 @@ capacity run's capacities, sizing and cost read from its rows."""
 
 from __future__ import annotations
 
+import csv
 import math
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from harness.results.capacity import (
     CapacitySpec,
+    bound_of,
     capacities,
     capacity_rows,
     falls_over,
     judge,
     ladder,
     round_capacity,
+    write_capacity_csv,
 )
 
 SPEC = CapacitySpec(p99_ms=100, max_error_pct=0.1, precision=0.05)
@@ -55,11 +59,14 @@ def test_ladder_and_a_rounds_capacity() -> None:
     assert ladder(1000, 1050, SPEC) == (952, 1000, 1050)
     assert ladder(None, 1, SPEC) == (1,)
     assert ladder(1, 2, SPEC) == (1, 2)
-    assert round_capacity({952: True, 1000: True, 1050: False}) == (1000.0, "")
+    assert round_capacity({952: True, 1000: True, 1050: False}) == (1000.0, 1050.0)
     # A higher rate that met the objective above one that did not does not count.
-    assert round_capacity({952: True, 1000: False, 1050: True}) == (952.0, "")
-    assert round_capacity({952: False, 1000: False, 1050: False}) == (0.0, "below")
-    assert round_capacity({952: True, 1000: True}) == (1000.0, "at least")
+    assert round_capacity({952: True, 1000: False, 1050: True}) == (952.0, 1000.0)
+    assert round_capacity({952: False, 1000: False, 1050: False}) == (0.0, 952.0)
+    assert round_capacity({952: True, 1000: True}) == (1000.0, math.inf)
+    assert [bound_of(*b) for b in ((1000.0, 1050.0), (0.0, 952.0), (1000.0, math.inf))] == [
+        "", "below", "at least"
+    ]  # fmt: skip
 
 
 def settle_run() -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -86,7 +93,8 @@ def test_capacities_of_a_settled_search() -> None:
     (cap,) = capacities(rows, SPEC, info)
     assert (cap.stack, cap.mix) == ("a", "json")
     assert cap.capacity.median == 566 and cap.capacity.n == 5
-    assert (cap.capacity.low, cap.capacity.high) == (539, 566)
+    # From the lowest rate met (539, in round 6) to the highest missed (800).
+    assert (cap.capacity.low, cap.capacity.high) == (539, 800)
     assert cap.capacity.level == pytest.approx(0.9375)
     assert cap.bound == "" and cap.search_end == "bracketed" and cap.settle_windows == 15
     # At the capacity rate: the median over its five settle windows.
@@ -125,3 +133,23 @@ def test_without_pss_memory_is_rss_and_a_stack_below_the_ladder_has_no_cost() ->
     assert cap.capacity.median == 0 and cap.bound == "below"
     (row,) = capacity_rows(rows, {"settle_rounds": [2, 3], "spec": SPEC.describe()})
     assert math.isnan(row["cost_per_million"]) and row["cores_for_target"] is None
+
+
+def test_rounds_that_bracket_nothing_leave_the_interval_open(tmp_path: Path) -> None:
+    # Three of five rounds met the objective at every rate offered (even widened to 1,312):
+    # the median round's capacity has no upper bound, and neither has the interval.
+    rows = []
+    for rnd in range(1, 6):
+        missed = {1: 1050, 2: 1000}.get(rnd)
+        for rate in (952, 1000, 1050, 1312):
+            if rate == 1312 and missed:
+                continue
+            rows.append(window(rate, 300.0 if missed and rate >= missed else 50.0, rnd))
+    info = {"settle_rounds": [1, 2, 3, 4, 5], "spec": SPEC.describe()}
+    (cap,) = capacities(rows, SPEC, info)
+    assert (cap.capacity.median, cap.capacity.low, cap.capacity.high) == (1312, 952, math.inf)
+    assert cap.bound == "at least"
+    write_capacity_csv(tmp_path / "capacity.csv", rows, info)
+    with (tmp_path / "capacity.csv").open(newline="") as f:
+        (written,) = csv.DictReader(f)
+    assert written["capacity_high"] == "inf" and float(written["capacity_high"]) == math.inf

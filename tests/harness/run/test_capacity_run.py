@@ -70,12 +70,17 @@ def test_a_capacity_run_searches_settles_and_reports(tmp_path: Path) -> None:
         rows = list(csv.DictReader(f))
     windows = [r for r in rows if r["cold"] != "true"]
     assert all(r["status"] == "ok" for r in rows), rows
-    # Each step measures every unfinished search once; the settle rounds, every ladder rate.
+    # Each step measures every unfinished search once; the settle rounds, every ladder rate
+    # and the rates each round widened its ladder by (recorded in metadata.json).
     settle = info["settle_rounds"]
     assert len(settle) == 2 and settle == sorted(settle)
     for rnd in settle:
         got = sorted((r["stack"], int(r["target_rps"])) for r in windows if int(r["round"]) == rnd)
-        want = sorted((s.split("|")[0], rate) for s, v in searches.items() for rate in v["ladder"])
+        wider = info["widened"].get(str(rnd), {})
+        want = sorted(
+            (s.split("|")[0], rate) for s, v in searches.items()
+            for rate in [*v["ladder"], *wider.get(s, [])]
+        )  # fmt: skip
         assert got == want, (rnd, got)
     steps = [r for r in windows if int(r["round"]) < settle[0]]
     assert len(steps) == slow["steps"] + fast["steps"]
