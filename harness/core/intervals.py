@@ -112,14 +112,16 @@ def bounded_median_interval(
     lows: Sequence[float],
     highs: Sequence[float],
     confidence: float = CONFIDENCE,
+    lower: bool = False,
 ) -> Interval:
     """The median of values each known only within bounds (value i lies in [lows[i],
     highs[i]]; highs may be inf, a bound on one side only), and its interval: the lows'
     x(j) to the highs' x(n+1-j), j of median_ranks. Each order statistic of the true values
     lies between those of the lows and the highs, so the interval holds the true median with
     at least the level of the order-statistic interval. The median given is that of the
-    points (NaNs left out), kept within the interval; with lows == highs == points this is
-    median_interval."""
+    points (NaNs left out; lower: the lower of the two middle points of an even number,
+    one of the points rather than a mean of two), kept within the interval; with lows ==
+    highs == points this is median_interval."""
     bounds = [(lo, hi) for lo, hi in zip(lows, highs, strict=True)
               if not (math.isnan(lo) or math.isnan(hi))]  # fmt: skip
     n = len(bounds)
@@ -129,7 +131,8 @@ def bounded_median_interval(
     j, level = median_ranks(n, confidence)
     low = sorted(lo for lo, _ in bounds)[j - 1]
     high = sorted(hi for _, hi in bounds)[n - j]
-    return Interval(min(max(statistics.median(kept), low), high), low, high, level, n)
+    middle = statistics.median_low(kept) if lower else statistics.median(kept)
+    return Interval(min(max(middle, low), high), low, high, level, n)
 
 
 def paired_bounds(

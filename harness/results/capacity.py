@@ -15,9 +15,11 @@ A settle round's capacity is known within bounds: at least the highest rate that
 objective with every lower rate meeting it too (0 when the lowest rate missed it), and
 below the lowest rate that missed it (no upper bound when none did). The capacity is the
 median of the rounds' lower bounds, the rate the stack demonstrably sustained in the median
-round, and its interval runs from the order-statistic interval's rank among the lower
-bounds to its rank among the upper bounds (harness/core/intervals.py): 6 rounds (the
-default, the fewest that reach 95%) give [lowest lower bound, highest upper bound] at 96.9%.
+round (the lower middle one of an even number of rounds: a rate that was offered, which
+more than half the rounds sustained), and its interval runs from the order-statistic
+interval's rank among the lower bounds to its rank among the upper bounds
+(harness/core/intervals.py): 6 rounds (the default, the fewest that reach 95%) give
+[lowest lower bound, highest upper bound] at 96.9%.
 
 The report reads the spec and which rounds settled from metadata.json ("capacity") and
 everything else from cells.csv; this module imports nothing of the run.
@@ -239,7 +241,7 @@ def _capacity(
     per_round = [round_capacity(results) for results in by_round.values()]
     lows = [low for low, _ in per_round]
     highs = [high for _, high in per_round]
-    interval = bounded_median_interval(lows, lows, highs)
+    interval = bounded_median_interval(lows, lows, highs, lower=True)
     cap = interval.median
     bound = bound_of(cap, _median(highs)) if interval.n else ""
     at = [r for r in windows if int(_number(r, "round")) in settle and _rate(r) == round(cap)]

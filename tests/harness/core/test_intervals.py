@@ -74,6 +74,10 @@ def test_bounded_values_take_the_lows_and_highs_at_the_ranks() -> None:
     highs = [v * 1.1 for v in lows[:-1]] + [math.inf]
     ci = bounded_median_interval(lows, lows, highs)
     assert (ci.low, ci.high, ci.median) == (110.0, pytest.approx(187.0), 140.0)
+    # Of an even number, the mean of the middle two, or the lower of them.
+    four = [100.0, 110.0, 121.0, 133.0]
+    assert bounded_median_interval(four, four, [v * 1.1 for v in four]).median == 115.5
+    assert bounded_median_interval(four, four, four, lower=True).median == 110.0
     # The median given stays within the interval; no bounds, no interval.
     assert bounded_median_interval([9.0, 9.0], [1.0, 1.0], [2.0, 2.0]).median == 2.0
     assert bounded_median_interval([], [], []).n == 0

@@ -149,6 +149,10 @@ def test_rounds_that_bracket_nothing_leave_the_interval_open(tmp_path: Path) -> 
     (cap,) = capacities(rows, SPEC, info)
     assert (cap.capacity.median, cap.capacity.low, cap.capacity.high) == (1312, 952, math.inf)
     assert cap.bound == "at least"
+    # Of six rounds, the lower middle one: a rate that was offered, with its windows.
+    rows += [window(rate, 50.0 if rate <= 1050 else 300.0, 6) for rate in (952, 1000, 1050, 1312)]
+    six = capacities(rows, SPEC, info | {"settle_rounds": [1, 2, 3, 4, 5, 6]})[0]
+    assert (six.capacity.median, six.capacity.n, six.p99_ms) == (1050, 6, 50.0)
     write_capacity_csv(tmp_path / "capacity.csv", rows, info)
     with (tmp_path / "capacity.csv").open(newline="") as f:
         (written,) = csv.DictReader(f)
