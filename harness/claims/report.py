@@ -51,6 +51,22 @@ def _interval(item: dict[str, Any], low: str = "ci_low", high: str = "ci_high") 
     return f"[{_num(lo)}, {'∞' if hi == math.inf else _num(hi)}]{confidence}"
 
 
+def _round_values(figure: dict[str, Any]) -> str:
+    """A figure's value in each round; where a round knows it only within bounds (a
+    capacity), "low–high" ("low–∞" for an open high end)."""
+    rounds, highs = figure.get("rounds") or {}, figure.get("highs") or {}
+    if not rounds:
+        return ", ".join(_num(v) for v in figure.get("values", []))
+    parts = []
+    for key, low in rounds.items():
+        high = highs.get(key, low)
+        if high == low:
+            parts.append(_num(low))
+        else:
+            parts.append(f"{_num(low)}–{'∞' if high is None else _num(high)}")
+    return ", ".join(parts)
+
+
 def _versions(data: dict[str, Any]) -> str:
     packages = data.get("packages") or {}
     return ", ".join(f"{p} {packages[p]}" for p in KEY_PACKAGES if p in packages)
@@ -120,7 +136,7 @@ def markdown(data: dict[str, Any]) -> str:
                     if key in seen:
                         continue
                     seen.add(key)
-                    values = ", ".join(_num(v) for v in f.get("values", []))
+                    values = _round_values(f)
                     lines.append(
                         f"| {_md_escape(f['cell'])} | {f['metric']} | {values} | "
                         f"{_num(f.get('median'))} | {_interval(f)} | {f.get('noisy', 0)} |"

@@ -283,7 +283,8 @@ def round_rows(rows: Sequence[Mapping[str, Any]], info: Mapping[str, Any]) -> li
     so that a claim compares capacities paired by round as it does any figure of a cell.
 
     status is the first failed window's status, else "ok"; generator_bound is true where a
-    window that met the objective was generator-bound; capacity_rps is the round's lower
+    window that met the objective was generator-bound; noisy, where any window of the
+    round was (harness/measure/noise.py); capacity_rps is the round's lower
     bound on the capacity and capacity_high its upper bound (round_capacity; inf when no
     rate missed the objective)."""
     spec = CapacitySpec.from_json(info.get("spec") or {})
@@ -310,6 +311,7 @@ def round_rows(rows: Sequence[Mapping[str, Any]], info: Mapping[str, Any]) -> li
                 str(r.get("generator_bound")).lower() == "true" and judge(r, spec)[0]
                 for r in windows
             ),
+            "noisy": any(str(r.get("noisy")).lower() == "true" for r in windows),
         })  # fmt: skip
     return out
 

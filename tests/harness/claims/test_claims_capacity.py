@@ -115,6 +115,11 @@ def test_round_rows_give_each_settle_round_its_capacity() -> None:
     assert {(got[("u", n)]["capacity_rps"], got[("u", n)]["capacity_high"]) for n in (7, 8, 9)
             } == {(121, math.inf)}  # fmt: skip
     assert got[("s", 7)]["status"] == "ok" and got[("s", 7)]["target_rps"] == ""
+    # A round is noisy where any of its windows was.
+    assert not any(r["noisy"] for r in got.values())
+    rows[2]["noisy"] = "true"
+    noisy = {(r["stack"], r["round"]) for r in round_rows(rows, INFO) if r["noisy"]}
+    assert noisy == {("s", 7)}
     # A failed window fails its round, and is named.
     rows[1]["status"] = "failed: server exited"
     assert round_rows(rows, INFO)[0]["status"] == "failed: server exited"

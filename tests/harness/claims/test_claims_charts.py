@@ -63,6 +63,18 @@ def test_an_open_high_end_reads_as_infinity_and_reaches_the_panels_edge() -> Non
     assert texts_outside(fig) == []
 
 
+def test_claims_md_gives_a_capacitys_bounds_in_each_round() -> None:
+    # As claims.json holds a capacity figure: round keys as text, an open high end null.
+    capacity = {"cell": "w3", "metric": "capacity_rps", "values": [362.0, 453.0, 147.0],
+                "rounds": {"10": 362.0, "11": 453.0, "12": 147.0},
+                "highs": {"10": 396.0, "11": None, "12": 147.0}, "median": 362.0,
+                "ci_low": 147.0, "ci_high": None, "ci_level": 0.75, "noisy": 1}  # fmt: skip
+    data = {"claims": [{"id": "c", "statement": "s", "verdict": "inconclusive", "reason": "r",
+                        "checks": [check(figures=[capacity])]}]}  # fmt: skip
+    text = markdown(data)
+    assert "| w3 | capacity_rps | 362–396, 453–∞, 147 | 362 | [147, ∞] (75%) | 1 |" in text
+
+
 def test_the_named_comparison_decides_what_no_difference_is() -> None:
     # claims.json says ratio or difference; the expression's " / " is only read for a file
     # written before it did.
