@@ -78,7 +78,10 @@ class Front:
                             f"{log_tail(self.running.log_path)}"
                         )
                     time.sleep(0.05)
-        wait_healthy(self.running, path, max(1.0, deadline - time.monotonic()))
+        # The front's own wait: the whole timeout with one instance (its error then names
+        # the timeout given), else what the instances left of it, to a tenth of a second.
+        left = timeout if len(self.upstreams) <= 1 else round(deadline - time.monotonic(), 1)
+        wait_healthy(self.running, path, max(1.0, left))
         return time.monotonic() - started
 
     def stop_proxy(self, procs: ProcessRegistry) -> int | None:
